@@ -1,0 +1,222 @@
+"""Checks across files: references, duplicate ids, expanded forms, workflow use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from catalog.errors import Severity, SpecError
+from catalog.models import CHOICE_TYPES, CatalogItem, Directory, Field, FieldSet, Settings
+from catalog.parse import Parsed, Reference, suggest
+from catalog.workflow import StateKind, Workflow
+
+
+class Index:
+    """What the catalog defines, by kind and id, for resolving references."""
+
+    def __init__(self, parsed: list[Parsed]) -> None:
+        self.by_kind: dict[str, dict[str, Parsed]] = {}
+        self.problems: list[SpecError] = []
+        #: ids of files that failed their schema: known, so references to them do not cascade
+        self.invalid: dict[str, set[str]] = {}
+        for p in parsed:
+            if p.model is None and isinstance(p.doc.data, dict) and isinstance(
+                    p.doc.data.get("id"), str):
+                self.invalid.setdefault(p.kind, set()).add(p.doc.data["id"])
+            if p.model is None or p.kind in ("Settings", "Directory"):
+                continue
+            ident = p.model.id
+            seen = self.by_kind.setdefault(p.kind, {})
+            if ident in seen:
+                first = seen[ident].doc.locate(("id",))
+                self.problems.append(p.doc.error(
+                    ("id",), f"duplicate {_noun(p.kind)} id {ident}", f"also defined at {first}"))
+            else:
+                seen[ident] = p
+        settings = [p.model for p in parsed if p.kind == "Settings" and p.model]
+        directories = [p.model for p in parsed if p.kind == "Directory" and p.model]
+        self.settings: Settings = settings[0] if settings else Settings()
+        self.directory: Directory = directories[0] if directories else Directory()
+        self.has_directory = bool(directories)
+
+    def ids(self, kind: str) -> set[str]:
+        if kind == "person":
+            return {p.id for p in self.directory.people}
+        if kind == "group":
+            return {g.id for g in self.directory.groups}
+        if kind == "role":
+            return {r.id for r in self.directory.roles}
+        if kind == "priority":
+            return {p.id for p in self.settings.priorities}
+        return set(self.by_kind.get(_KINDS[kind], {})) | self.invalid.get(_KINDS[kind], set())
+
+    def model(self, kind: str, ident: str) -> Any:
+        found = self.by_kind.get(_KINDS[kind], {}).get(ident)
+        return found.model if found else None
+
+
+_KINDS = {"workflow": "Workflow", "fieldset": "FieldSet", "lookup": "Lookup",
+          "article": "Article", "item": "CatalogItem"}
+
+
+def _noun(kind: str) -> str:
+    return {"CatalogItem": "item", "FieldSet": "fieldset", "Workflow": "workflow",
+            "Lookup": "lookup", "Article": "article"}.get(kind, kind.lower())
+
+
+def check_references(refs: Iterable[Reference], index: Index) -> list[SpecError]:
+    problems = []
+    cache: dict[str, set[str]] = {}
+    for ref in refs:
+        known = cache.setdefault(ref.kind, index.ids(ref.kind))
+        if ref.id not in known:
+            where = "directory.yaml" if ref.kind in ("person", "group", "role") else None
+            hint = suggest(ref.id, known)
+            if where and not index.has_directory:
+                hint = "there is no directory.yaml"
+            problems.append(ref.error(f"unknown {ref.kind} {ref.id}", hint))
+    return problems
+
+
+def expand_items(index: Index) -> tuple[list[CatalogItem], list[SpecError]]:
+    """Insert field sets into forms and check each form as a whole."""
+    items, problems = [], []
+    for p in index.by_kind.get("CatalogItem", {}).values():
+        fields: list[Field] = []
+        sites = dict(p.sites)
+        for entry in p.form:
+            if isinstance(entry, Field):
+                fields.append(entry)
+                continue
+            _, fs_id, _path = entry
+            fs = index.by_kind.get("FieldSet", {}).get(fs_id)
+            if fs is not None and isinstance(fs.model, FieldSet):
+                fields.extend(fs.model.fields)
+                sites.update(fs.sites)
+        item = replace(p.model, fields=tuple(fields))
+        problems += _check_form(p, item, sites, index)
+        items.append(item)
+    return items, problems
+
+
+def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
+                index: Index) -> list[SpecError]:
+    problems: list[SpecError] = []
+    names = [f.name for f in item.fields]
+    seen: set[str] = set()
+    for f in item.fields:
+        site = sites[id(f)]
+        if f.name in seen:
+            problems.append(site.doc.error((*site.path, "name"), f"duplicate field name {f.name} "
+                            f"in item {item.id}", "field names must be unique within a form"))
+        seen.add(f.name)
+        for key in ("show_if", "required_if"):
+            expr = getattr(f, key)
+            for name in sorted(expr.fields() - set(names)) if expr else ():
+                problems.append(site.doc.error((*site.path, key), f"{key} names unknown field "
+                                f"{name}", suggest(name, names)))
+        if f.default_template:
+            pass  # default templates read the requester only (checked at parse)
+        if f.depends_on is not None:
+            if f.depends_on not in names:
+                problems.append(site.doc.error((*site.path, "depends_on"), f"depends_on names "
+                                f"unknown field {f.depends_on}", suggest(f.depends_on, names)))
+            elif f.depends_on == f.name:
+                problems.append(site.doc.error((*site.path, "depends_on"),
+                                               "a field cannot depend on itself"))
+            elif f.choices and not any(c.parent for c in f.choices):
+                problems.append(site.doc.error((*site.path, "depends_on"), "depends_on needs "
+                                "choices with a parent", "give each choice the parent value it belongs to"))
+        if f.choices_from and f.choices_from.startswith("lookup:") and f.default is not None:
+            lookup = index.model("lookup", f.choices_from[7:])
+            values = {v.value for v in lookup.values} if lookup else None
+            bad = [d for d in (f.default if isinstance(f.default, list) else [f.default])
+                   if values is not None and d not in values]
+            if bad:
+                problems.append(site.doc.error((*site.path, "default"), f"default {bad[0]!r} fails "
+                                f"the field's own validation: {bad[0]} is not one of the choices",
+                                "change the default or the rule"))
+    rule = item.priority
+    if rule and rule.impact_field:
+        for key, name, axis in (("impact", rule.impact_field, index.settings.impacts),
+                                ("urgency", rule.urgency_field, index.settings.urgencies)):
+            f = item.get_field(name or "")
+            if f is None:
+                problems.append(p.doc.error(("priority", key), f"unknown field {name}",
+                                            suggest(name or "", names)))
+            elif f.type not in CHOICE_TYPES or not f.choices:
+                problems.append(p.doc.error(("priority", key), f"field {name} must be a choice "
+                                            "field with choices", f"its values are the matrix's {key}s"))
+            else:
+                missing = [c.value for c in f.choices if c.value not in axis]
+                if missing:
+                    problems.append(p.doc.error(("priority", key), f"choice {missing[0]} of field "
+                                    f"{name} is not a {key} in the priority matrix",
+                                    f"{key}s: {', '.join(axis) or 'none defined'}"))
+    return problems
+
+
+def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError]:
+    """Items give the fields their workflow reads; approvals can be met; unused workflows warn."""
+    problems: list[SpecError] = []
+    workflows = index.by_kind.get("Workflow", {})
+    used: set[str] = set()
+    for item in items:
+        wp = workflows.get(item.workflow)
+        if wp is None:
+            continue
+        used.add(item.workflow)
+        have = {f.name for f in item.fields}
+        for name in sorted(wp.model.form_fields_read() - have):
+            doc = index.by_kind["CatalogItem"][item.id].doc
+            problems.append(doc.error(("workflow",), f"workflow {item.workflow} reads form.{name}, "
+                                      f"but item {item.id} has no field {name}",
+                                      "add the field or use another workflow"))
+    for wf_id, wp in workflows.items():
+        problems += _check_approvals(wp, index)
+        if wf_id not in used:
+            problems.append(wp.doc.error(("id",), f"workflow {wf_id} is not used by any item",
+                                         "point an item's workflow at it or remove it",
+                                         severity=Severity.WARNING))
+    for fs_id, fp in index.by_kind.get("FieldSet", {}).items():
+        if not any(fs_id == entry[1] for p in index.by_kind.get("CatalogItem", {}).values()
+                   for entry in p.form if isinstance(entry, tuple)):
+            problems.append(fp.doc.error(("id",), f"fieldset {fs_id} is not used by any item",
+                                         severity=Severity.WARNING))
+    return problems
+
+
+def _check_approvals(wp: Parsed, index: Index) -> list[SpecError]:
+    wf: Workflow = wp.model
+    directory = index.directory
+    problems = []
+    for s in wf.states:
+        if s.kind is not StateKind.APPROVAL:
+            continue
+        for i, a in enumerate(s.approvals):
+            path: tuple[str | int, ...] = (("states", s.name, "approval") if len(s.approvals) == 1
+                                           else ("states", s.name, "approvals", i))
+            if any(r.kind == "expression" for r in a.approvers):
+                continue  # who approves is known only per request
+            people: set[str] = set()
+            for r in a.approvers:
+                if r.kind == "person" and directory.person(r.value):
+                    people.add(r.value)
+                elif r.kind == "group" and directory.group(r.value):
+                    g = directory.group(r.value)
+                    people |= {m for m in g.members if (x := directory.person(m)) and x.active}  # type: ignore[union-attr]
+                elif r.kind == "role":
+                    people |= set(directory.holders_of(r.value))
+            if not index.has_directory:
+                continue
+            need = a.policy.quorum if a.policy.kind == "quorum" else 1
+            if len(people) < need or not people:
+                who = ", ".join(str(r) for r in a.approvers)
+                problems.append(wp.doc.error((*path, "policy") if a.policy.kind == "quorum"
+                                             else (*path, "approvers"),
+                                             f"approval can never be met: {a.policy} of {who}, "
+                                             f"which has {len(people)} active "
+                                             f"{'person' if len(people) == 1 else 'people'}",
+                                             "lower the quorum or add approvers"))
+    return problems

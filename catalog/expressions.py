@@ -1,0 +1,269 @@
+"""The one expression language of conditions and `{{ }}` templates.
+
+Expressions are parsed and checked when the catalog loads (syntax, known names,
+allowed functions) and evaluated by simpleeval against plain dict snapshots.
+Attribute access `a.b` is rewritten to item access `a['b']`, so no attribute of
+any Python object is ever reached.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpleeval
+
+from catalog.errors import DeskflowError
+
+MAX_EXPRESSION_LENGTH = 1000
+ROOTS = frozenset({"form", "requester", "requested_for", "request", "item", "now"})
+
+
+def _lower(value: Any) -> str:
+    return str(value).lower() if value is not None else ""
+
+
+def _upper(value: Any) -> str:
+    return str(value).upper() if value is not None else ""
+
+
+def _length(value: Any) -> int:
+    return len(value) if value is not None else 0
+
+
+BUILTIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "len": _length, "lower": _lower, "upper": _upper, "str": str, "int": int,
+    "float": float, "round": round, "min": min, "max": max, "abs": abs,
+}
+#: Functions the catalog supplies at evaluation time (their names are known at load).
+CATALOG_FUNCTIONS = frozenset({"lookup"})
+FUNCTIONS = frozenset(BUILTIN_FUNCTIONS) | CATALOG_FUNCTIONS
+
+_ALLOWED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Expr, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
+    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.FloorDiv,
+    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+    ast.Is, ast.IsNot, ast.Name, ast.Load, ast.Attribute, ast.Subscript, ast.Constant,
+    ast.List, ast.Tuple, ast.Call, ast.IfExp,
+)
+
+
+class ExpressionError(DeskflowError):
+    """An expression does not parse, names something unknown, or failed to evaluate."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
+    ATTR_INDEX_FALLBACK = False
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A parsed, checked expression; `paths` are the dotted names it reads."""
+
+    source: str
+    paths: frozenset[tuple[str, ...]]
+    calls: tuple[tuple[str, tuple[Any, ...]], ...]
+    node: ast.AST = field(compare=False, hash=False, repr=False)
+
+    def evaluate(self, names: Mapping[str, Any],
+                 functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+        """Evaluate against `names` (plain dicts); raise ExpressionError on any failure."""
+        evaluator = _Evaluator(names=dict(names),
+                               functions={**BUILTIN_FUNCTIONS, **(functions or {})})
+        try:
+            return evaluator.eval(self.source, previously_parsed=self.node)
+        except (KeyError, IndexError) as exc:
+            raise ExpressionError(f"{self.source}: no value for {exc}") from None
+        except (simpleeval.InvalidExpression, ArithmeticError, TypeError, ValueError,
+                RecursionError, MemoryError) as exc:
+            raise ExpressionError(f"{self.source}: {_plain(exc)}") from None
+
+    def test(self, names: Mapping[str, Any],
+             functions: Mapping[str, Callable[..., Any]] | None = None) -> bool:
+        """Evaluate as a condition."""
+        return bool(self.evaluate(names, functions))
+
+    def fields(self) -> set[str]:
+        """Form field names the expression reads (`form.NAME`)."""
+        return {p[1] for p in self.paths if p[0] == "form" and len(p) > 1}
+
+
+def _plain(exc: BaseException) -> str:
+    text = str(exc).replace("Sorry, ", "")
+    return text[:200] or type(exc).__name__
+
+
+def compile_expression(source: str, roots: Iterable[str] = ROOTS) -> Expression:
+    """Parse and check an expression; raise ExpressionError saying what is wrong."""
+    roots = frozenset(roots)
+    if not isinstance(source, str) or not source.strip():
+        raise ExpressionError("empty expression")
+    if len(source) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"does not parse: {exc.msg}",
+                              "expressions look like form.model == 'pro16'") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExpressionError("does not parse", "simplify the expression") from None
+    paths: set[tuple[str, ...]] = set()
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    body = _rewrite(tree.body, roots, paths, calls)
+    node = ast.fix_missing_locations(ast.Expr(value=body))
+    return Expression(source, frozenset(paths), tuple(calls), node)
+
+
+def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
+             calls: list[tuple[str, tuple[Any, ...]]]) -> ast.expr:
+    """Check every node against the allow-list and turn `a.b` into `a['b']`."""
+    if not isinstance(node, _ALLOWED_NODES):
+        raise ExpressionError(f"{_describe(node)} is not allowed",
+                              "use comparisons, and/or/not, arithmetic and the allowed functions")
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            name = node.func.id if isinstance(node.func, ast.Name) else "methods"
+            raise ExpressionError(f"calling {name} is not allowed",
+                                  f"allowed functions: {', '.join(sorted(FUNCTIONS))}")
+        if node.keywords:
+            raise ExpressionError(f"keyword arguments to {node.func.id} are not allowed")
+        args = [_rewrite(a, roots, paths, calls) for a in node.args]
+        calls.append((node.func.id, tuple(a.value if isinstance(a, ast.Constant) else None
+                                          for a in args)))
+        return ast.Call(func=ast.Name(id=node.func.id, ctx=ast.Load()), args=args, keywords=[])
+    if isinstance(node, ast.Name):
+        if node.id in FUNCTIONS:
+            raise ExpressionError(f"{node.id} is a function; call it as {node.id}(...)")
+        if node.id not in roots:
+            raise ExpressionError(f"unknown name {node.id}",
+                                  f"names available here: {', '.join(sorted(roots))}")
+        paths.add((node.id,))
+        return node
+    if isinstance(node, ast.Attribute):
+        if node.attr.startswith("_"):
+            raise ExpressionError(f"private attribute {node.attr} is not allowed")
+        chain = _chain(node)
+        value = _rewrite(node.value, roots, paths, calls)
+        if chain:
+            paths.discard(chain[:-1])
+            paths.add(chain)
+        return ast.Subscript(value=value, slice=ast.Constant(node.attr), ctx=ast.Load())
+    if isinstance(node, ast.Constant):
+        if not isinstance(node.value, str | int | float | bool | type(None)):
+            raise ExpressionError(f"literal {node.value!r} is not allowed")
+        return node
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, ast.AST):
+            setattr(node, name, _rewrite(value, roots, paths, calls)
+                    if isinstance(value, ast.expr) else _check_only(value))
+        elif isinstance(value, list):
+            setattr(node, name, [_rewrite(v, roots, paths, calls) if isinstance(v, ast.expr)
+                                 else _check_only(v) for v in value])
+    return node  # type: ignore[return-value]
+
+
+def _check_only(node: Any) -> Any:
+    if isinstance(node, ast.AST) and not isinstance(node, _ALLOWED_NODES):
+        raise ExpressionError(f"{_describe(node)} is not allowed")
+    return node
+
+
+def _chain(node: ast.AST) -> tuple[str, ...] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return (node.id, *reversed(parts))
+    return None
+
+
+_DESCRIPTIONS = {
+    ast.Lambda: "lambda", ast.ListComp: "a comprehension", ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator", ast.Dict: "a dict literal",
+    ast.Set: "a set literal", ast.Starred: "unpacking", ast.NamedExpr: "assignment",
+    ast.JoinedStr: "an f-string", ast.Await: "await", ast.Pow: "the ** operator",
+    ast.Yield: "yield", ast.BitAnd: "bitwise operators", ast.BitOr: "bitwise operators",
+    ast.BitXor: "bitwise operators", ast.LShift: "shifts", ast.RShift: "shifts",
+    ast.Invert: "bitwise operators", ast.MatMult: "the @ operator", ast.Slice: "slicing",
+}
+
+
+def _describe(node: ast.AST) -> str:
+    return _DESCRIPTIONS.get(type(node), type(node).__name__)
+
+
+# ---------------------------------------------------------------- templates
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Text with `{{ expression }}` placeholders."""
+
+    source: str
+    parts: tuple[str | Expression, ...]
+
+    @property
+    def paths(self) -> frozenset[tuple[str, ...]]:
+        return frozenset(p for part in self.parts if isinstance(part, Expression)
+                         for p in part.paths)
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Expression))
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(p, str) for p in self.parts)
+
+    def render(self, names: Mapping[str, Any],
+               functions: Mapping[str, Callable[..., Any]] | None = None) -> str:
+        """Fill in the placeholders; None renders as an empty string."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = part.evaluate(names, functions)
+                out.append("" if value is None else _text(value))
+        text = "".join(out)
+        if len(text) > simpleeval.MAX_STRING_LENGTH:
+            raise ExpressionError(f"{self.source[:40]}: rendered text is too long")
+        return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def compile_template(source: str, roots: Iterable[str] = ROOTS) -> Template:
+    """Split text into literal parts and checked expressions."""
+    parts: list[str | Expression] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(source):
+        if match.start() > pos:
+            parts.append(source[pos:match.start()])
+        try:
+            parts.append(compile_expression(match.group(1), roots))
+        except ExpressionError as exc:
+            raise ExpressionError(f"in {{{{{match.group(1)}}}}}: {exc.message}", exc.hint) from None
+        pos = match.end()
+    if pos < len(source):
+        parts.append(source[pos:])
+    rest = "".join(p for p in parts if isinstance(p, str))
+    if "{{" in rest or "}}" in rest:
+        raise ExpressionError("unbalanced {{ }} in template", "close every {{ with }}")
+    return Template(source, tuple(parts))

@@ -1,0 +1,188 @@
+"""Server-side rules for field values: one place, used for defaults, forms and the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import date
+from typing import Any
+
+import regex
+
+from catalog.models import CHOICE_TYPES, TEXT_TYPES, Field, FieldType
+
+PATTERN_TIMEOUT_SECONDS = 0.05
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
+MAX_TABLE_ROWS = 1000
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """Compile an author's pattern; raise regex.error when it is not a regular expression."""
+    return regex.compile(pattern, regex.V0)
+
+
+def is_backtracking_prone(pattern: str) -> bool:
+    """Spot nested or alternated unbounded quantifiers such as `(a+)+` or `(a|aa)*`."""
+    try:
+        import re._parser as sre  # the stdlib parser: a pattern's structure, not its text
+        tree = sre.parse(pattern)
+    except Exception:  # noqa: BLE001 - any failure means we cannot tell; compile checks syntax
+        return False
+    return _risky(tree, inside_repeat=False)
+
+
+def _risky(items: Any, inside_repeat: bool) -> bool:
+    import re._constants as c
+
+    for op, arg in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            low, high, sub = arg
+            unbounded = high is c.MAXREPEAT or high > 100
+            if unbounded and inside_repeat:
+                return True
+            if unbounded and _has_branch(sub):
+                return True
+            if _risky(sub, inside_repeat or unbounded):
+                return True
+        elif op == c.SUBPATTERN:
+            if _risky(arg[-1], inside_repeat):
+                return True
+        elif op == c.BRANCH:
+            if any(_risky(b, inside_repeat) for b in arg[1]):
+                return True
+    return False
+
+
+def _has_branch(items: Any) -> bool:
+    import re._constants as c
+
+    for op, arg in items:
+        if op == c.BRANCH:
+            return True
+        if op == c.SUBPATTERN and _has_branch(arg[-1]):
+            return True
+    return False
+
+
+def parse_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
+                 people: Collection[str] | None = None) -> list[str]:
+    """Say what is wrong with `value` for field `f` (empty when it is fine).
+
+    `choices` are the allowed values when they come from elsewhere than the field
+    (a lookup, the directory); `people` the known person ids for person fields.
+    Emptiness and `required` are the caller's business: `value` is not empty here.
+    """
+    t = f.type
+    if t in TEXT_TYPES:
+        if not isinstance(value, str):
+            return ["must be text"]
+        errors = []
+        limit = f.effective_max_length
+        if f.min_length is not None and len(value) < f.min_length:
+            errors.append(f"must be at least {f.min_length} characters")
+        if limit is not None and len(value) > limit:
+            errors.append(f"must be at most {limit} characters")
+        if t is FieldType.EMAIL and not EMAIL.match(value):
+            errors.append("must be an email address")
+        if t is FieldType.URL and not URL.match(value):
+            errors.append("must be an http or https URL")
+        if f.pattern and not errors:
+            try:
+                if not compile_pattern(f.pattern).fullmatch(value, timeout=PATTERN_TIMEOUT_SECONDS):
+                    errors.append(f"must match the pattern {f.pattern}")
+            except TimeoutError:
+                errors.append("could not be checked against its pattern in time")
+        return errors
+    if t in (FieldType.INTEGER, FieldType.NUMBER):
+        ok = isinstance(value, int) if t is FieldType.INTEGER else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            return ["must be a whole number" if t is FieldType.INTEGER else "must be a number"]
+        if value != value or value in (float("inf"), float("-inf")):
+            return ["must be a finite number"]
+        if isinstance(f.min, int | float) and value < f.min:
+            return [f"must be at least {_num(f.min)}"]
+        if isinstance(f.max, int | float) and value > f.max:
+            return [f"must be at most {_num(f.max)}"]
+        return []
+    if t is FieldType.BOOLEAN:
+        return [] if isinstance(value, bool) else ["must be true or false"]
+    if t is FieldType.DATE:
+        day = parse_date(value)
+        if day is None:
+            return ["must be a date (YYYY-MM-DD)"]
+        if isinstance(f.min, date) and day < f.min:
+            return [f"must be on or after {f.min.isoformat()}"]
+        if isinstance(f.max, date) and day > f.max:
+            return [f"must be on or before {f.max.isoformat()}"]
+        return []
+    if t in CHOICE_TYPES:
+        allowed = choices if choices is not None else (
+            {c.value for c in f.choices} if f.choices else None)
+        values = value if t is FieldType.MULTICHOICE else [value]
+        if t is FieldType.MULTICHOICE and not isinstance(value, list):
+            return ["must be a list of choices"]
+        if not all(isinstance(v, str) for v in values):
+            return ["must be one of the offered choices"]
+        if allowed is not None:
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                return [f"{unknown[0]} is not one of the choices"]
+        if t is FieldType.MULTICHOICE:
+            if len(set(values)) != len(values):
+                return ["lists a choice twice"]
+            return _count_errors(f, len(values), "choices")
+        return []
+    if t is FieldType.PERSON:
+        if not isinstance(value, str):
+            return ["must be a person's id"]
+        if people is not None and value not in people:
+            return [f"{value} is not a known person"]
+        return []
+    if t is FieldType.TABLE:
+        if not isinstance(value, list) or not all(isinstance(r, Mapping) for r in value):
+            return ["must be a list of rows"]
+        if len(value) > MAX_TABLE_ROWS:
+            return [f"must have at most {MAX_TABLE_ROWS} rows"]
+        errors = _count_errors(f, len(value), "rows")
+        names = {c.name for c in f.columns}
+        for i, row in enumerate(value, 1):
+            extra = sorted(set(row) - names)
+            if extra:
+                errors.append(f"row {i}: unknown column {extra[0]}")
+            for col in f.columns:
+                cell = row.get(col.name)
+                if is_empty(cell):
+                    if col.required:
+                        errors.append(f"row {i}: {col.label} is required")
+                    continue
+                errors.extend(f"row {i}: {col.label} {e}" for e in value_errors(col, cell, None, people))
+        return errors
+    return [f"unknown field type {t}"]
+
+
+def _count_errors(f: Field, n: int, what: str) -> list[str]:
+    if f.min_items is not None and n < f.min_items:
+        return [f"must have at least {f.min_items} {what}"]
+    if f.max_items is not None and n > f.max_items:
+        return [f"must have at most {f.max_items} {what}"]
+    return []
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}

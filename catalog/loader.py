@@ -1,0 +1,343 @@
+"""`load_catalog(path)`: from a catalog directory to immutable, validated models.
+
+Files are parsed, schema-checked and modelled once per content: a reload re-reads
+every file but only re-validates the ones whose bytes changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from catalog import parse
+from catalog.checks import Index, check_references, check_workflow_use, expand_items
+from catalog.errors import CatalogInvalid, Location, SpecError, UsageError
+from catalog.models import Article, CatalogItem, Directory, FieldSet, Lookup, Settings
+from catalog.parse import Parsed, suggest
+from catalog.source import SourceDoc, dotted, parse_yaml
+from catalog.workflow import Workflow
+
+MAX_FILES = 20_000
+MAX_MESSAGE = 200
+
+#: kind -> (schema file, folder or file name, parser)
+KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
+    "Settings": ("settings", parse.parse_settings),
+    "Directory": ("directory", parse.parse_directory),
+    "CatalogItem": ("catalog-item", parse.parse_item),
+    "FieldSet": ("fieldset", parse.parse_fieldset),
+    "Lookup": ("lookup", parse.parse_lookup),
+    "Workflow": ("workflow", parse.parse_workflow),
+}
+FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
+           "lookups": "Lookup"}
+SCHEMA_NAMES = ("settings", "directory", "catalog-item", "fieldset", "lookup", "workflow",
+                "kb-article")
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """One of the packaged JSON Schemas, by file stem."""
+    text = resources.files("catalog").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    s = schema(name)
+    Draft202012Validator.check_schema(s)
+    return Draft202012Validator(s, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """A loaded catalog: its models and every problem found, errors and warnings."""
+
+    root: Path
+    settings: Settings
+    directory: Directory
+    items: tuple[CatalogItem, ...]
+    workflows: tuple[Workflow, ...]
+    fieldsets: tuple[FieldSet, ...]
+    lookups: tuple[Lookup, ...]
+    articles: tuple[Article, ...]
+    problems: tuple[SpecError, ...]
+    version: str
+    files: int
+    _by_id: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False,
+                                                    compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", MappingProxyType({
+            kind: MappingProxyType({x.id: x for x in things}) for kind, things in (
+                ("item", self.items), ("workflow", self.workflows), ("lookup", self.lookups),
+                ("article", self.articles), ("fieldset", self.fieldsets))}))
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        return tuple(p for p in self.problems if p.is_error)
+
+    @property
+    def warnings(self) -> tuple[SpecError, ...]:
+        return tuple(p for p in self.problems if not p.is_error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def item(self, item_id: str) -> CatalogItem | None:
+        return self._by_id["item"].get(item_id)  # type: ignore[no-any-return]
+
+    def workflow(self, workflow_id: str) -> Workflow | None:
+        return self._by_id["workflow"].get(workflow_id)  # type: ignore[no-any-return]
+
+    def lookup(self, lookup_id: str) -> Lookup | None:
+        return self._by_id["lookup"].get(lookup_id)  # type: ignore[no-any-return]
+
+    def article(self, article_id: str) -> Article | None:
+        return self._by_id["article"].get(article_id)  # type: ignore[no-any-return]
+
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        """The catalog's functions for expressions (`lookup('systems', form.system)`)."""
+
+        def lookup(lookup_id: str, value: Any) -> dict[str, Any] | None:
+            found = self.lookup(lookup_id)
+            entry = found.get(str(value)) if found and value is not None else None
+            if entry is None:
+                return None
+            return {"value": entry.value, "label": entry.label, "parent": entry.parent,
+                    "data": dict(entry.data)}
+
+        return {"lookup": lookup}
+
+
+class FileCache:
+    """Parsed files by (path, content hash), shared by reloads of the same catalog."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.entries: dict[tuple[str, str], Parsed | SpecError] = {}
+        self.limit = limit
+
+    def get(self, key: tuple[str, str]) -> Parsed | SpecError | None:
+        return self.entries.get(key)
+
+    def put(self, key: tuple[str, str], value: Parsed | SpecError) -> None:
+        if len(self.entries) >= self.limit:
+            self.entries.clear()
+        self.entries[key] = value
+
+
+DEFAULT_CACHE = FileCache()
+
+
+def load_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:
+    """Load and validate a catalog directory; every problem is in `.problems`."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UsageError(f"{path}: not a catalog directory")
+    cache = DEFAULT_CACHE if cache is None else cache
+    parsed: list[Parsed] = []
+    problems: list[SpecError] = []
+    digests: list[str] = []
+    files = list(_discover(root))
+    if len(files) > MAX_FILES:
+        raise UsageError(f"{path}: more than {MAX_FILES} catalog files")
+    names = {rel.as_posix() for rel, _ in files}
+    if "deskflow.yaml" not in names:
+        problems.append(SpecError(Location(PurePosixPath("deskflow.yaml"), 1, 1), "",
+                                  "file is missing", "every catalog needs its settings file"))
+    for rel, expected in files:
+        try:
+            raw = (root / rel).read_bytes()
+        except OSError as exc:
+            problems.append(SpecError(Location(rel, 1, 1), "", f"cannot read file: {exc.strerror}"))
+            continue
+        digest = hashlib.sha256(raw).hexdigest()
+        digests.append(f"{rel}:{digest}")
+        key = (rel.as_posix(), digest)
+        result = cache.get(key)
+        if result is None:
+            result = _load_file(rel, raw, expected)
+            cache.put(key, result)
+        if isinstance(result, SpecError):
+            problems.append(result)
+        else:
+            problems.extend(result.problems)
+            parsed.append(result)
+    index = Index(parsed)
+    problems += index.problems
+    problems += check_references((r for p in parsed for r in p.refs), index)
+    items, item_problems = expand_items(index)
+    problems += item_problems
+    problems += check_workflow_use(items, index)
+    problems.sort(key=SpecError.sort_key)
+
+    def models(kind: str) -> tuple[Any, ...]:
+        return tuple(p.model for p in index.by_kind.get(kind, {}).values())
+
+    version = hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()[:16]
+    return Catalog(root=root, settings=index.settings, directory=index.directory,
+                   items=tuple(sorted(items, key=lambda i: (i.category, i.name))),
+                   workflows=models("Workflow"), fieldsets=models("FieldSet"),
+                   lookups=models("Lookup"), articles=models("Article"),
+                   problems=tuple(_dedupe(problems)), version=version, files=len(files))
+
+
+def load_valid_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:
+    """Load a catalog and raise CatalogInvalid when it has errors."""
+    catalog = load_catalog(path, cache)
+    if not catalog.ok:
+        raise CatalogInvalid(list(catalog.errors))
+    return catalog
+
+
+def _dedupe(problems: list[SpecError]) -> Iterator[SpecError]:
+    seen: set[str] = set()
+    for p in problems:
+        text = f"{p.severity}:{p.render()}"
+        if text not in seen:
+            seen.add(text)
+            yield p
+
+
+def _discover(root: Path) -> Iterator[tuple[PurePosixPath, str]]:
+    for name, kind in (("deskflow.yaml", "Settings"), ("directory.yaml", "Directory")):
+        if (root / name).is_file():
+            yield PurePosixPath(name), kind
+    for folder, kind in FOLDERS.items():
+        base = root / folder
+        if base.is_dir():
+            for f in sorted(base.rglob("*")):
+                if f.is_file() and f.suffix in (".yaml", ".yml"):
+                    yield PurePosixPath(f.relative_to(root).as_posix()), kind
+    kb = root / "kb"
+    if kb.is_dir():
+        for f in sorted(kb.rglob("*.md")):
+            if f.is_file():
+                yield PurePosixPath(f.relative_to(root).as_posix()), "Article"
+
+
+def _load_file(rel: PurePosixPath, raw: bytes, expected: str) -> Parsed | SpecError:
+    """Parse, schema-check and model one file."""
+    body = ""
+    try:
+        if expected == "Article":
+            front, body, offset = _split_front_matter(rel, raw)
+            doc = parse_yaml("\n" * offset + front, rel)
+        else:
+            doc = parse_yaml(raw, rel)
+    except SpecError as exc:
+        return exc
+    data = doc.data
+    if expected == "Article":
+        schema_name, parser = "kb-article", None
+    else:
+        schema_name, parser = KINDS[expected]
+        if not isinstance(data, dict):
+            what = "empty" if data is None else f"a {type(data).__name__}"
+            return SpecError(doc.locate(()), "", f"file is {what}, expected a mapping with "
+                             f"kind: {expected}")
+        kind = data.get("kind", expected if expected in ("Settings", "Directory") else None)
+        if kind != expected and isinstance(kind, str) and kind in KINDS:
+            folder = next((f for f, k in FOLDERS.items() if k == kind), None)
+            return doc.error(("kind",), f"a {kind} in a folder of {expected} files",
+                             f"move it to {folder}/" if folder else "")
+    errors = schema_errors(doc, validator(schema_name))
+    result = Parsed(expected, doc)
+    if errors:
+        result.problems = errors
+        return result
+    if parser is None:
+        return parse.parse_article(doc, body)
+    return parser(doc)
+
+
+def _split_front_matter(rel: PurePosixPath, raw: bytes) -> tuple[str, str, int]:
+    text = raw.decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        raise SpecError(Location(rel, 1, 1), "", "article has no front matter",
+                        "start the file with --- , the YAML keys, and --- again")
+    lines = text.split("\n")
+    for i, line in enumerate(lines[1:], 1):
+        if line.strip() == "---":
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1:]).strip() + "\n", 1
+    raise SpecError(Location(rel, 1, 1), "", "front matter is not closed",
+                    "end the YAML keys with a line of ---")
+
+
+def schema_errors(doc: SourceDoc, v: Draft202012Validator) -> list[SpecError]:
+    """Schema violations, each at the position of the value (or key) it is about."""
+    if v.is_valid(doc.data):
+        return []
+    return [_spec_error(doc, e) for e in v.iter_errors(doc.data)]
+
+
+def _spec_error(doc: SourceDoc, e: ValidationError) -> SpecError:
+    while e.validator in ("oneOf", "anyOf") and e.context:
+        deeper = _closest_branch(e)
+        if deeper is None:
+            break
+        e = deeper
+    path = list(e.absolute_path)
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        known = set(e.schema.get("properties", {}))
+        extra = sorted(k for k in e.instance if k not in known)
+        if extra:
+            return doc.error([*path, extra[0]], f"unknown key {extra[0]}",
+                             suggest(extra[0], known), at_key=True)
+    if e.validator == "required":
+        missing = e.message.split("'")[1] if "'" in e.message else ""
+        return doc.error(path, f"missing required key {missing}", at_key=bool(path))
+    if e.validator == "maxLength":
+        return doc.error(path, f"is longer than {e.validator_value} characters")
+    if e.validator == "enum":
+        shown = ", ".join(str(x) for x in e.validator_value)
+        return doc.error(path, f"{_short(e.instance)} is not one of {shown}")
+    if e.validator in ("oneOf", "anyOf"):
+        return doc.error(path, f"{_short(e.instance)} is not a valid value here",
+                         _one_of_hint(e))
+    message = e.message if len(e.message) <= MAX_MESSAGE else e.message[:MAX_MESSAGE] + "..."
+    return doc.error(path, message)
+
+
+def _closest_branch(e: ValidationError) -> ValidationError | None:
+    """The error of the oneOf branch the author most likely meant: the one that got deepest."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in e.context or ():
+        branches.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
+    base = len(e.absolute_path)
+
+    def depth(errs: list[ValidationError]) -> tuple[int, int]:
+        shallow_type = all(x.validator in ("type", "required", "const")
+                           and len(x.absolute_path) == base for x in errs)
+        return (0 if shallow_type else 1, max(len(x.absolute_path) for x in errs))
+
+    ranked = sorted(branches.values(), key=depth, reverse=True)
+    if len(ranked) > 1 and depth(ranked[0]) == depth(ranked[1]):
+        return None
+    return best_match(ranked[0]) if ranked else None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_of_hint(e: ValidationError) -> str:
+    desc = e.schema.get("description", "")
+    return desc.split(". ")[0].rstrip(".") if desc else ""
+
+
+def format_path(path: list[str | int]) -> str:
+    return dotted(path)

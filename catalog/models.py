@@ -1,0 +1,298 @@
+"""Immutable models of a catalog: settings, directory, fields, items, lookups, articles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from enum import Enum
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+from catalog.expressions import Expression, Template
+
+_DURATION = re.compile(r"^([1-9][0-9]{0,5}) (business )?(minute|hour|day|week)s?$")
+_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 24 * 60, "week": 7 * 24 * 60}
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """`3 business days`: an amount of a unit, counted in business time or not."""
+
+    amount: int
+    unit: str
+    business: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        m = _DURATION.match(text)
+        if not m:
+            raise ValueError(f"not a duration: {text}")
+        return cls(int(m.group(1)), m.group(3), bool(m.group(2)))
+
+    @property
+    def minutes(self) -> int:
+        """Length in minutes of wall-clock time (for business durations, see business time)."""
+        return self.amount * _UNIT_MINUTES[self.unit]
+
+    def __str__(self) -> str:
+        unit = self.unit if self.amount == 1 else self.unit + "s"
+        return f"{self.amount} {'business ' if self.business else ''}{unit}"
+
+
+# ---------------------------------------------------------------- settings
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    id: str
+    name: str
+    response: Duration | None
+    resolution: Duration | None
+
+
+@dataclass(frozen=True, slots=True)
+class Holiday:
+    day: date
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """deskflow.yaml."""
+
+    name: str = "Deskflow"
+    time_zone: str = "UTC"
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday is 0
+    day_start: time = time(9, 0)
+    day_end: time = time(17, 0)
+    holidays: tuple[Holiday, ...] = ()
+    sla_warning_percent: int = 75
+    priorities: tuple[Priority, ...] = ()
+    default_priority: str | None = None
+    #: (impact, urgency) -> priority id
+    priority_matrix: Mapping[tuple[str, str], str] = field(default_factory=lambda: EMPTY)
+
+    def priority(self, priority_id: str) -> Priority | None:
+        return next((p for p in self.priorities if p.id == priority_id), None)
+
+    def priority_for(self, impact: str, urgency: str) -> str | None:
+        return self.priority_matrix.get((impact, urgency))
+
+    @property
+    def impacts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i for i, _ in self.priority_matrix))
+
+    @property
+    def urgencies(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(u for _, u in self.priority_matrix))
+
+
+# ---------------------------------------------------------------- directory
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str
+    email: str
+    manager: str | None = None
+    title: str = ""
+    department: str = ""
+    location: str = ""
+    roles: tuple[str, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    name: str
+    description: str = ""
+    email: str = ""
+    manager: str | None = None
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """directory.yaml: people, groups and roles, with lookups by id."""
+
+    people: tuple[Person, ...] = ()
+    groups: tuple[Group, ...] = ()
+    roles: tuple[Role, ...] = ()
+    _people: Mapping[str, Person] = field(default_factory=lambda: EMPTY, compare=False, repr=False)
+    _groups: Mapping[str, Group] = field(default_factory=lambda: EMPTY, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_people", MappingProxyType({p.id: p for p in self.people}))
+        object.__setattr__(self, "_groups", MappingProxyType({g.id: g for g in self.groups}))
+
+    def person(self, person_id: str) -> Person | None:
+        return self._people.get(person_id)
+
+    def group(self, group_id: str) -> Group | None:
+        return self._groups.get(group_id)
+
+    def role(self, role_id: str) -> Role | None:
+        return next((r for r in self.roles if r.id == role_id), None)
+
+    def groups_of(self, person_id: str) -> tuple[str, ...]:
+        return tuple(g.id for g in self.groups if person_id in g.members)
+
+    def holders_of(self, role_id: str) -> tuple[str, ...]:
+        return tuple(p.id for p in self.people if role_id in p.roles and p.active)
+
+    def managers_of(self, person_id: str) -> tuple[str, ...]:
+        """The manager chain upwards, nearest first, stopping at a cycle."""
+        chain: list[str] = []
+        current = self.person(person_id)
+        while current and current.manager and current.manager not in chain:
+            chain.append(current.manager)
+            current = self.person(current.manager)
+        return tuple(chain)
+
+
+# ---------------------------------------------------------------- fields
+
+class FieldType(str, Enum):
+    STRING = "string"
+    TEXTAREA = "textarea"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    MULTICHOICE = "multichoice"
+    DATE = "date"
+    EMAIL = "email"
+    URL = "url"
+    PERSON = "person"
+    TABLE = "table"
+
+
+TEXT_TYPES = frozenset({FieldType.STRING, FieldType.TEXTAREA, FieldType.EMAIL, FieldType.URL})
+CHOICE_TYPES = frozenset({FieldType.CHOICE, FieldType.MULTICHOICE})
+DEFAULT_MAX_LENGTH = {FieldType.STRING: 200, FieldType.TEXTAREA: 5000,
+                      FieldType.EMAIL: 254, FieldType.URL: 2000}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One form field; the same model feeds WTForms, JSON Schema and the server checks."""
+
+    name: str
+    type: FieldType
+    label: str
+    required: bool = False
+    required_if: Expression | None = None
+    show_if: Expression | None = None
+    default: Any = None
+    default_template: Template | None = None
+    help: str = ""
+    placeholder: str = ""
+    pattern: str | None = None
+    min: float | date | None = None
+    max: float | date | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    choices: tuple[Choice, ...] = ()
+    choices_from: str | None = None
+    depends_on: str | None = None
+    columns: tuple[Field, ...] = ()
+
+    @property
+    def effective_max_length(self) -> int | None:
+        return self.max_length or DEFAULT_MAX_LENGTH.get(self.type)
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.show_if is not None or self.required_if is not None
+
+
+# ---------------------------------------------------------------- items, lookups, articles
+
+@dataclass(frozen=True, slots=True)
+class PriorityRule:
+    """A fixed priority, or impact and urgency fields looked up in the matrix."""
+
+    fixed: str | None = None
+    impact_field: str | None = None
+    urgency_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogItem:
+    id: str
+    name: str
+    category: str
+    summary: str
+    workflow: str
+    fields: tuple[Field, ...]
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    icon: str = ""
+    owner: str | None = None
+    visible_to: tuple[str, ...] = ("everyone",)
+    priority: PriorityRule | None = None
+    articles: tuple[str, ...] = ()
+    order_for_others: bool = True
+    source: PurePosixPath = field(default=PurePosixPath(), compare=False)
+
+    def get_field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSet:
+    id: str
+    name: str
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupValue:
+    value: str
+    label: str
+    parent: str | None = None
+    data: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    id: str
+    name: str
+    values: tuple[LookupValue, ...]
+
+    def get(self, value: str) -> LookupValue | None:
+        return next((v for v in self.values if v.value == value), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    title: str
+    body: str
+    summary: str = ""
+    category: str = ""
+    keywords: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    visible_to: tuple[str, ...] = ("everyone",)
+    updated: date | None = None

@@ -1,0 +1,114 @@
+"""The `deskflow` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from catalog.errors import DeskflowError, SpecError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn Deskflow's errors into one line and an exit code; never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeskflowError as exc:
+            click.echo(f"deskflow: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last resort: a person never sees a traceback
+            click.echo(f"deskflow: internal error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deskflow")
+def main() -> None:
+    """Deskflow: a config-as-code service catalog and service desk."""
+
+
+def _github_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def _problem_json(p: SpecError, prefix: str) -> dict[str, Any]:
+    return {"file": f"{prefix}/{p.where.file}" if prefix else str(p.where.file),
+            "line": p.where.line, "col": p.where.col, "severity": p.severity.value,
+            "path": p.key, "message": p.message, "hint": p.hint}
+
+
+@main.command()
+@click.argument("path", required=False, default=".",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="Output for people, for tools, or GitHub annotations.")
+@friendly
+def validate(path: Path, fmt: str) -> None:
+    """Check a catalog directory; exit 1 when it has errors."""
+    from catalog.loader import load_catalog
+
+    if not path.exists():
+        raise click.UsageError(f"{path}: no such directory")
+    catalog = load_catalog(path)
+    prefix = "" if str(path) == "." else path.as_posix().rstrip("/")
+    errors, warnings = len(catalog.errors), len(catalog.warnings)
+    summary = (f"{prefix or '.'}: {errors} error{'s' * (errors != 1)}, "
+               f"{warnings} warning{'s' * (warnings != 1)} in {catalog.files} files "
+               f"({len(catalog.items)} items, {len(catalog.workflows)} workflows)")
+    if fmt == "json":
+        click.echo(json.dumps({"catalog": prefix or ".", "ok": catalog.ok, "errors": errors,
+                               "warnings": warnings, "files": catalog.files,
+                               "problems": [_problem_json(p, prefix) for p in catalog.problems]},
+                              indent=2))
+    elif fmt == "github":
+        for p in catalog.problems:
+            level = "error" if p.is_error else "warning"
+            file = f"{prefix}/{p.where.file}" if prefix else str(p.where.file)
+            title = p.key or "catalog"
+            msg = f"{p.message} ({p.hint})" if p.hint else p.message
+            click.echo(f"::{level} file={_github_escape(file, True)},line={p.where.line},"
+                       f"col={p.where.col},title={_github_escape(title, True)}::"
+                       f"{_github_escape(msg)}")
+        click.echo(summary)
+    else:
+        for p in catalog.problems:
+            text = p.render(prefix)
+            if not p.is_error:
+                where, _, rest = text.partition(": ")
+                text = f"{where}: warning: {rest}"
+            click.echo(text)
+        click.echo(summary)
+    sys.exit(0 if catalog.ok else 1)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one .schema.json file per kind into this directory.")
+@friendly
+def schema(out: Path | None) -> None:
+    """Print (or write) the JSON Schemas of the catalog files, for editor completion."""
+    from catalog.loader import SCHEMA_NAMES
+    from catalog.loader import schema as load_schema
+
+    if out is None:
+        click.echo(json.dumps({n: load_schema(n) for n in SCHEMA_NAMES}, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SCHEMA_NAMES:
+        (out / f"{name}.schema.json").write_text(json.dumps(load_schema(name), indent=2) + "\n")
+        click.echo(out / f"{name}.schema.json")
