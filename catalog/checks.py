@@ -20,7 +20,11 @@ class Index:
         self.problems: list[SpecError] = []
         #: ids of files that failed their schema: known, so references to them do not cascade
         self.invalid: dict[str, set[str]] = {}
+        #: every modelled file by kind, duplicates included (their contents are checked too)
+        self.all: dict[str, list[Parsed]] = {}
         for p in parsed:
+            if p.model is not None:
+                self.all.setdefault(p.kind, []).append(p)
             if p.model is None and isinstance(p.doc.data, dict) and isinstance(
                     p.doc.data.get("id"), str):
                 self.invalid.setdefault(p.kind, set()).add(p.doc.data["id"])
@@ -82,7 +86,8 @@ def check_references(refs: Iterable[Reference], index: Index) -> list[SpecError]
 def expand_items(index: Index) -> tuple[list[CatalogItem], list[SpecError]]:
     """Insert field sets into forms and check each form as a whole."""
     items, problems = [], []
-    for p in index.by_kind.get("CatalogItem", {}).values():
+    first = index.by_kind.get("CatalogItem", {})
+    for p in index.all.get("CatalogItem", []):
         fields: list[Field] = []
         sites = dict(p.sites)
         for entry in p.form:
@@ -96,7 +101,8 @@ def expand_items(index: Index) -> tuple[list[CatalogItem], list[SpecError]]:
                 sites.update(fs.sites)
         item = replace(p.model, fields=tuple(fields))
         problems += _check_form(p, item, sites, index)
-        items.append(item)
+        if first.get(item.id) is p:
+            items.append(item)
     return items, problems
 
 
@@ -162,11 +168,12 @@ def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError
     problems: list[SpecError] = []
     workflows = index.by_kind.get("Workflow", {})
     used: set[str] = set()
+    for p in index.all.get("CatalogItem", []):
+        used.add(p.model.workflow)
     for item in items:
         wp = workflows.get(item.workflow)
         if wp is None:
             continue
-        used.add(item.workflow)
         have = {f.name for f in item.fields}
         for name in sorted(wp.model.form_fields_read() - have):
             doc = index.by_kind["CatalogItem"][item.id].doc
@@ -200,6 +207,8 @@ def _check_approvals(wp: Parsed, index: Index) -> list[SpecError]:
             if any(r.kind == "expression" for r in a.approvers):
                 continue  # who approves is known only per request
             people: set[str] = set()
+            if not all(_resolves(r, directory) for r in a.approvers):
+                continue  # reported as an unknown reference
             for r in a.approvers:
                 if r.kind == "person" and directory.person(r.value):
                     people.add(r.value)
@@ -220,3 +229,11 @@ def _check_approvals(wp: Parsed, index: Index) -> list[SpecError]:
                                              f"{'person' if len(people) == 1 else 'people'}",
                                              "lower the quorum or add approvers"))
     return problems
+
+
+def _resolves(ref: Any, directory: Directory) -> bool:
+    if ref.kind == "person":
+        return directory.person(ref.value) is not None
+    if ref.kind == "group":
+        return directory.group(ref.value) is not None
+    return ref.kind != "role" or directory.role(ref.value) is not None

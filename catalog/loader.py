@@ -318,10 +318,10 @@ def _closest_branch(e: ValidationError) -> ValidationError | None:
         branches.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
     base = len(e.absolute_path)
 
-    def depth(errs: list[ValidationError]) -> tuple[int, int]:
-        shallow_type = all(x.validator in ("type", "required", "const")
-                           and len(x.absolute_path) == base for x in errs)
-        return (0 if shallow_type else 1, max(len(x.absolute_path) for x in errs))
+    def depth(errs: list[ValidationError]) -> tuple[int, int, int]:
+        at_base = [x for x in errs if len(x.absolute_path) == base]
+        missing = any(x.validator in ("required", "type", "const") for x in at_base)
+        return (0 if missing else 1, max(len(x.absolute_path) for x in errs), -len(errs))
 
     ranked = sorted(branches.values(), key=depth, reverse=True)
     if len(ranked) > 1 and depth(ranked[0]) == depth(ranked[1]):
