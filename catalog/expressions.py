@@ -59,7 +59,7 @@ class ExpressionError(DeskflowError):
         self.message, self.hint = message, hint
 
 
-class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
+class _Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
     ATTR_INDEX_FALLBACK = False
 
 

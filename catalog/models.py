@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
-from enum import Enum
+from enum import StrEnum
 from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -164,7 +164,7 @@ class Directory:
 
 # ---------------------------------------------------------------- fields
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     STRING = "string"
     TEXTAREA = "textarea"
     INTEGER = "integer"

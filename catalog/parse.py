@@ -19,19 +19,51 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
-from catalog.errors import Location, Severity, SpecError
+from catalog.errors import Severity, SpecError
 from catalog.expressions import (
-    ROOTS, Expression, ExpressionError, Template, compile_expression, compile_template,
+    ROOTS,
+    Expression,
+    ExpressionError,
+    Template,
+    compile_expression,
+    compile_template,
 )
 from catalog.fields import compile_pattern, is_backtracking_prone, value_errors
 from catalog.models import (
-    CHOICE_TYPES, TEXT_TYPES, Article, CatalogItem, Choice, Directory, Duration, Field, FieldSet,
-    FieldType, Group, Holiday, Lookup, LookupValue, Person, Priority, PriorityRule, Role, Settings,
+    CHOICE_TYPES,
+    TEXT_TYPES,
+    Article,
+    CatalogItem,
+    Choice,
+    Directory,
+    Duration,
+    Field,
+    FieldSet,
+    FieldType,
+    Group,
+    Holiday,
+    Lookup,
+    LookupValue,
+    Person,
+    Priority,
+    PriorityRule,
+    Role,
+    Settings,
 )
 from catalog.source import SourceDoc
 from catalog.workflow import (
-    CANCELLED, RESERVED_TRIGGERS, Action, ApprovalSpec, ApproverRef, Policy, Route, State,
-    StateKind, TaskSpec, Workflow, WorkflowSla,
+    CANCELLED,
+    RESERVED_TRIGGERS,
+    Action,
+    ApprovalSpec,
+    ApproverRef,
+    Policy,
+    Route,
+    State,
+    StateKind,
+    TaskSpec,
+    Workflow,
+    WorkflowSla,
 )
 
 Path = tuple[str | int, ...]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +15,7 @@ from catalog.models import EMPTY, Duration, Field
 CANCELLED = "cancelled"
 
 
-class StateKind(str, Enum):
+class StateKind(StrEnum):
     APPROVAL = "approval"      # one or more parallel approvals
     TASK = "task"              # one or more parallel tasks
     DECISION = "decide"
@@ -24,7 +24,7 @@ class StateKind(str, Enum):
     END = "end"
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     """Events the engine fires; task outcomes are triggers too."""
 
     APPROVED = "approved"
