@@ -170,12 +170,15 @@ def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError
     used: set[str] = set()
     for p in index.all.get("CatalogItem", []):
         used.add(p.model.workflow)
+    reads: dict[str, set[str]] = {}
     for item in items:
         wp = workflows.get(item.workflow)
         if wp is None:
             continue
+        if item.workflow not in reads:
+            reads[item.workflow] = wp.model.form_fields_read() - wp.model.fields_set()
         have = {f.name for f in item.fields}
-        for name in sorted(wp.model.form_fields_read() - have):
+        for name in sorted(reads[item.workflow] - have):
             doc = index.by_kind["CatalogItem"][item.id].doc
             problems.append(doc.error(("workflow",), f"workflow {item.workflow} reads form.{name}, "
                                       f"but item {item.id} has no field {name}",

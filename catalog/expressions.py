@@ -12,6 +12,7 @@ import ast
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import simpleeval
@@ -102,7 +103,12 @@ def _plain(exc: BaseException) -> str:
 
 def compile_expression(source: str, roots: Iterable[str] = ROOTS) -> Expression:
     """Parse and check an expression; raise ExpressionError saying what is wrong."""
-    roots = frozenset(roots)
+    return _compile(source, frozenset(roots))
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str, roots: frozenset[str]) -> Expression:
+    """Compile once per text: catalogs repeat conditions, and the result is immutable."""
     if not isinstance(source, str) or not source.strip():
         raise ExpressionError("empty expression")
     if len(source) > MAX_EXPRESSION_LENGTH:

@@ -6,8 +6,13 @@ every file but only re-validates the ones whose bytes changed.
 
 from __future__ import annotations
 
+import copy
+import datetime
+import gc
 import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -58,6 +64,31 @@ def validator(name: str) -> Draft202012Validator:
     s = schema(name)
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def fast_check(name: str) -> Callable[[Any], Any]:
+    """The same schema compiled to Python code: the quick yes on clean files.
+
+    Only files it rejects go through jsonschema, which then says what is wrong and where.
+    Its formats are jsonschema's, so both agree on every document (tests/catalog/test_schemas.py).
+    """
+    s = copy.deepcopy(schema(name))
+    s["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(s, formats={"date": _is_date, "email": lambda v: "@" in v})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +158,8 @@ class FileCache:
 
     def __init__(self, limit: int = 50_000) -> None:
         self.entries: dict[tuple[str, str], Parsed | SpecError] = {}
+        #: absolute path -> (mtime_ns, size, ctime_ns, content hash): unchanged files are not read
+        self.stats: dict[str, tuple[int, int, int, str]] = {}
         self.limit = limit
 
     def get(self, key: tuple[str, str]) -> Parsed | SpecError | None:
@@ -135,7 +168,20 @@ class FileCache:
     def put(self, key: tuple[str, str], value: Parsed | SpecError) -> None:
         if len(self.entries) >= self.limit:
             self.entries.clear()
+            self.stats.clear()
         self.entries[key] = value
+
+    def digest(self, path: Path) -> tuple[str, bytes | None]:
+        """The file's content hash, and its bytes when they had to be read."""
+        st = path.stat()
+        sig = (st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+        known = self.stats.get(str(path))
+        if known is not None and known[:3] == sig:
+            return known[3], None
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        self.stats[str(path)] = (*sig, digest)
+        return digest, raw
 
 
 DEFAULT_CACHE = FileCache()
@@ -143,6 +189,16 @@ DEFAULT_CACHE = FileCache()
 
 def load_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:
     """Load and validate a catalog directory; every problem is in `.problems`."""
+    enabled = gc.isenabled()
+    gc.disable()  # a load allocates many long-lived objects; collecting midway only costs time
+    try:
+        return _load_catalog(path, cache)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_catalog(path: str | Path, cache: FileCache | None) -> Catalog:
     root = Path(path)
     if not root.is_dir():
         raise UsageError(f"{path}: not a catalog directory")
@@ -159,17 +215,16 @@ def load_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:
                                   "file is missing", "every catalog needs its settings file"))
     for rel, expected in files:
         try:
-            raw = (root / rel).read_bytes()
+            digest, raw = cache.digest(root / rel)
+            digests.append(f"{rel}:{digest}")
+            key = (rel.as_posix(), digest)
+            result = cache.get(key)
+            if result is None:
+                result = _load_file(rel, raw or (root / rel).read_bytes(), expected)
+                cache.put(key, result)
         except OSError as exc:
             problems.append(SpecError(Location(rel, 1, 1), "", f"cannot read file: {exc.strerror}"))
             continue
-        digest = hashlib.sha256(raw).hexdigest()
-        digests.append(f"{rel}:{digest}")
-        key = (rel.as_posix(), digest)
-        result = cache.get(key)
-        if result is None:
-            result = _load_file(rel, raw, expected)
-            cache.put(key, result)
         if isinstance(result, SpecError):
             problems.append(result)
         else:
@@ -215,17 +270,24 @@ def _discover(root: Path) -> Iterator[tuple[PurePosixPath, str]]:
     for name, kind in (("deskflow.yaml", "Settings"), ("directory.yaml", "Directory")):
         if (root / name).is_file():
             yield PurePosixPath(name), kind
-    for folder, kind in FOLDERS.items():
-        base = root / folder
-        if base.is_dir():
-            for f in sorted(base.rglob("*")):
-                if f.is_file() and f.suffix in (".yaml", ".yml"):
-                    yield PurePosixPath(f.relative_to(root).as_posix()), kind
-    kb = root / "kb"
-    if kb.is_dir():
-        for f in sorted(kb.rglob("*.md")):
-            if f.is_file():
-                yield PurePosixPath(f.relative_to(root).as_posix()), "Article"
+    for folder, kind in (*FOLDERS.items(), ("kb", "Article")):
+        suffixes = (".md",) if kind == "Article" else (".yaml", ".yml")
+        for rel in sorted(_walk(root / folder, folder)):
+            if rel.endswith(suffixes):
+                yield PurePosixPath(rel), kind
+
+
+def _walk(base: Path, rel: str) -> Iterator[str]:
+    """Relative paths of the regular files under `base` (no symlinked folders followed)."""
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), f"{rel}/{entry.name}")
+        elif entry.is_file():
+            yield f"{rel}/{entry.name}"
 
 
 def _load_file(rel: PurePosixPath, raw: bytes, expected: str) -> Parsed | SpecError:
@@ -253,7 +315,7 @@ def _load_file(rel: PurePosixPath, raw: bytes, expected: str) -> Parsed | SpecEr
             folder = next((f for f, k in FOLDERS.items() if k == kind), None)
             return doc.error(("kind",), f"a {kind} in a folder of {expected} files",
                              f"move it to {folder}/" if folder else "")
-    errors = schema_errors(doc, validator(schema_name))
+    errors = schema_errors(doc, schema_name)
     result = Parsed(expected, doc)
     if errors:
         result.problems = errors
@@ -276,11 +338,14 @@ def _split_front_matter(rel: PurePosixPath, raw: bytes) -> tuple[str, str, int]:
                     "end the YAML keys with a line of ---")
 
 
-def schema_errors(doc: SourceDoc, v: Draft202012Validator) -> list[SpecError]:
+def schema_errors(doc: SourceDoc, name: str) -> list[SpecError]:
     """Schema violations, each at the position of the value (or key) it is about."""
-    if v.is_valid(doc.data):
+    try:
+        fast_check(name)(doc.data)
         return []
-    return [_spec_error(doc, e) for e in v.iter_errors(doc.data)]
+    except fastjsonschema.JsonSchemaException:
+        pass
+    return [_spec_error(doc, e) for e in validator(name).iter_errors(doc.data)]
 
 
 def _spec_error(doc: SourceDoc, e: ValidationError) -> SpecError:

@@ -51,45 +51,28 @@ class PlainLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         k: v for k, v in yaml.SafeLoader.yaml_constructors.items() if k in _ALLOWED_TAGS
     }
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.alias_uses = 0
-
-    def construct_object(self, node: Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects:
-            self.alias_uses += 1
-            if self.alias_uses > MAX_ALIASES:
-                raise _Problem(node, f"more than {MAX_ALIASES} alias uses",
-                               "write the values out instead of repeating anchors")
-        elif node.tag not in _ALLOWED_TAGS:
-            raise _Problem(node, f"tag {_short_tag(node.tag)} is not allowed",
-                           "only plain YAML: strings, numbers, booleans, null, lists, mappings")
-        return super().construct_object(node, deep)
-
     def construct_yaml_int(self, node: ScalarNode) -> int:
         value = self.construct_scalar(node)
         if not _INT.match(value):
             raise _Problem(node, f"{value} is not a decimal integer")
         return int(value)
 
-    def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, MappingNode):
-            raise _Problem(node, "expected a mapping")
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == f"{_TAG}merge":
-                continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag != f"{_TAG}str":
-                raise _Problem(key_node, "mapping keys must be plain strings",
-                               "quote the key")
-            if key_node.value in seen:
-                raise _Problem(key_node, f"duplicate key {key_node.value!r}",
-                               "each key may appear once in a mapping")
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = self.construct_scalar(node)
+        if not (_FLOAT.match(value) or _INT.match(value)):
+            raise _Problem(node, f"{value} is not a number")
+        return yaml.SafeLoader.construct_yaml_float(self, node)  # type: ignore[no-any-return]
+
+    def construct_yaml_bool(self, node: ScalarNode) -> bool:
+        value = self.construct_scalar(node)
+        if not _BOOL.match(value):
+            raise _Problem(node, f"{value} is not true or false")
+        return value.lower() == "true"
 
 
 PlainLoader.add_constructor(f"{_TAG}int", PlainLoader.construct_yaml_int)
+PlainLoader.add_constructor(f"{_TAG}float", PlainLoader.construct_yaml_float)
+PlainLoader.add_constructor(f"{_TAG}bool", PlainLoader.construct_yaml_bool)
 PlainLoader.add_constructor(f"{_TAG}map", yaml.SafeLoader.construct_yaml_map)
 PlainLoader.add_implicit_resolver(f"{_TAG}bool", _BOOL, list("tTfF"))
 PlainLoader.add_implicit_resolver(f"{_TAG}null", _NULL, ["~", "n", "N", ""])
@@ -104,8 +87,21 @@ class SourceDoc:
 
     path: PurePosixPath
     data: Any
-    root: Node | None
     text: str
+    _root: Node | None = None
+
+    @property
+    def root(self) -> Node | None:
+        """The composed node tree, built again only when an error needs a position."""
+        if self._root is None and self.text:
+            loader = PlainLoader(self.text)
+            try:
+                self._root = loader.get_single_node()
+            except yaml.YAMLError:
+                return None
+            finally:
+                loader.dispose()
+        return self._root
 
     def locate(self, path: Sequence[str | int]) -> Location:
         """Return where the value at `path` starts, or its nearest existing parent."""
@@ -183,12 +179,11 @@ def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
     try:
         root = loader.get_single_node()
         if root is None:
-            return SourceDoc(path, None, None, text)
-        _check_shape(root)
-        data = loader.construct_document(root)
-        if loader.alias_uses:
+            return SourceDoc(path, None, text)
+        if _check_shape(root):
             _check_expansion(root)
-        return SourceDoc(path, data, root, text)
+        data = loader.construct_document(root)
+        return SourceDoc(path, data, text)
     except _Problem as p:
         mark = p.node.start_mark if p.node is not None else None
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
@@ -211,23 +206,49 @@ def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
         loader.dispose()
 
 
-def _check_shape(root: Node) -> None:
-    """Refuse absurd nesting before anything recursive sees the document."""
-    stack: list[tuple[Node, int]] = [(root, 1)]
+def _check_shape(root: Node) -> bool:
+    """Refuse bad tags, duplicate keys and absurd nesting; say whether aliases are used.
+
+    One breadth-first pass over the composed nodes, before anything recursive sees them.
+    """
     seen: set[int] = set()
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _Problem(node, f"nesting deeper than {MAX_DEPTH} levels", "flatten the structure")
-        if isinstance(node, ScalarNode) or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-        elif isinstance(node, MappingNode):
+    aliases, depth = 0, 0
+    merge, text, allowed = f"{_TAG}merge", f"{_TAG}str", _ALLOWED_TAGS
+    level: list[Node] = [root]
+    while level:
+        depth += 1
+        following: list[Node] = []
+        for node in level:
+            if node.tag not in allowed and node.tag != merge:
+                raise _Problem(node, f"tag {_short_tag(node.tag)} is not allowed",
+                               "only plain YAML: strings, numbers, booleans, null, lists, mappings")
+            if type(node) is ScalarNode:
+                continue
+            if id(node) in seen:
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise _Problem(node, f"more than {MAX_ALIASES} alias uses",
+                                   "write the values out instead of repeating anchors")
+                continue
+            if depth >= MAX_DEPTH:
+                raise _Problem(node, f"nesting deeper than {MAX_DEPTH} levels", "flatten the structure")
+            seen.add(id(node))
+            if type(node) is SequenceNode:
+                following.extend(node.value)
+                continue
+            keys: set[str] = set()
             for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
+                following.append(v)
+                if k.tag == merge:
+                    continue
+                if type(k) is not ScalarNode or k.tag != text:
+                    raise _Problem(k, "mapping keys must be plain strings", "quote the key")
+                if k.value in keys:
+                    raise _Problem(k, f"duplicate key {k.value!r}",
+                                   "each key may appear once in a mapping")
+                keys.add(k.value)
+        level = following
+    return aliases > 0
 
 
 def _check_expansion(root: Node) -> None:

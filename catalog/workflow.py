@@ -237,6 +237,10 @@ class Workflow:
             names |= {p[1] for p in expr.paths if p[0] == "form" and len(p) > 1}
         return names
 
+    def fields_set(self) -> set[str]:
+        """Answer keys that `set` actions write, which later expressions may read."""
+        return {a.params["field"] for s in self.states for a in s.actions if a.kind == "set"}
+
     def expressions(self) -> Iterator[Expression]:
         for s in self.states:
             for r in s.routes:

@@ -107,3 +107,17 @@ def test_locate_points_at_values_and_keys():
     assert str(doc.locate(["a", "c", 1, "d"])) == "x.yaml:3:14"
     assert str(doc.locate_key(["a", "c"])) == "x.yaml:3:3"
     assert str(doc.locate(["a", "missing"])) == "x.yaml:2:3"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a: !!int 0x1F\n", "x.yaml:1:4: 0x1F is not a decimal integer"),
+    ("a: !!float abc\n", "x.yaml:1:4: abc is not a number"),
+    ("a: !!bool maybe\n", "x.yaml:1:4: maybe is not true or false"),
+])
+def test_explicit_core_tags_must_match_their_value(text, expected):
+    assert error(text) == expected
+
+
+def test_explicit_core_tags_convert():
+    assert load("a: !!int '7'\nb: !!float 2\nc: !!bool 'true'\nd: !!str 5\n") == {
+        "a": 7, "b": 2.0, "c": True, "d": "5"}
