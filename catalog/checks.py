@@ -153,13 +153,14 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                                             suggest(name or "", names)))
             elif f.type not in CHOICE_TYPES or not f.choices:
                 problems.append(p.doc.error(("priority", key), f"field {name} must be a choice "
-                                            "field with choices", f"its values are the matrix's {key}s"))
+                                            "field with choices", "its values are the matrix's axis values"))
             else:
                 missing = [c.value for c in f.choices if c.value not in axis]
                 if missing:
-                    problems.append(p.doc.error(("priority", key), f"choice {missing[0]} of field "
-                                    f"{name} is not a {key} in the priority matrix",
-                                    f"{key}s: {', '.join(axis) or 'none defined'}"))
+                    plural = {"impact": "impacts", "urgency": "urgencies"}[key]
+                    problems.append(p.doc.error(
+                        ("priority", key), f"choice {missing[0]} of field {name} is not an {key} "
+                        "in the priority matrix", f"{plural}: {', '.join(axis) or 'none defined'}"))
     return problems
 
 
@@ -213,7 +214,7 @@ def _check_approvals(wp: Parsed, index: Index) -> list[SpecError]:
             if not all(_resolves(r, directory) for r in a.approvers):
                 continue  # reported as an unknown reference
             for r in a.approvers:
-                if r.kind == "person" and directory.person(r.value):
+                if r.kind == "person" and (x := directory.person(r.value)) and x.active:
                     people.add(r.value)
                 elif r.kind == "group" and directory.group(r.value):
                     g = directory.group(r.value)

@@ -52,6 +52,10 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
 )
 
 
+#: YAML spellings of the constants, so `form.urgent == true` means what an admin expects
+_YAML_CONSTANTS = {"true": True, "false": False, "null": None}
+
+
 class ExpressionError(DeskflowError):
     """An expression does not parse, names something unknown, or failed to evaluate."""
 
@@ -131,7 +135,7 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
              calls: list[tuple[str, tuple[Any, ...]]]) -> ast.expr:
     """Check every node against the allow-list and turn `a.b` into `a['b']`."""
     if not isinstance(node, _ALLOWED_NODES):
-        raise ExpressionError(f"{_describe(node)} is not allowed",
+        raise ExpressionError(f"{_describe(node)} {_verb(node)} not allowed",
                               "use comparisons, and/or/not, arithmetic and the allowed functions")
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
@@ -145,6 +149,8 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
                                           for a in args)))
         return ast.Call(func=ast.Name(id=node.func.id, ctx=ast.Load()), args=args, keywords=[])
     if isinstance(node, ast.Name):
+        if node.id in _YAML_CONSTANTS:
+            return ast.Constant(_YAML_CONSTANTS[node.id])
         if node.id in FUNCTIONS:
             raise ExpressionError(f"{node.id} is a function; call it as {node.id}(...)")
         if node.id not in roots:
@@ -177,7 +183,7 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
 
 def _check_only(node: Any) -> Any:
     if isinstance(node, ast.AST) and not isinstance(node, _ALLOWED_NODES):
-        raise ExpressionError(f"{_describe(node)} is not allowed")
+        raise ExpressionError(f"{_describe(node)} {_verb(node)} not allowed")
     return node
 
 
@@ -200,6 +206,10 @@ _DESCRIPTIONS = {
     ast.BitXor: "bitwise operators", ast.LShift: "shifts", ast.RShift: "shifts",
     ast.Invert: "bitwise operators", ast.MatMult: "the @ operator", ast.Slice: "slicing",
 }
+
+
+def _verb(node: ast.AST) -> str:
+    return "are" if _describe(node).endswith("s") and not _describe(node).startswith("the ") else "is"
 
 
 def _describe(node: ast.AST) -> str:

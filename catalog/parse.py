@@ -631,10 +631,20 @@ def _approver(p: Parsed, text: str, path: Path) -> ApproverRef | None:
         p.ref(m.group(1), m.group(2), path)
         return ApproverRef(m.group(1), m.group(2))
     if text == "everyone":
-        p.error(path, "everyone cannot approve", "name a person, group, role or expression")
+        p.error(path, "everyone is not a person, group or role here",
+                "name a person, group, role or an expression")
         return None
     expr = _expr(p, text, path)
     return ApproverRef("expression", text, expr) if expr else None
+
+
+def _assignee(p: Parsed, text: str, path: Path) -> ApproverRef | None:
+    ref = _approver(p, text, path)
+    if ref is not None and ref.kind in ("group", "role"):
+        p.error(path, f"a task is assigned to one person, not {text}",
+                "use person:ID or an expression naming a person; queue names the group")
+        return None
+    return ref
 
 
 def _task(p: Parsed, d: dict[str, Any], path: Path, name: str) -> TaskSpec:
@@ -648,13 +658,20 @@ def _task(p: Parsed, d: dict[str, Any], path: Path, name: str) -> TaskSpec:
     fields = tuple(parse_field(p, f, (*path, "form", i), roots=frozenset({"form"}))
                    for i, f in enumerate(d.get("form", [])))
     _duplicates(p, [f.name for f in fields], lambda i: (*path, "form", i, "name"), "field name")
+    names = [f.name for f in fields]
+    for i, f in enumerate(fields):
+        for key in ("show_if", "required_if"):
+            expr = getattr(f, key)
+            for unknown in sorted(expr.fields() - set(names)) if expr else ():
+                p.error((*path, "form", i, key), f"{key} names unknown field {unknown}",
+                        suggest(unknown, names))
     return TaskSpec(
         name=name, queue=d["queue"],
         title=_template(p, d["title"], (*path, "title")) if "title" in d else None,
         instructions=(_template(p, d["instructions"], (*path, "instructions"))
                       if "instructions" in d else None),
         escalate_to=tuple(d.get("escalate_to", [])),
-        assignee=_approver(p, d["assignee"], (*path, "assignee")) if "assignee" in d else None,
+        assignee=_assignee(p, d["assignee"], (*path, "assignee")) if "assignee" in d else None,
         sla=_duration(d.get("sla")), outcomes=outcomes, fields=fields)
 
 
