@@ -147,15 +147,15 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
     if rule and rule.impact_field:
         for key, name, axis in (("impact", rule.impact_field, index.settings.impacts),
                                 ("urgency", rule.urgency_field, index.settings.urgencies)):
-            f = item.get_field(name or "")
-            if f is None:
+            found = item.get_field(name or "")
+            if found is None:
                 problems.append(p.doc.error(("priority", key), f"unknown field {name}",
                                             suggest(name or "", names)))
-            elif f.type not in CHOICE_TYPES or not f.choices:
+            elif found.type not in CHOICE_TYPES or not found.choices:
                 problems.append(p.doc.error(("priority", key), f"field {name} must be a choice "
                                             "field with choices", "its values are the matrix's axis values"))
             else:
-                missing = [c.value for c in f.choices if c.value not in axis]
+                missing = [c.value for c in found.choices if c.value not in axis]
                 if missing:
                     plural = {"impact": "impacts", "urgency": "urgencies"}[key]
                     problems.append(p.doc.error(

@@ -74,7 +74,8 @@ class Settings:
     priorities: tuple[Priority, ...] = ()
     default_priority: str | None = None
     #: (impact, urgency) -> priority id
-    priority_matrix: Mapping[tuple[str, str], str] = field(default_factory=lambda: EMPTY)
+    priority_matrix: Mapping[tuple[str, str], str] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     def priority(self, priority_id: str) -> Priority | None:
         return next((p for p in self.priorities if p.id == priority_id), None)

@@ -227,7 +227,9 @@ def parse_directory(doc: SourceDoc) -> Parsed:
                           x.get("active", True)) for x in d.get("people", []))
     groups = tuple(Group(g["id"], g["name"], g.get("description", ""), g.get("email", ""),
                          g.get("manager"), tuple(g.get("members", []))) for g in d.get("groups", []))
-    for key, things in (("people", people), ("groups", groups), ("roles", roles)):
+    lists: tuple[tuple[str, tuple[Person | Group | Role, ...]], ...] = (
+        ("people", people), ("groups", groups), ("roles", roles))
+    for key, things in lists:
         seen: dict[str, int] = {}
         for i, thing in enumerate(things):
             if thing.id in seen:

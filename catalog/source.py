@@ -165,10 +165,11 @@ def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
         raise SpecError(Location(path, 1, 1), "",
                         f"file is larger than {MAX_BYTES // 1024} KiB", "split it into smaller files")
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
+            line = raw[: exc.start].count(b"\n") + 1
             raise SpecError(Location(path, line, 1), "", "file is not valid UTF-8",
                             "save it as UTF-8") from None
     if "\x00" in text:
