@@ -52,6 +52,23 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
 )
 
 
+_GET = "__get"
+
+
+def _get(container: Any, key: str) -> Any:
+    """`a.b`: the value under key b of mapping a; None when a is None or has no b."""
+    if container is None:
+        return None
+    if isinstance(container, Mapping):
+        return container.get(key)
+    raise ExpressionError(f"cannot read .{key} of a {_kind(container)}")
+
+
+def _kind(value: Any) -> str:
+    return {str: "text", int: "number", float: "number", bool: "boolean",
+            list: "list", tuple: "list"}.get(type(value), "value")
+
+
 #: YAML spellings of the constants, so `form.urgent == true` means what an admin expects
 _YAML_CONSTANTS = {"true": True, "false": False, "null": None}
 
@@ -81,9 +98,13 @@ class Expression:
                  functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
         """Evaluate against `names` (plain dicts); raise ExpressionError on any failure."""
         evaluator = _Evaluator(names=dict(names),
-                               functions={**BUILTIN_FUNCTIONS, **(functions or {})})
+                               functions={**BUILTIN_FUNCTIONS, **(functions or {}), _GET: _get})
         try:
             return evaluator.eval(self.source, previously_parsed=self.node)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{self.source}: {exc.message}") from None
+        except simpleeval.NameNotDefined as exc:
+            raise ExpressionError(f"{self.source}: no value for {exc.name}") from None
         except (KeyError, IndexError) as exc:
             raise ExpressionError(f"{self.source}: no value for {exc}") from None
         except (simpleeval.InvalidExpression, ArithmeticError, TypeError, ValueError,
@@ -166,7 +187,8 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
         if chain:
             paths.discard(chain[:-1])
             paths.add(chain)
-        return ast.Subscript(value=value, slice=ast.Constant(node.attr), ctx=ast.Load())
+        return ast.Call(func=ast.Name(id=_GET, ctx=ast.Load()),
+                        args=[value, ast.Constant(node.attr)], keywords=[])
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, str | int | float | bool | type(None)):
             raise ExpressionError(f"literal {node.value!r} is not allowed")

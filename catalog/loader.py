@@ -216,15 +216,17 @@ def _load_catalog(path: str | Path, cache: FileCache | None) -> Catalog:
     for rel, expected in files:
         try:
             digest, raw = cache.digest(root / rel)
-            digests.append(f"{rel}:{digest}")
             key = (rel.as_posix(), digest)
             result = cache.get(key)
-            if result is None:
-                result = _load_file(rel, raw or (root / rel).read_bytes(), expected)
-                cache.put(key, result)
+            if result is None and raw is None:
+                raw = (root / rel).read_bytes()
         except OSError as exc:
             problems.append(SpecError(Location(rel, 1, 1), "", f"cannot read file: {exc.strerror}"))
             continue
+        digests.append(f"{rel}:{digest}")
+        if result is None:
+            result = _load_file(rel, raw or b"", expected)
+            cache.put(key, result)
         if isinstance(result, SpecError):
             problems.append(result)
         else:

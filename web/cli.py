@@ -112,3 +112,35 @@ def schema(out: Path | None) -> None:
     for name in SCHEMA_NAMES:
         (out / f"{name}.schema.json").write_text(json.dumps(load_schema(name), indent=2) + "\n")
         click.echo(out / f"{name}.schema.json")
+
+
+@main.command()
+@click.argument("workflow_id")
+@click.option("--catalog", "catalog_path", default=".", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="The catalog directory.")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid",
+              show_default=True, help="Mermaid text, or a standalone SVG drawing.")
+@click.option("--current", metavar="STATE", help="Highlight this state.")
+@friendly
+def diagram(workflow_id: str, catalog_path: Path, fmt: str, current: str | None) -> None:
+    """Draw a workflow as Mermaid text or as SVG."""
+    import difflib
+
+    from catalog.loader import load_catalog
+    from workflows.diagram import to_mermaid, to_svg
+
+    catalog = load_catalog(catalog_path)
+    wf = catalog.workflow(workflow_id)
+    if wf is None:
+        known = sorted(w.id for w in catalog.workflows)
+        close = difflib.get_close_matches(workflow_id, known, n=3)
+        hint = (f"did you mean {' or '.join(close)}?" if close
+                else f"known: {', '.join(known)}" if known else "it has no workflows")
+        if not catalog.ok:
+            hint += f"; the catalog has errors, see deskflow validate {catalog_path}"
+        click.echo(f"deskflow: {catalog_path}: no workflow {workflow_id} ({hint})", err=True)
+        sys.exit(1)
+    if not catalog.ok:
+        click.echo(f"deskflow: warning: {catalog_path} has {len(catalog.errors)} error(s); "
+                   f"see deskflow validate {catalog_path}", err=True)
+    click.echo(to_svg(wf, current) if fmt == "svg" else to_mermaid(wf, current), nl=False)

@@ -61,7 +61,7 @@ def machine_config(wf: Workflow) -> dict[str, Any]:
     transitions: list[dict[str, Any]] = []
     for _, block in groupby(wf.transitions(), key=attrgetter("source")):
         # a state's routes are tried in order; its default route only after all of them
-        for t in sorted(block, key=attrgetter("is_default")):
+        for t in sorted(block, key=lambda t: (t.trigger == Trigger.CANCEL.value, t.is_default)):
             entry: dict[str, Any] = {"trigger": t.trigger, "source": t.source, "dest": t.dest}
             if t.condition is not None:
                 entry["conditions"] = [RouteCondition(t.condition)]
@@ -99,6 +99,8 @@ def fire(wf: Workflow, state: str, trigger: str, context: Mapping[str, Any],
                            f"({suggest(state, wf.state_names)})")
     triggers = machine.get_triggers(state)
     if trigger not in triggers:
+        declared = (*current.triggers(), Trigger.CANCEL.value)
+        triggers.sort(key=lambda t: declared.index(t) if t in declared else len(declared))
         hint = (f"its triggers: {', '.join(triggers)}" if triggers
                 else f"{'it is an end state' if current.is_end else 'it has none'}")
         raise InvalidTrigger(f"state {state} has no trigger {trigger} ({hint})")
