@@ -111,8 +111,9 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
     problems: list[SpecError] = []
     names = [f.name for f in item.fields]
     seen: set[str] = set()
-    for f in item.fields:
+    for position, f in enumerate(item.fields):
         site = sites[id(f)]
+        later = set(names[position:])
         if f.name in seen:
             problems.append(site.doc.error((*site.path, "name"), f"duplicate field name {f.name} "
                             f"in item {item.id}", "field names must be unique within a form"))
@@ -122,15 +123,29 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
             for name in sorted(expr.fields() - set(names)) if expr else ():
                 problems.append(site.doc.error((*site.path, key), f"{key} names unknown field "
                                 f"{name}", suggest(name, names)))
+            for name in sorted(expr.fields() & later) if expr else ():
+                problems.append(site.doc.error(
+                    (*site.path, key), f"{key} reads field {name}, which is not above it",
+                    "a condition can only read fields earlier in the form; move it below " + name))
         if f.default_template:
             pass  # default templates read the requester only (checked at parse)
         if f.depends_on is not None:
             if f.depends_on not in names:
                 problems.append(site.doc.error((*site.path, "depends_on"), f"depends_on names "
                                 f"unknown field {f.depends_on}", suggest(f.depends_on, names)))
-            elif f.depends_on == f.name:
-                problems.append(site.doc.error((*site.path, "depends_on"),
-                                               "a field cannot depend on itself"))
+            elif f.depends_on in later:
+                problems.append(site.doc.error(
+                    (*site.path, "depends_on"), f"depends_on names field {f.depends_on}, which is "
+                    "not above it", "a cascading field comes after the field it depends on"))
+            elif f.choices_from and not f.choices_from.startswith("lookup:"):
+                problems.append(site.doc.error(
+                    (*site.path, "depends_on"), f"choices from {f.choices_from} cannot cascade",
+                    "use a lookup whose values have a parent"))
+            elif f.choices_from and (lk := index.model("lookup", f.choices_from[7:])) and \
+                    not any(v.parent for v in lk.values):
+                problems.append(site.doc.error(
+                    (*site.path, "depends_on"), f"lookup {lk.id} has no values with a parent",
+                    "give each value the parent value it belongs to"))
             elif f.choices and not any(c.parent for c in f.choices):
                 problems.append(site.doc.error((*site.path, "depends_on"), "depends_on needs "
                                 "choices with a parent", "give each choice the parent value it belongs to"))

@@ -65,10 +65,14 @@ def _has_branch(items: Any) -> bool:
     return False
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
 def parse_date(value: Any) -> date | None:
+    """A date given as `YYYY-MM-DD` (and only so), or a date object."""
     if isinstance(value, date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _ISO_DATE.match(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -158,7 +162,7 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
         errors = _count_errors(f, len(value), "rows")
         names = {c.name for c in f.columns}
         for i, row in enumerate(value, 1):
-            extra = sorted(set(row) - names)
+            extra = sorted(str(k) for k in set(row) - names)
             if extra:
                 errors.append(f"row {i}: unknown column {extra[0]}")
             for col in f.columns:

@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -47,6 +46,7 @@ KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
 }
 FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
            "lookups": "Lookup"}
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_NAMES = ("settings", "directory", "catalog-item", "fieldset", "lookup", "workflow",
                 "kb-article")
 
@@ -54,7 +54,7 @@ SCHEMA_NAMES = ("settings", "directory", "catalog-item", "fieldset", "lookup", "
 @cache
 def schema(name: str) -> dict[str, Any]:
     """One of the packaged JSON Schemas, by file stem."""
-    text = resources.files("catalog").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    text = (SCHEMA_DIR / f"{name}.schema.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

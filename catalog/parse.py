@@ -68,6 +68,8 @@ from catalog.workflow import (
 
 Path = tuple[str | int, ...]
 FORM_ROOTS = frozenset({"form", "requester"})
+#: names the portal's forms use themselves
+RESERVED_FIELD_NAMES = frozenset({"csrf_token", "requested_for"})
 DEFAULT_ROOTS = frozenset({"requester"})
 _REF = re.compile(r"^(person|group|role):([a-z][a-z0-9._-]*)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -278,6 +280,8 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
     """Build one field, reporting what is wrong with it on its own."""
     t = FieldType(d["type"])
     name = d["name"]
+    if name in RESERVED_FIELD_NAMES:
+        p.error((*path, "name"), f"field name {name} is reserved", "pick another name")
     label = d.get("label") or name.replace("_", " ").capitalize()
     show_if = _expr(p, d["show_if"], (*path, "show_if"), roots) if "show_if" in d else None
     required_if = (_expr(p, d["required_if"], (*path, "required_if"), roots)

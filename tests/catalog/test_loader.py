@@ -123,3 +123,22 @@ def test_kb_articles_need_front_matter(catalog_dir):
         "kb/a.md:1:1: article has no front matter (start the file with --- , the YAML keys, "
         "and --- again)",
         "kb/b.md:4:9: items[0]: unknown item nope (none are defined)"]
+
+
+@pytest.mark.parametrize(("form", "expected"), [
+    ("  - {name: a, type: string, show_if: \"form.b == 'x'\"}\n  - {name: b, type: string}\n",
+     "items/item.yaml:8:38: form[0].show_if: show_if reads field b, which is not above it "
+     "(a condition can only read fields earlier in the form; move it below b)"),
+    ("  - {name: csrf_token, type: string}\n",
+     "items/item.yaml:8:12: form[0].name: field name csrf_token is reserved (pick another name)"),
+    ("  - {name: a, type: choice, choices_from: people, depends_on: b}\n"
+     "  - {name: b, type: string}\n",
+     "items/item.yaml:8:63: form[0].depends_on: depends_on names field b, which is not above it "
+     "(a cascading field comes after the field it depends on)"),
+    ("  - {name: b, type: string}\n  - {name: a, type: choice, choices_from: people, depends_on: b}\n",
+     "items/item.yaml:9:63: form[1].depends_on: choices from people cannot cascade "
+     "(use a lookup whose values have a parent)"),
+])
+def test_form_order_and_cascades_are_checked(catalog_dir, form, expected):
+    (catalog_dir / "items" / "item.yaml").write_text(item("id: a\nform:\n" + form))
+    assert [e.render() for e in load_catalog(catalog_dir).errors] == [expected]

@@ -190,17 +190,16 @@ def test_field_names_that_clash_with_wtforms_are_renamed(make_item):
   - {name: errors, type: integer}
   - {name: validate_data, type: string}
   - {name: answers, type: boolean}
-  - {name: csrf_token, type: string}
 """)
     cls = build_form_class(catalog.item("thing"), catalog)
     form = cls(MultiDict([("data_", "x"), ("errors_", "4"), ("field_validate_data", "y"),
-                          ("answers_", "on"), ("csrf_token_", "z")]))
+                          ("answers_", "on")]))
     assert form_field(form, "data").name == "data_"
     assert attrs(form_field(form, "data")())["data-field"] == "data"
     assert form.validate(), form.errors
     assert form.answers is not None
     assert form.answers.values == {"data": "x", "errors": 4, "validate_data": "y",
-                                   "answers": True, "csrf_token": "z"}
+                                   "answers": True}
     empty = cls(MultiDict())
     assert not empty.validate()
     assert empty.errors == {"data_": [REQUIRED]}
