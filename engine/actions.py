@@ -1,0 +1,112 @@
+"""The registry of automated actions a workflow may name (never imported by name from YAML)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from catalog.expressions import ExpressionError, Template
+from catalog.workflow import Action
+from engine import people
+from engine.models import Asset, Request, Task
+
+if TYPE_CHECKING:
+    from engine.runtime import Step
+
+ActionFn = Callable[["Step", Request, Action, str], None]
+
+
+def _render(step: Step, req: Request, value: Any) -> Any:
+    from engine.runtime import context
+
+    if isinstance(value, Template):
+        try:
+            return value.render(context(step, req), step.functions)
+        except ExpressionError as exc:
+            return f"[{exc.message}]"
+    return value
+
+
+def recipients(step: Step, req: Request, to: str) -> list[str]:
+    """Person ids for a notify target: requester, requested_for, approvers, assignee, owner, refs."""
+    from engine.runtime import approvals_of_visit, tasks_of_visit
+
+    s = step.session
+    if to == "requester":
+        return [req.requester_id]
+    if to == "requested_for":
+        return [req.requested_for_id]
+    if to == "approvers":
+        return [a.approver_id for a in approvals_of_visit(s, req) if a.decision == "pending"]
+    if to == "assignee":
+        return [t.assignee_id for t in tasks_of_visit(s, req) if t.assignee_id] or \
+            [t.assignee_id for t in _last_tasks(step, req) if t.assignee_id]
+    if to == "owner":
+        item = step.catalog.item(req.item_id)
+        return people.members(s, item.owner) if item and item.owner else []
+    kind, _, ident = to.partition(":")
+    if kind == "person":
+        return [ident]
+    if kind == "group":
+        return people.members(s, ident)
+    return []
+
+
+def _last_tasks(step: Step, req: Request) -> list[Task]:
+    from sqlalchemy import select
+
+    return list(step.session.scalars(select(Task).where(Task.request_id == req.id)
+                                     .order_by(Task.id.desc()).limit(5)))
+
+
+def notify(step: Step, req: Request, action: Action, key: str) -> None:
+    p = action.params
+    step.notify(step, req, p.get("template") or "request_update",
+                recipients(step, req, p["to"]), key=f"action:{key}",
+                subject=_render(step, req, p.get("subject")),
+                message=_render(step, req, p.get("message")))
+
+
+def webhook(step: Step, req: Request, action: Action, key: str) -> None:
+    from engine.outbox import enqueue_webhook
+
+    p = action.params
+    body = {k: _render(step, req, v) for k, v in p["body"]}
+    body.setdefault("request", {"number": req.number, "item": req.item_id, "state": req.state})
+    json.dumps(body)  # fail here, inside the transaction, rather than in the worker
+    enqueue_webhook(step.session, request_id=req.id, event=f"state.{req.state}",
+                    url=_render(step, req, p["url"]), body=body, secret_env=p.get("secret", ""),
+                    key=f"{req.id}:webhook:{key}", now=step.now)
+
+
+def set_answer(step: Step, req: Request, action: Action, key: str) -> None:
+    answers = dict(req.answers)
+    answers[action.params["field"]] = _render(step, req, action.params["value"])
+    req.answers = answers
+
+
+def create_asset(step: Step, req: Request, action: Action, key: str) -> None:
+    p = action.params
+    asset = Asset(request_id=req.id, owner_id=req.requested_for_id, type=p["type"],
+                  name=str(_render(step, req, p.get("name")) or "")[:200],
+                  model=str(_render(step, req, p.get("model")) or "")[:200],
+                  serial=str(_render(step, req, p.get("serial")) or "")[:200], created_at=step.now)
+    step.session.add(asset)
+    step.session.flush()
+    from engine.runtime import audit
+
+    audit(step, req, "asset_created", actor=False, asset=asset.id, type=asset.type,
+          model=asset.model)
+
+
+def escalate(step: Step, req: Request, action: Action, key: str) -> None:
+    from engine.tasks import escalate_open_tasks
+
+    escalate_open_tasks(step, req)
+
+
+ACTIONS: dict[str, ActionFn] = {
+    "notify": notify, "webhook": webhook, "set": set_answer, "create_asset": create_asset,
+    "escalate": escalate,
+}

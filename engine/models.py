@@ -1,0 +1,330 @@
+"""The engine's tables, as typed SQLAlchemy 2 models on the engine's own `Base`.
+
+`web` binds them with Flask-SQLAlchemy (`SQLAlchemy(model_class=Base)`); the engine
+itself needs only a `Session`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        from datetime import UTC
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        from datetime import UTC
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# ---------------------------------------------------------------- directory
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254))
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120), default="")
+    department: Mapped[str] = mapped_column(String(120), default="")
+    location: Mapped[str] = mapped_column(String(120), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+
+    roles: Mapped[list[PersonRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class PersonRole(Base):
+    __tablename__ = "person_roles"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"),
+                                         primary_key=True, index=True)
+
+
+class Delegation(Base):
+    """While away, `person` lets `delegate` decide their approvals."""
+
+    __tablename__ = "delegations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    delegate_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- definitions
+
+class WorkflowVersion(Base):
+    """The definition of a workflow version some request ran on; never changed once written."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (UniqueConstraint("workflow_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- requests
+
+class Request(Base):
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_requester_created", "requester_id", "created_at"),
+        Index("ix_requests_requested_for_created", "requested_for_id", "created_at"),
+        Index("ix_requests_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    item_id: Mapped[str] = mapped_column(String(64), index=True)
+    item_name: Mapped[str] = mapped_column(String(120))
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"), index=True)
+    state: Mapped[str] = mapped_column(String(64))
+    #: open | closed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]]
+    requester_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    requested_for_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    priority: Mapped[str | None] = mapped_column(String(32))
+    #: how many states the request has entered; approvals and tasks belong to one visit
+    visit: Mapped[int] = mapped_column(Integer, default=0)
+    waiting_on_requester: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    sla_paused_at: Mapped[datetime | None]
+    sla_state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | warning | breached
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
+
+
+class Approval(Base):
+    """One approver's part in one approval of one visit of a state."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        Index("ix_approvals_inbox", "approver_id", "decision", "created_at"),
+        Index("ix_approvals_request_visit", "request_id", "visit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    visit: Mapped[int]
+    state: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    #: any | all | quorum:N
+    policy: Mapped[str] = mapped_column(String(32))
+    approver_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    #: how the approver was chosen, e.g. group:directors or requester.manager
+    source: Mapped[str] = mapped_column(String(500), default="")
+    #: pending | approved | rejected | delegated | escalated | closed
+    decision: Mapped[str] = mapped_column(String(16), default="pending")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_by_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    delegated_from_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_queue", "queue", "status", "due_at"),
+        Index("ix_tasks_assignee", "assignee_id", "status"),
+        Index("ix_tasks_request_visit", "request_id", "visit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    visit: Mapped[int]
+    state: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    queue: Mapped[str] = mapped_column(ForeignKey("groups.id"))
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    #: open | done | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            index=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: comment | question | answer
+    kind: Mapped[str] = mapped_column(String(16), default="comment")
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Append-only: who did what to which request, when, from which state to which."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_request", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime]
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            index=True)
+    #: approval_timeout | wait | sla_warning | sla_breach
+    kind: Mapped[str] = mapped_column(String(32))
+    visit: Mapped[int]
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    due_at: Mapped[datetime]
+    #: pending | fired | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    fired_at: Mapped[datetime | None]
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class OutboxMessage(Base):
+    """An email or webhook to deliver, written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"),
+                                                   index=True)
+    #: email | webhook
+    kind: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    payload: Mapped[dict[str, Any]]
+    #: pending | sending | delivered | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"),
+                                                   index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    type: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    serial: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]

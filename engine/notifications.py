@@ -1,0 +1,43 @@
+"""Emails about a request: rendered now, written to the outbox, sent later by the worker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine import people
+from engine.mail import render_email
+from engine.models import Request
+from engine.outbox import enqueue_email
+
+if TYPE_CHECKING:
+    from engine.runtime import Step
+
+
+def notify(step: Step, req: Request, event: str, person_ids: list[str], *, key: str,
+           **extra: Any) -> None:
+    """Queue `event` for each person (once per person and key, whatever retries happen)."""
+    from engine.runtime import workflow
+
+    state = workflow(req).state(req.state)
+    base = {
+        "site_name": step.catalog.settings.name,
+        "request": {"number": req.number, "item_name": req.item_name, "state": req.state,
+                    "state_label": (state.label if state and state.label else req.state),
+                    "outcome": req.outcome, "url": f"/requests/{req.number}"},
+        **{k: _plain(v) for k, v in extra.items()},
+    }
+    for pid in dict.fromkeys(person_ids):
+        person = people.active_person(step.session, pid)
+        if person is None or not person.email:
+            continue
+        subject, text, html = render_email(event, {**base, "person": {"name": person.name}})
+        enqueue_email(step.session, request_id=req.id, event=event, to=[person.email],
+                      subject=subject, text=text, html=html,
+                      key=f"{req.id}:{event}:{key}:{pid}", now=step.now)
+
+
+def _plain(value: Any) -> Any:
+    """Database rows become plain dicts before they reach a template."""
+    if hasattr(value, "__table__"):
+        return {c.name: getattr(value, c.name) for c in value.__table__.columns}
+    return value

@@ -1,0 +1,89 @@
+"""Who is who at run time: the directory as stored in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import Delegation, Group, Membership, Person, PersonRole
+
+ADMIN_ROLE = "admin"
+
+
+def person(session: Session, person_id: str | None) -> Person | None:
+    return session.get(Person, person_id) if person_id else None
+
+
+def active_person(session: Session, person_id: str | None) -> Person | None:
+    p = person(session, person_id)
+    return p if p is not None and p.active else None
+
+
+def members(session: Session, group_id: str) -> list[str]:
+    """Active members of a group, in id order."""
+    return list(session.scalars(
+        select(Membership.person_id).join(Person, Person.id == Membership.person_id)
+        .where(Membership.group_id == group_id, Person.active.is_(True))
+        .order_by(Membership.person_id)))
+
+
+def holders(session: Session, role_id: str) -> list[str]:
+    return list(session.scalars(
+        select(PersonRole.person_id).join(Person, Person.id == PersonRole.person_id)
+        .where(PersonRole.role_id == role_id, Person.active.is_(True))
+        .order_by(PersonRole.person_id)))
+
+
+def groups_of(session: Session, person_id: str) -> list[str]:
+    return list(session.scalars(select(Membership.group_id)
+                                .where(Membership.person_id == person_id)
+                                .order_by(Membership.group_id)))
+
+
+def roles_of(session: Session, person_id: str) -> list[str]:
+    return list(session.scalars(select(PersonRole.role_id)
+                                .where(PersonRole.person_id == person_id)
+                                .order_by(PersonRole.role_id)))
+
+
+def is_member(session: Session, person_id: str, group_id: str) -> bool:
+    return session.get(Membership, (group_id, person_id)) is not None
+
+
+def is_admin(session: Session, person_id: str) -> bool:
+    return session.get(PersonRole, (person_id, ADMIN_ROLE)) is not None
+
+
+def group_exists(session: Session, group_id: str) -> bool:
+    return session.get(Group, group_id) is not None
+
+
+def managers_of(session: Session, person_id: str) -> list[str]:
+    """The manager chain upwards, nearest first."""
+    chain: list[str] = []
+    current = person(session, person_id)
+    while current is not None and current.manager_id and current.manager_id not in chain:
+        chain.append(current.manager_id)
+        current = person(session, current.manager_id)
+    return chain
+
+
+def delegators_for(session: Session, delegate_id: str, now: datetime) -> list[str]:
+    """People whose approvals `delegate_id` may decide right now."""
+    return list(session.scalars(select(Delegation.person_id).where(
+        Delegation.delegate_id == delegate_id, Delegation.starts_at <= now,
+        Delegation.ends_at > now)))
+
+
+def snapshot(session: Session, person_id: str | None) -> dict[str, Any] | None:
+    """A person as expressions see them: plain values only."""
+    p = person(session, person_id)
+    if p is None:
+        return None
+    return {"id": p.id, "name": p.name, "email": p.email, "manager": p.manager_id,
+            "title": p.title, "department": p.department, "location": p.location,
+            "roles": roles_of(session, p.id), "groups": groups_of(session, p.id),
+            "active": p.active}

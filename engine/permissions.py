@@ -1,0 +1,64 @@
+"""Who may see and do what: every check the web layer relies on lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from catalog.models import CatalogItem
+from engine import people
+from engine.models import Approval, Membership, Request, Task
+
+
+def can_order(session: Session, person_id: str, item: CatalogItem) -> bool:
+    """Whether the item is visible to (and so orderable by) the person."""
+    for who in item.visible_to:
+        kind, _, ident = who.partition(":")
+        if who == "everyone":
+            return True
+        if kind == "person" and ident == person_id:
+            return True
+        if kind == "group" and people.is_member(session, person_id, ident):
+            return True
+        if kind == "role" and ident in people.roles_of(session, person_id):
+            return True
+    return people.is_admin(session, person_id)
+
+
+def is_party(req: Request, person_id: str) -> bool:
+    """The requester or the person it was requested for."""
+    return person_id in (req.requester_id, req.requested_for_id)
+
+
+def is_agent(session: Session, person_id: str, req: Request) -> bool:
+    """Works on the request: in the queue of one of its tasks, assigned one, or an admin."""
+    if people.is_admin(session, person_id):
+        return True
+    in_queue = select(Task.id).join(Membership, Membership.group_id == Task.queue).where(
+        Task.request_id == req.id, Membership.person_id == person_id)
+    assigned = select(Task.id).where(Task.request_id == req.id, Task.assignee_id == person_id)
+    return bool(session.scalar(select(or_(exists(in_queue), exists(assigned)))))
+
+
+def is_approver(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+    """Holds (or decided, or holds by delegation) an approval of the request."""
+    delegators = people.delegators_for(session, person_id, now)
+    return bool(session.scalar(select(exists(select(Approval.id).where(
+        Approval.request_id == req.id,
+        or_(Approval.approver_id == person_id, Approval.decided_by_id == person_id,
+            Approval.delegated_from_id == person_id,
+            Approval.approver_id.in_(delegators) if delegators else False))))))
+
+
+def can_view(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+    return (is_party(req, person_id) or is_agent(session, person_id, req)
+            or is_approver(session, person_id, req, now))
+
+
+def may_decide(session: Session, person_id: str, approval: Approval, now: datetime) -> bool:
+    """The approver, or someone they delegated to for this moment."""
+    if approval.approver_id == person_id:
+        return True
+    return approval.approver_id in people.delegators_for(session, person_id, now)

@@ -1,0 +1,241 @@
+"""Moving a request through its workflow inside one unit of work.
+
+`transition` fires a trigger on the workflow version's shared machine, closes what
+belonged to the state it leaves, records the audit row, and enters the next state:
+creating approvals, tasks and timers, running actions, and following decisions and
+action states until the request waits or ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.expressions import ExpressionError, Template
+from catalog.loader import Catalog
+from catalog.workflow import StateKind, Workflow
+from engine import approvals, people
+from engine.actions import ACTIONS
+from engine.businesstime import BusinessCalendar
+from engine.errors import Conflict
+from engine.models import Approval, AuditEvent, Request, Task, Timer
+from engine.versions import workflow_of
+from workflows.compiler import fire
+from workflows.errors import WorkflowError
+
+MAX_AUTOMATIC_STEPS = 100
+REQUEST_LEVEL = -1  # the visit of timers that outlive states (SLA clocks)
+
+
+@dataclass
+class Step:
+    """One unit of work: the session, the catalog, the time, and who acts."""
+
+    session: Session
+    catalog: Catalog
+    now: datetime
+    actor: str | None
+    calendar: BusinessCalendar
+    notify: Callable[..., None] = field(repr=False, default=lambda *a, **k: None)
+    _contexts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    @property
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        return self.catalog.functions()
+
+
+def workflow(req: Request) -> Workflow:
+    return workflow_of(req.workflow_version)
+
+
+def context(step: Step, req: Request) -> dict[str, Any]:
+    """What expressions see: plain snapshots of the form, the people, the request, the item."""
+    item = step.catalog.item(req.item_id)
+    form = {f.name: None for f in item.fields} if item else {}
+    form.update(req.answers)
+    return {
+        "form": form,
+        "requester": people.snapshot(step.session, req.requester_id),
+        "requested_for": people.snapshot(step.session, req.requested_for_id),
+        "request": {"number": req.number, "state": req.state, "priority": req.priority,
+                    "item": req.item_id, "created_at": req.created_at.isoformat(),
+                    "status": req.status},
+        "item": {"id": req.item_id, "name": req.item_name,
+                 "category": item.category if item else "", "owner": item.owner if item else None},
+        "now": step.now.isoformat(),
+    }
+
+
+def audit(step: Step, req: Request | None, event: str, from_state: str | None = None,
+          to_state: str | None = None, actor: str | None | bool = True, **detail: Any) -> None:
+    step.session.add(AuditEvent(
+        request_id=req.id if req is not None else None,
+        actor_id=step.actor if actor is True else (actor or None),
+        event=event, from_state=from_state, to_state=to_state, detail=detail, at=step.now))
+
+
+def render(step: Step, req: Request, template: Template | None, default: str = "") -> str:
+    if template is None:
+        return default
+    try:
+        return template.render(context(step, req), step.functions)
+    except ExpressionError as exc:
+        return f"{default} [{exc.message}]" if default else f"[{exc.message}]"
+
+
+def transition(step: Step, req: Request, trigger: str, **detail: Any) -> None:
+    """Fire `trigger`, leave the current state, and enter the next one (and onwards)."""
+    wf = workflow(req)
+    for _ in range(MAX_AUTOMATIC_STEPS):
+        source = req.state
+        try:
+            dest = fire(wf, source, trigger, context(step, req), step.functions)
+        except (WorkflowError, ExpressionError) as exc:
+            raise Conflict(f"{req.number} is {source}; cannot {trigger}: {exc}") from None
+        close_visit(step, req)
+        audit(step, req, "transition", source, dest, trigger=trigger, **detail)
+        req.state = dest
+        req.updated_at = step.now
+        trigger = enter(step, req, wf) or ""
+        detail = {}
+        if not trigger:
+            return
+    raise Conflict(f"{req.number}: workflow {wf.id} loops without waiting")
+
+
+def enter(step: Step, req: Request, wf: Workflow) -> str | None:
+    """Set up the state the request is in; return the trigger to fire at once, if any."""
+    req.visit += 1
+    state = wf.state(req.state)
+    assert state is not None
+    run_actions(step, req, state.actions)
+    if state.kind is StateKind.APPROVAL:
+        open_approvals(step, req, wf)
+        return None
+    if state.kind is StateKind.TASK:
+        open_tasks(step, req, wf)
+        return None
+    if state.kind is StateKind.WAIT:
+        assert state.wait is not None
+        step.session.add(Timer(request_id=req.id, kind="wait", visit=req.visit, ref=state.name,
+                               due_at=step.calendar.add(step.now, state.wait)))
+        return None
+    if state.kind is StateKind.DECISION:
+        return "route"
+    if state.kind is StateKind.ACTION:
+        return "next"
+    finish(step, req, state.outcome or state.name)
+    return None
+
+
+def run_actions(step: Step, req: Request, actions: tuple[Any, ...]) -> None:
+    for i, action in enumerate(actions):
+        ACTIONS[action.kind](step, req, action, f"{req.visit}.{i}")
+
+
+def open_approvals(step: Step, req: Request, wf: Workflow) -> None:
+    state = wf.state(req.state)
+    assert state is not None
+    ctx = context(step, req)
+    excluded = list(dict.fromkeys([req.requester_id, req.requested_for_id]))
+    for spec in state.approvals:
+        chosen = approvals.resolve(step.session, spec, ctx, step.functions, excluded)
+        due = step.calendar.add(step.now, spec.timeout) if spec.timeout else None
+        policy = approvals.policy_text(spec.policy, len(chosen))
+        for c in chosen:
+            step.session.add(Approval(
+                request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
+                policy=policy, approver_id=c.person_id, source=c.source, created_at=step.now,
+                due_at=due))
+        if due is not None:
+            step.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
+                                   ref=spec.name, due_at=due))
+        audit(step, req, "approval_requested", actor=False, approval=spec.name,
+              approvers=[c.person_id for c in chosen], policy=policy)
+        step.notify(step, req, "approval_requested", [c.person_id for c in chosen],
+                    key=f"{req.visit}:{spec.name}")
+
+
+def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
+    state = wf.state(req.state)
+    assert state is not None
+    ctx = context(step, req)
+    for spec in state.tasks:
+        assignee = None
+        if spec.assignee is not None:
+            targets = approvals._targets(step.session, spec.assignee, ctx, step.functions)
+            assignee = next((i for k, i in targets if k == "person"
+                             and people.active_person(step.session, i)), None)
+        task = Task(request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
+                    title=render(step, req, spec.title, default=state.label or state.name)[:500],
+                    instructions=render(step, req, spec.instructions), queue=spec.queue, tier=0,
+                    assignee_id=assignee, created_at=step.now,
+                    due_at=step.calendar.add(step.now, spec.sla) if spec.sla else None)
+        step.session.add(task)
+        step.session.flush()
+        audit(step, req, "task_created", actor=False, task=task.id, queue=spec.queue,
+              assignee=assignee)
+        recipients = [assignee] if assignee else people.members(step.session, spec.queue)
+        step.notify(step, req, "task_assigned", recipients, key=f"{req.visit}:{spec.name}:0",
+                    task=task)
+
+
+def close_visit(step: Step, req: Request) -> None:
+    """Leaving a state: what is still open in it will never be decided."""
+    s = step.session
+    for a in s.scalars(select(Approval).where(Approval.request_id == req.id,
+                                              Approval.visit == req.visit,
+                                              Approval.decision == "pending")):
+        a.decision = "closed"
+    for t in s.scalars(select(Task).where(Task.request_id == req.id, Task.visit == req.visit,
+                                          Task.status == "open")):
+        t.status = "cancelled"
+    for timer in s.scalars(select(Timer).where(Timer.request_id == req.id,
+                                               Timer.visit == req.visit,
+                                               Timer.status == "pending")):
+        timer.status = "cancelled"
+
+
+def finish(step: Step, req: Request, outcome: str) -> None:
+    req.status = "closed"
+    req.outcome = outcome
+    req.closed_at = step.now
+    req.waiting_on_requester = False
+    for timer in step.session.scalars(select(Timer).where(Timer.request_id == req.id,
+                                                          Timer.status == "pending")):
+        timer.status = "cancelled"
+
+
+def approvals_of_visit(session: Session, req: Request) -> list[Approval]:
+    return list(session.scalars(select(Approval).where(
+        Approval.request_id == req.id, Approval.visit == req.visit).order_by(Approval.id)))
+
+
+def decide_if_complete(step: Step, req: Request) -> str | None:
+    """After a decision: when the state's approvals are settled, move on; return how."""
+    wf = workflow(req)
+    state = wf.state(req.state)
+    assert state is not None
+    rows = approvals_of_visit(step.session, req)
+    by_name: dict[str, list[Approval]] = {}
+    for r in rows:
+        by_name.setdefault(r.name, []).append(r)
+    result = approvals.state_outcome([approvals.outcome(by_name.get(spec.name, []))
+                                      for spec in state.approvals])
+    if result is not None:
+        transition(step, req, result)
+    return result
+
+
+def tasks_of_visit(session: Session, req: Request) -> list[Task]:
+    return list(session.scalars(select(Task).where(
+        Task.request_id == req.id, Task.visit == req.visit).order_by(Task.id)))
+
+
+def plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)

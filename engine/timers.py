@@ -1,0 +1,130 @@
+"""Timers: approval timeouts, waits and SLA clocks, fired by `run_due(now)`.
+
+Each due timer is handled in its own transaction. On PostgreSQL a timer is locked with
+FOR UPDATE SKIP LOCKED, so several workers never fire the same one; the timer's own
+version column makes a second firing impossible on any database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from engine import people, runtime
+from engine.errors import Conflict
+from engine.models import Approval, Request, Timer
+from engine.runtime import Step, audit, transition
+
+if TYPE_CHECKING:
+    from engine.service import RequestService
+
+MAX_REMINDERS = 3
+
+
+def run_due(service: RequestService, now: datetime, limit: int) -> int:
+    """Fire timers due by `now`; return how many fired."""
+    session = service.sessions()
+    try:
+        ids = list(session.scalars(select(Timer.id).where(
+            Timer.status == "pending", Timer.due_at <= now).order_by(Timer.due_at).limit(limit)))
+    finally:
+        session.close()
+    fired = 0
+    for timer_id in ids:
+        try:
+            fired += service.unit(None, lambda step, tid=timer_id: _fire(step, tid, now))
+        except Conflict:
+            continue  # another worker or a person got there first
+    return fired
+
+
+def _fire(step: Step, timer_id: int, now: datetime) -> int:
+    s = step.session
+    query = select(Timer).where(Timer.id == timer_id, Timer.status == "pending")
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    timer = s.scalar(query)
+    if timer is None:
+        return 0
+    req = s.get(Request, timer.request_id)
+    timer.status, timer.fired_at = "fired", step.now
+    if req is None or req.status != "open" or (
+            timer.visit != runtime.REQUEST_LEVEL and timer.visit != req.visit):
+        timer.status = "cancelled"
+        return 0
+    req.updated_at = step.now
+    HANDLERS[timer.kind](step, req, timer)
+    return 1
+
+
+def _wait(step: Step, req: Request, timer: Timer) -> None:
+    audit(step, req, "timer_fired", actor=False, timer=timer.id, kind="wait")
+    transition(step, req, "timer")
+
+
+def _approval_timeout(step: Step, req: Request, timer: Timer) -> None:
+    wf = runtime.workflow(req)
+    state = wf.state(req.state)
+    spec = next((a for a in state.approvals if a.name == timer.ref), None) if state else None
+    if spec is None:
+        return
+    pending = [a for a in runtime.approvals_of_visit(step.session, req)
+               if a.name == spec.name and a.decision == "pending"]
+    if not pending:
+        return
+    action = spec.on_timeout or "remind"
+    audit(step, req, "approval_timeout", actor=False, approval=spec.name, action=action)
+    if action in ("approve", "reject"):
+        for a in pending:
+            a.decision = "approved" if action == "approve" else "rejected"
+            a.decided_at, a.comment = step.now, f"decided automatically after {spec.timeout}"
+        runtime.decide_if_complete(step, req)
+        return
+    if action == "escalate":
+        excluded = {req.requester_id, req.requested_for_id}
+        for a in pending:
+            up = next((m for m in people.managers_of(step.session, a.approver_id)
+                       if m not in excluded and people.active_person(step.session, m)), None)
+            if up is None:
+                continue
+            a.decision = "escalated"
+            step.session.add(Approval(
+                request_id=req.id, visit=a.visit, state=a.state, name=a.name, policy=a.policy,
+                approver_id=up, source=f"escalated from {a.approver_id}", created_at=step.now,
+                due_at=step.calendar.add(step.now, spec.timeout) if spec.timeout else None))
+            audit(step, req, "approval_escalated", actor=False, approval=a.id,
+                  from_person=a.approver_id, to=up)
+            step.notify(step, req, "approval_requested", [up], key=f"escalated:{a.id}")
+    else:
+        for a in pending:
+            a.reminders += 1
+        step.notify(step, req, "approval_reminder", [a.approver_id for a in pending],
+                    key=f"remind:{timer.id}")
+    if spec.timeout and max(a.reminders for a in pending) < MAX_REMINDERS:
+        step.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
+                               ref=spec.name, due_at=step.calendar.add(step.now, spec.timeout)))
+
+
+def _sla(step: Step, req: Request, timer: Timer) -> None:
+    wf = runtime.workflow(req)
+    if timer.kind == "sla_breach" and timer.ref == "response" and req.responded_at is not None:
+        return
+    warning = timer.kind == "sla_warning"
+    if warning and req.sla_state != "ok":
+        return
+    if timer.ref == "resolution":
+        req.sla_state = "warning" if warning else "breached"
+    audit(step, req, timer.kind, actor=False, target=timer.ref,
+          due=(req.response_due if timer.ref == "response" else req.resolution_due).isoformat()
+          if (req.response_due if timer.ref == "response" else req.resolution_due) else None)
+    if wf.sla is not None:
+        runtime.run_actions(step, req, wf.sla.on_warning if warning else wf.sla.on_breach)
+    event = "sla_warning" if warning else "sla_breach"
+    step.notify(step, req, event, [t.assignee_id for t in runtime.tasks_of_visit(step.session, req)
+                                   if t.assignee_id and t.status == "open"], key=f"{timer.id}")
+
+
+HANDLERS = {"wait": _wait, "approval_timeout": _approval_timeout, "sla_warning": _sla,
+            "sla_breach": _sla}
