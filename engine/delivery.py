@@ -21,6 +21,7 @@ DNS cannot change between check and connect. Redirects are never followed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -32,10 +33,12 @@ import random
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr, parsedate_to_datetime
 from typing import Any, cast
@@ -83,9 +86,9 @@ class DeliveryConfig:
     allow_private_webhooks: bool = False
 
     def __post_init__(self) -> None:
-        if self.lease <= max(self.webhook_timeout, self.smtp_timeout):
-            raise ValueError("lease must be longer than the SMTP and webhook timeouts, or a slow "
-                             "send could be claimed again while in flight")
+        if self.lease <= max(2 * self.webhook_timeout, self.smtp_timeout):
+            raise ValueError("lease must be longer than the SMTP timeout and twice the webhook "
+                             "timeout, or a slow send could be claimed again while in flight")
         if not 0 <= self.jitter < 1 or self.max_attempts < 1 or self.concurrency < 1:
             raise ValueError("jitter must be in [0, 1); max_attempts and concurrency at least 1")
 
@@ -112,7 +115,7 @@ class DeliveryConfig:
         return cls(**{**values, **overrides})
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based), with jitter."""
+        """Return the seconds to wait after failed attempt number `attempt` (1-based), jittered."""
         delay = min(self.backoff_cap, self.backoff_base * self.backoff_factor ** (attempt - 1))
         return delay * (1 + self.jitter * (2 * rng() - 1))
 
@@ -281,7 +284,7 @@ def build_email(payload: Mapping[str, Any], key: str, config: DeliveryConfig,
         message.set_content(str(payload.get("text", "")))
         if payload.get("html"):
             message.add_alternative(str(payload["html"]), subtype="html")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, MessageError) as exc:
         raise Failure(f"cannot build the email: {exc}", permanent=True) from exc
     return message
 
@@ -491,6 +494,12 @@ def _post(target: WebhookTarget, body: bytes, headers: dict[str, str],
           timeout: float) -> tuple[int, str, str | None, str | None, str]:
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = cls(target.host, target.port, target.address, timeout)
+    # The socket timeout bounds each read; the watchdog bounds the whole exchange, so a
+    # receiver that drips a byte at a time cannot keep a send going past its lease.
+    fired = threading.Event()
+    watchdog = threading.Timer(2 * timeout, _abort, (conn, fired))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         response = conn.getresponse()
@@ -498,9 +507,18 @@ def _post(target: WebhookTarget, body: bytes, headers: dict[str, str],
         return (response.status, response.reason, response.getheader("Retry-After"),
                 response.getheader("Location"), " ".join(excerpt.split())[:200])
     except (OSError, http.client.HTTPException) as exc:
+        if fired.is_set():
+            raise Failure(f"no complete response within {2 * timeout:g}s") from exc
         raise Failure(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
     finally:
+        watchdog.cancel()
         conn.close()
+
+
+def _abort(conn: http.client.HTTPConnection, fired: threading.Event) -> None:
+    fired.set()
+    with contextlib.suppress(OSError, AttributeError):
+        conn.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read in the sending thread
 
 
 def _retry_after(value: str | None, now: datetime) -> float | None:

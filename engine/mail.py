@@ -45,7 +45,7 @@ class _Budget:
         if time.monotonic() > self.deadline:
             raise RenderLimitExceeded(f"template rendering took longer than {self.seconds:g}s")
 
-    def range(self, *args: int) -> Iterator[int]:
+    def limited_range(self, *args: int) -> Iterator[int]:
         numbers = range(*args)
         if len(numbers) > MAX_RANGE:
             raise RenderLimitExceeded(f"range() is limited to {MAX_RANGE} items in templates")
@@ -129,7 +129,7 @@ def _render(template: Any, context: Mapping[str, Any]) -> str:
     budget = _Budget()
     parts: list[str] = []
     size = 0
-    for chunk in template.generate({**context, "range": budget.range}):
+    for chunk in template.generate({**context, "range": budget.limited_range}):
         size += len(chunk)
         if size > MAX_OUTPUT:
             raise RenderLimitExceeded(f"rendered email is longer than {MAX_OUTPUT} characters")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ def enqueue_email(session: Session, *, request_id: int | None, event: str, to: S
     """Add an email to the outbox in the caller's transaction; an existing `key` is a no-op."""
     recipients = [str(a).strip() for a in to]
     if not recipients or any(not a or any(c in a for c in "\r\n,") for a in recipients):
-        raise InvalidInput(f"email {key}: recipients must be one address each, got {recipients!r}")
+        raise InvalidInput(f"email {key}: each recipient must be one address, got: {', '.join(recipients)}")
     payload = {"to": recipients, "subject": subject, "text": text, "html": html}
     return _enqueue(session, kind="email", request_id=request_id, event=event, key=key,
                     payload=payload, now=now)
@@ -120,3 +120,14 @@ def replay(session: Session, message_id: int, now: datetime,
                            from_state=None, to_state=None, detail=detail, at=now))
     session.flush()
     return message
+
+
+def outbox_stats(session: Session, now: datetime) -> dict[str, float]:
+    """Count messages by status and age the oldest undelivered one, for dashboards."""
+    rows = session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    stats: dict[str, float] = {"pending": 0, "sending": 0, "delivered": 0, "dead": 0}
+    stats.update({status: n for status, n in rows.tuples()})
+    oldest = session.scalar(select(func.min(OutboxMessage.created_at))
+                            .where(OutboxMessage.status.in_(("pending", "sending"))))
+    stats["oldest_pending_seconds"] = (now - oldest).total_seconds() if oldest else 0.0
+    return stats

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from catalog.expressions import ExpressionError, Template
 from catalog.loader import Catalog
@@ -47,6 +48,16 @@ class Step:
     @property
     def functions(self) -> dict[str, Callable[..., Any]]:
         return self.catalog.functions()
+
+
+def touch(step: Step, req: Request) -> None:
+    """Mark the request changed, so its version moves on even when nothing else did.
+
+    Every action on a request bumps its version: two actions on one request are
+    thereby serialised, and a page loaded before an action is recognisably stale.
+    """
+    req.updated_at = step.now
+    flag_modified(req, "updated_at")
 
 
 def workflow(req: Request) -> Workflow:
@@ -100,7 +111,7 @@ def transition(step: Step, req: Request, trigger: str, **detail: Any) -> None:
         close_visit(step, req)
         audit(step, req, "transition", source, dest, trigger=trigger, **detail)
         req.state = dest
-        req.updated_at = step.now
+        touch(step, req)
         trigger = enter(step, req, wf) or ""
         detail = {}
         if not trigger:

@@ -23,7 +23,7 @@ from engine.businesstime import BusinessCalendar
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Comment, Delegation, Request, Task
 from engine.notifications import notify
-from engine.runtime import Step, audit, transition
+from engine.runtime import Step, audit, touch, transition
 from engine.tasks import all_done, move_to_next_tier, spec_of
 from engine.versions import snapshot
 
@@ -150,9 +150,11 @@ class RequestService:
 
         return self.unit(actor, work)
 
-    def cancel(self, number: str, actor: str, reason: str = "") -> Request:
+    def cancel(self, number: str, actor: str, reason: str = "",
+               seen_version: int | None = None) -> Request:
         def work(step: Step) -> Request:
             req = self.request(step.session, number, actor, step.now)
+            _fresh(req, seen_version)
             if not (permissions.is_party(req, actor) or people.is_admin(step.session, actor)):
                 raise NotAllowed(f"only the requester can cancel {number}")
             self._open(req)
@@ -174,7 +176,7 @@ class RequestService:
             s.flush()
             if agent and not internal and req.responded_at is None and not permissions.is_party(req, actor):
                 req.responded_at = step.now
-            req.updated_at = step.now
+            touch(step, req)
             audit(step, req, "comment", comment=c.id, internal=internal)
             if not internal and not permissions.is_party(req, actor):
                 step.notify(step, req, "comment_added", [req.requester_id], key=f"comment:{c.id}",
@@ -200,7 +202,7 @@ class RequestService:
             s.flush()
             req.waiting_on_requester = True
             req.responded_at = req.responded_at or step.now
-            req.updated_at = step.now
+            touch(step, req)
             sla.pause(step, req)
             audit(step, req, "asked_requester", comment=c.id)
             step.notify(step, req, "question_asked", [req.requester_id], key=f"question:{c.id}",
@@ -222,7 +224,7 @@ class RequestService:
             s.add(c)
             s.flush()
             req.waiting_on_requester = False
-            req.updated_at = step.now
+            touch(step, req)
             sla.resume(step, req)
             audit(step, req, "answered", comment=c.id)
             assignees = [t.assignee_id for t in runtime.tasks_of_visit(s, req) if t.assignee_id]
@@ -234,14 +236,16 @@ class RequestService:
 
     # ------------------------------------------------------------ approvals
 
-    def approve(self, approval_id: int, actor: str, comment: str = "") -> Approval:
-        return self._decide(approval_id, actor, "approved", comment)
+    def approve(self, approval_id: int, actor: str, comment: str = "",
+                seen_version: int | None = None) -> Approval:
+        return self._decide(approval_id, actor, "approved", comment, seen_version)
 
-    def reject(self, approval_id: int, actor: str, comment: str) -> Approval:
-        if not comment or not comment.strip():
+    def reject(self, approval_id: int, actor: str, comment: str,
+               seen_version: int | None = None) -> Approval:
+        if not isinstance(comment, str) or not comment.strip():
             raise InvalidInput("a rejection needs a comment",
                                {"comment": ["Say why the request is rejected."]})
-        return self._decide(approval_id, actor, "rejected", comment)
+        return self._decide(approval_id, actor, "rejected", comment, seen_version)
 
     def _approval(self, step: Step, approval_id: int, actor: str) -> tuple[Approval, Request]:
         s = step.session
@@ -251,9 +255,11 @@ class RequestService:
             raise NotFound(f"no approval {approval_id}")
         return appr, req
 
-    def _decide(self, approval_id: int, actor: str, decision: str, comment: str) -> Approval:
+    def _decide(self, approval_id: int, actor: str, decision: str, comment: str,
+                seen_version: int | None) -> Approval:
         def work(step: Step) -> Approval:
             appr, req = self._approval(step, approval_id, actor)
+            _fresh(req, seen_version)
             if permissions.is_party(req, actor):
                 exc = NotAllowed(f"{actor} cannot decide on their own request {req.number}")
                 exc.security_event = {"request_id": req.id, "reason": "self-approval",  # type: ignore[attr-defined]
@@ -266,7 +272,7 @@ class RequestService:
                                f"{req.number} is now {req.state}")
             appr.decision, appr.decided_by_id, appr.decided_at = decision, actor, step.now
             appr.comment = _text(comment, "comment", required=False)
-            req.updated_at = step.now
+            touch(step, req)
             on_behalf = appr.approver_id if appr.approver_id != actor else None
             audit(step, req, f"approval_{decision}", approval=appr.id, name=appr.name,
                   on_behalf_of=on_behalf)
@@ -299,7 +305,7 @@ class RequestService:
                            comment=_text(comment, "comment", required=False))
             s.add(new)
             s.flush()
-            req.updated_at = step.now
+            touch(step, req)
             audit(step, req, "approval_delegated", approval=appr.id, to=to_person, new=new.id)
             step.notify(step, req, "approval_requested", [to_person], key=f"delegated:{new.id}")
             return new
@@ -330,7 +336,8 @@ class RequestService:
 
     # ------------------------------------------------------------ tasks
 
-    def _task(self, step: Step, task_id: int, actor: str) -> tuple[Task, Request]:
+    def _task(self, step: Step, task_id: int, actor: str,
+              seen_version: int | None = None) -> tuple[Task, Request]:
         s = step.session
         task = s.get(Task, task_id)
         req = s.get(Request, task.request_id) if task else None
@@ -341,18 +348,19 @@ class RequestService:
             raise NotAllowed(f"{actor} is not in the {task.queue} queue")
         if task.status != "open" or task.visit != req.visit or req.status != "open":
             raise Conflict(f"task {task_id} is {task.status}; {req.number} is now {req.state}")
+        _fresh(req, seen_version)
         return task, req
 
-    def claim_task(self, task_id: int, actor: str) -> Task:
+    def claim_task(self, task_id: int, actor: str, seen_version: int | None = None) -> Task:
         def work(step: Step) -> Task:
-            task, req = self._task(step, task_id, actor)
+            task, req = self._task(step, task_id, actor, seen_version)
             if task.assignee_id not in (None, actor):
                 raise Conflict(f"task {task_id} is already claimed by {task.assignee_id}")
             if task.assignee_id == actor:
                 return task
             task.assignee_id = actor
             req.responded_at = req.responded_at or step.now
-            req.updated_at = step.now
+            touch(step, req)
             audit(step, req, "task_claimed", task=task.id)
             return task
 
@@ -368,7 +376,7 @@ class RequestService:
             audit(step, req, "task_reassigned", task=task.id, from_person=task.assignee_id,
                   to=to_person)
             task.assignee_id = to_person
-            req.updated_at = step.now
+            touch(step, req)
             step.notify(step, req, "task_assigned", [to_person], key=f"reassign:{task.id}:{to_person}",
                         task=task)
             return task
@@ -380,16 +388,17 @@ class RequestService:
             task, req = self._task(step, task_id, actor)
             if not move_to_next_tier(step, req, task, _text(reason, "reason", required=False)):
                 raise Conflict(f"task {task_id} is already at its last tier ({task.queue})")
-            req.updated_at = step.now
+            touch(step, req)
             return task
 
         return self.unit(actor, work)
 
     def complete_task(self, task_id: int, actor: str, outcome: str | None = None,
-                      answers: dict[str, Any] | None = None, comment: str = "") -> Task:
+                      answers: dict[str, Any] | None = None, comment: str = "",
+                      seen_version: int | None = None) -> Task:
         def work(step: Step) -> Task:
             s = step.session
-            task, req = self._task(step, task_id, actor)
+            task, req = self._task(step, task_id, actor, seen_version)
             if task.assignee_id not in (None, actor) and not people.is_admin(s, actor):
                 raise Conflict(f"task {task_id} is claimed by {task.assignee_id}")
             spec = spec_of(step, req, task)
@@ -403,7 +412,7 @@ class RequestService:
             task.assignee_id = task.assignee_id or actor
             task.completed_at, task.completed_by_id = step.now, actor
             req.responded_at = req.responded_at or step.now
-            req.updated_at = step.now
+            touch(step, req)
             audit(step, req, "task_completed", task=task.id, outcome=chosen,
                   comment=_text(comment, "comment", required=False))
             state = runtime.workflow(req).state(req.state)
@@ -426,6 +435,13 @@ class RequestService:
     def _open(req: Request) -> None:
         if req.status != "open":
             raise Conflict(f"{req.number} is already {req.outcome}")
+
+
+def _fresh(req: Request, seen_version: int | None) -> None:
+    """A form loaded before someone else's change must not act on the new state."""
+    if seen_version is not None and seen_version != req.lock_version:
+        raise Conflict(f"{req.number} changed since you loaded it (it is now {req.state}); "
+                       "reload and try again")
 
 
 def _text(value: str, name: str, required: bool = True) -> str:

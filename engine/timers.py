@@ -15,7 +15,7 @@ from sqlalchemy import select
 from engine import people, runtime
 from engine.errors import Conflict
 from engine.models import Approval, Request, Timer
-from engine.runtime import Step, audit, transition
+from engine.runtime import Step, audit, touch, transition
 
 if TYPE_CHECKING:
     from engine.service import RequestService
@@ -54,7 +54,7 @@ def _fire(step: Step, timer_id: int, now: datetime) -> int:
             timer.visit != runtime.REQUEST_LEVEL and timer.visit != req.visit):
         timer.status = "cancelled"
         return 0
-    req.updated_at = step.now
+    touch(step, req)
     HANDLERS[timer.kind](step, req, timer)
     return 1
 
