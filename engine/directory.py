@@ -17,9 +17,9 @@ def sync_directory(session: Session, directory: Directory) -> dict[str, int]:
     counts = {"people": 0, "groups": 0, "roles": 0}
     roles = {r.id: r for r in session.scalars(select(Role))}
     for r in directory.roles:
-        row = roles.get(r.id) or Role(id=r.id)
-        row.name = r.name
-        session.add(row)
+        role_row = roles.get(r.id) or Role(id=r.id)
+        role_row.name = r.name
+        session.add(role_row)
         counts["roles"] += 1
     session.flush()
     people = {p.id: p for p in session.scalars(select(Person))}
@@ -45,9 +45,9 @@ def sync_directory(session: Session, directory: Directory) -> dict[str, int]:
             session.add(PersonRole(person_id=p.id, role_id=role))
     groups = {g.id: g for g in session.scalars(select(Group))}
     for g in directory.groups:
-        row = groups.get(g.id) or Group(id=g.id)
-        row.name, row.email, row.manager_id = g.name, g.email, g.manager
-        session.add(row)
+        group_row = groups.get(g.id) or Group(id=g.id)
+        group_row.name, group_row.email, group_row.manager_id = g.name, g.email, g.manager
+        session.add(group_row)
         counts["groups"] += 1
     session.flush()
     session.execute(delete(Membership))

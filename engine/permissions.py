@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from catalog.models import CatalogItem
@@ -39,17 +39,17 @@ def is_agent(session: Session, person_id: str, req: Request) -> bool:
     in_queue = select(Task.id).join(Membership, Membership.group_id == Task.queue).where(
         Task.request_id == req.id, Membership.person_id == person_id)
     assigned = select(Task.id).where(Task.request_id == req.id, Task.assignee_id == person_id)
-    return bool(session.scalar(select(or_(exists(in_queue), exists(assigned)))))
+    return bool(session.scalar(select(or_(in_queue.exists(), assigned.exists()))))
 
 
 def is_approver(session: Session, person_id: str, req: Request, now: datetime) -> bool:
     """Holds (or decided, or holds by delegation) an approval of the request."""
-    delegators = people.delegators_for(session, person_id, now)
-    return bool(session.scalar(select(exists(select(Approval.id).where(
+    who = [person_id, *people.delegators_for(session, person_id, now)]
+    mine = select(Approval.id).where(
         Approval.request_id == req.id,
-        or_(Approval.approver_id == person_id, Approval.decided_by_id == person_id,
-            Approval.delegated_from_id == person_id,
-            Approval.approver_id.in_(delegators) if delegators else False))))))
+        or_(Approval.approver_id.in_(who), Approval.decided_by_id == person_id,
+            Approval.delegated_from_id == person_id))
+    return bool(session.scalar(select(mine.exists())))
 
 
 def can_view(session: Session, person_id: str, req: Request, now: datetime) -> bool:

@@ -8,6 +8,7 @@ version column makes a second firing impossible on any database.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -34,13 +35,13 @@ def run_due(service: RequestService, now: datetime, limit: int) -> int:
     fired = 0
     for timer_id in ids:
         try:
-            fired += service.unit(None, lambda step, tid=timer_id: _fire(step, tid, now))
+            fired += service.unit(None, partial(_fire, timer_id=timer_id, now=now))
         except Conflict:
             continue  # another worker or a person got there first
     return fired
 
 
-def _fire(step: Step, timer_id: int, now: datetime) -> int:
+def _fire(step: Step, *, timer_id: int, now: datetime) -> int:
     s = step.session
     query = select(Timer).where(Timer.id == timer_id, Timer.status == "pending")
     if s.get_bind().dialect.name == "postgresql":
@@ -116,9 +117,9 @@ def _sla(step: Step, req: Request, timer: Timer) -> None:
         return
     if timer.ref == "resolution":
         req.sla_state = "warning" if warning else "breached"
+    due = req.response_due if timer.ref == "response" else req.resolution_due
     audit(step, req, timer.kind, actor=False, target=timer.ref,
-          due=(req.response_due if timer.ref == "response" else req.resolution_due).isoformat()
-          if (req.response_due if timer.ref == "response" else req.resolution_due) else None)
+          due=due.isoformat() if due else None)
     if wf.sla is not None:
         runtime.run_actions(step, req, wf.sla.on_warning if warning else wf.sla.on_breach)
     event = "sla_warning" if warning else "sla_breach"

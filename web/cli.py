@@ -52,19 +52,60 @@ def _problem_json(p: SpecError, prefix: str) -> dict[str, Any]:
             "path": p.key, "message": p.message, "hint": p.hint}
 
 
+DEFAULT_DB = "sqlite:///instance/deskflow.sqlite"
+
+
+def db_option(fn: F) -> F:
+    return click.option("--db", "db_url", envvar="DESKFLOW_DATABASE_URL", default=DEFAULT_DB,
+                        show_default=True, metavar="URL",
+                        help="Database URL (env DESKFLOW_DATABASE_URL).")(fn)  # type: ignore[return-value]
+
+
+def catalog_option(fn: F) -> F:
+    return click.option("--catalog", "catalog_path", envvar="DESKFLOW_CATALOG", default=None,
+                        type=click.Path(file_okay=False, path_type=Path), callback=_catalog_default,
+                        help="The catalog directory (env DESKFLOW_CATALOG); default: the current "
+                        "directory if it holds a deskflow.yaml, else the bundled acme demo.")(fn)  # type: ignore[return-value]
+
+
+def _catalog_default(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    if value is not None:
+        return value
+    if Path("deskflow.yaml").is_file():
+        return Path(".")
+    from web.demo import bundled_catalog
+
+    return bundled_catalog()
+
+
+def _sqlite_dir(url: str) -> None:
+    """Create the folder of an SQLite file, as `deskflow demo` and the docs promise."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 @main.command()
 @click.argument("path", required=False, default=".",
                 type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="Output for people, for tools, or GitHub annotations.")
+@click.option("--db", "db_url", metavar="URL",
+              help="Also report workflows removed while requests in this database still run on them.")
 @friendly
-def validate(path: Path, fmt: str) -> None:
+def validate(path: Path, fmt: str, db_url: str | None) -> None:
     """Check a catalog directory; exit 1 when it has errors."""
     from catalog.loader import load_catalog
 
     if not path.exists():
         raise click.UsageError(f"{path}: no such directory")
     catalog = load_catalog(path)
+    if db_url:
+        from engine.checks import removed_workflows
+
+        catalog = removed_workflows(catalog, db_url)
     prefix = "" if str(path) == "." else path.as_posix().rstrip("/")
     errors, warnings = len(catalog.errors), len(catalog.warnings)
     summary = (f"{prefix or '.'}: {errors} error{'s' * (errors != 1)}, "
@@ -144,3 +185,87 @@ def diagram(workflow_id: str, catalog_path: Path, fmt: str, current: str | None)
         click.echo(f"deskflow: warning: {catalog_path} has {len(catalog.errors)} error(s); "
                    f"see deskflow validate {catalog_path}", err=True)
     click.echo(to_svg(wf, current) if fmt == "svg" else to_mermaid(wf, current), nl=False)
+
+
+@main.group()
+def db() -> None:
+    """Manage the database."""
+
+
+@db.command("upgrade")
+@db_option
+@friendly
+def db_upgrade(db_url: str) -> None:
+    """Apply the schema migrations."""
+    from engine.migrate import current, upgrade
+
+    _sqlite_dir(db_url)
+    upgrade(db_url)
+    click.echo(f"database at revision {current(db_url)}")
+
+
+@main.command()
+@click.argument("item_id")
+@click.option("--as", "person", required=True, help="Who orders it (a person id).")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+              help="An answer; repeat for more. Lists are comma-separated.")
+@click.option("--reject", metavar="STATE", help="Reject the approval in this state.")
+@click.option("--outcome", "outcomes", multiple=True, metavar="STATE=OUTCOME",
+              help="End the task in STATE with OUTCOME instead of its first outcome.")
+@catalog_option
+@friendly
+def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | None,
+             outcomes: tuple[str, ...], catalog_path: Path) -> None:
+    """Dry-run an item's workflow: the path, approvers and tasks, touching no data."""
+    from catalog.loader import load_catalog
+    from engine.errors import InvalidInput
+    from engine.simulate import simulate as run
+
+    catalog = load_catalog(catalog_path)
+    if not catalog.ok:
+        raise click.ClickException(f"{catalog_path} has {len(catalog.errors)} error(s); "
+                                   f"run deskflow validate {catalog_path}")
+    values = dict(_pair(s, "--set") for s in sets)
+    ends = dict(_pair(s, "--outcome") for s in outcomes)
+    try:
+        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends)
+    except InvalidInput as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
+        click.echo(f"deskflow: cannot simulate: {exc.message}" + (f" ({details})" if details else "")
+                   + "; give answers with --set NAME=VALUE", err=True)
+        sys.exit(1)
+    click.echo(result.render())
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.UsageError(f"{option} takes NAME=VALUE, not {text!r}")
+    return key.strip(), value
+
+
+@main.command()
+@db_option
+@catalog_option
+@click.option("--once", is_flag=True, help="Do one round of work and exit.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between polls when idle.")
+@friendly
+def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None:
+    """Fire due timers and deliver the outbox (emails, webhooks) until stopped."""
+    import os
+    import threading
+
+    from catalog.loader import load_valid_catalog
+    from engine.db import make_engine, make_sessionmaker
+    from engine.delivery import DeliveryConfig
+    from engine.service import RequestService, utcnow
+    from engine.worker import install_signal_handlers, run_worker
+
+    catalog = load_valid_catalog(catalog_path)
+    sessions = make_sessionmaker(make_engine(db_url))
+    service = RequestService(sessions, lambda: catalog, utcnow)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    click.echo(f"deskflow worker: {db_url.split('@')[-1]}, catalog {catalog_path}")
+    run_worker(sessions, DeliveryConfig.from_env(os.environ), utcnow, run_timers=service.run_due,
+               stop=stop, poll_interval=interval, once=once)

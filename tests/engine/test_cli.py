@@ -1,0 +1,136 @@
+"""The engine's commands: db upgrade, simulate, worker, validate --db."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from engine.db import make_engine, make_sessionmaker
+from engine.directory import sync_directory
+from engine.migrate import head
+from engine.models import Base, OutboxMessage
+from engine.service import RequestService
+from web.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def migrated(tmp_path, runner, pg_database, request):
+    url = f"sqlite:///{tmp_path}/m/deskflow.sqlite"
+    result = runner.invoke(main, ["db", "upgrade", "--db", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_db_upgrade_creates_the_schema_the_models_describe(migrated, runner):
+    assert f"database at revision {head()}" in runner.invoke(
+        main, ["db", "upgrade", "--db", migrated]).output  # twice is fine
+    engine = make_engine(migrated)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_migrations_match_the_models_on_postgresql(pg_database, runner):
+    if pg_database is None:
+        pytest.skip("PostgreSQL tests need DESKFLOW_TEST_DATABASE_URL")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(pg_database).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = make_url(pg_database).database + "_mig"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_database).set(database=name).render_as_string(hide_password=False)
+    try:
+        assert runner.invoke(main, ["db", "upgrade", "--db", url]).exit_code == 0
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_simulate_prints_the_path(runner, acme):
+    result = runner.invoke(main, ["simulate", "new-laptop", "--as", "alice",
+                                  "--catalog", str(acme.root)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("REQ-000001: new-laptop ordered by alice, workflow laptop-request")
+    assert "  1. manager_approval [approval] (Waiting for your manager)" in lines
+    assert "       approval manager_approval: bob via requester.manager (any) -> approved" in lines
+    assert "  ends: fulfilled" in lines
+
+
+def test_simulate_a_rejection_and_answers(runner, acme):
+    result = runner.invoke(main, ["simulate", "new-laptop", "--as", "alice", "--catalog",
+                                  str(acme.root), "--set", "model=pro16", "--set",
+                                  "justification=I edit 4K video for marketing.",
+                                  "--reject", "director_approval"])
+    assert result.exit_code == 0, result.output
+    assert "       decides: -> director_approval" in result.output
+    assert "  ends: rejected" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "colour=red"], "deskflow: cannot simulate: new-laptop has no field colour"),
+    (["--set", "floor=two"], "deskflow: cannot simulate: floor=two is not an integer"),
+    (["--set", "model=pro99"], "model: Pro99 is not one of the choices."),
+])
+def test_simulate_explains_bad_answers(runner, acme, args, message):
+    result = runner.invoke(main, ["simulate", "new-laptop", "--as", "alice", "--catalog",
+                                  str(acme.root), *args])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_simulate_touches_no_database(runner, acme, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(main, ["simulate", "password-unlock", "--as", "alice",
+                                "--catalog", str(acme.root)]).exit_code == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_reports_workflows_removed_under_open_requests(runner, acme, tmp_path, migrated, clock):
+    sessions = make_sessionmaker(make_engine(migrated))
+    with sessions.begin() as s:
+        sync_directory(s, acme.directory)
+    RequestService(sessions, lambda: acme, clock).submit(
+        "vpn-access", "alice", {"vpn_profile": "standard"})
+    copy = tmp_path / "c"
+    shutil.copytree(acme.root, copy)
+    (copy / "workflows" / "identity-request.yaml").unlink()
+    (copy / "items" / "vpn-access.yaml").unlink()
+    result = runner.invoke(main, ["validate", str(copy), "--db", migrated])
+    assert result.exit_code == 1
+    assert (f"{copy}/workflows/identity-request.yaml:1:1: workflow identity-request was removed, "
+            "but 1 open request still run on it (keep the file until they finish, or cancel them)"
+            ) in result.output
+
+
+def test_worker_once_fires_timers_and_tries_the_outbox(runner, acme, migrated, clock, monkeypatch):
+    sessions = make_sessionmaker(make_engine(migrated))
+    with sessions.begin() as s:
+        sync_directory(s, acme.directory)
+    RequestService(sessions, lambda: acme, clock).submit("new-laptop", "alice", {
+        "model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 1})
+    monkeypatch.setenv("DESKFLOW_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DESKFLOW_SMTP_PORT", "9")  # nothing listens: delivery fails, retried later
+    result = runner.invoke(main, ["worker", "--once", "--db", migrated, "--catalog", str(acme.root)])
+    assert result.exit_code == 0, result.output
+    with sessions() as s:
+        attempts = [m.attempts for m in s.scalars(select(OutboxMessage))]
+    assert attempts and all(a == 1 for a in attempts)
