@@ -10,6 +10,7 @@ from catalog.expressions import ExpressionError, Template
 from catalog.workflow import Action
 from engine import people
 from engine.models import Asset, Request, Task
+from engine.notifications import short_key
 
 if TYPE_CHECKING:
     from engine.runtime import Step
@@ -77,7 +78,7 @@ def webhook(step: Step, req: Request, action: Action, key: str) -> None:
     json.dumps(body)  # fail here, inside the transaction, rather than in the worker
     enqueue_webhook(step.session, request_id=req.id, event=f"state.{req.state}",
                     url=_render(step, req, p["url"]), body=body, secret_env=p.get("secret", ""),
-                    key=f"{req.id}:webhook:{key}", now=step.now)
+                    key=short_key(f"{req.id}:webhook:{key}"), now=step.now)
 
 
 def set_answer(step: Step, req: Request, action: Action, key: str) -> None:

@@ -51,7 +51,8 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = conn.get_execution_options().get("deskflow_writes", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -61,8 +62,16 @@ def make_engine(url: str, **kw: Any) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def writer(engine: Engine) -> Engine:
+    """The same engine, for sessions that write: on SQLite they take the write lock at BEGIN.
+
+    Readers (page views) keep plain deferred transactions, so they never queue behind writers.
+    """
+    return engine.execution_options(deskflow_writes=True)
+
+
+def make_sessionmaker(engine: Engine, writes: bool = True) -> sessionmaker[Session]:
+    return sessionmaker(bind=writer(engine) if writes else engine, expire_on_commit=False)
 
 
 def create_schema(engine: Engine) -> None:

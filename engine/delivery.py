@@ -228,6 +228,10 @@ def deliver_one(sessionmaker: sessionmaker[Session], message_id: int, config: De
             raise Failure(f"unknown outbox kind {claimed.kind!r}", permanent=True)
     except Failure as exc:
         failure = exc
+    except Exception as exc:
+        # A bug, not the receiver's answer: keep it visible in last_error and let backoff apply.
+        log.exception("outbox %s: unexpected error while sending", claimed.id)
+        failure = Failure(f"internal error: {type(exc).__name__}: {exc}")
     return _record(sessionmaker, claimed, config, now_fn(), failure)
 
 
@@ -347,10 +351,14 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def send_webhook(payload: Mapping[str, Any], event: str, key: str, config: DeliveryConfig,
                  now: datetime, resolver: Resolver = socket.getaddrinfo) -> None:
     """POST a signed webhook; 2xx is delivered, everything else raises `Failure`."""
-    secret = os.environ.get(str(payload.get("secret_env", "")), "")
+    secret_env = str(payload.get("secret_env") or "")
+    if not secret_env:
+        raise Failure("webhook secret: no environment variable is named for this webhook's secret",
+                      permanent=True)
+    secret = os.environ.get(secret_env, "")
     if not secret:
-        raise Failure(f"webhook secret: environment variable {payload.get('secret_env')!r} "
-                      "is not set or empty", permanent=True)
+        raise Failure(f"webhook secret: environment variable {secret_env} is not set or empty",
+                      permanent=True)
     url = str(payload["url"])
     target = resolve_webhook_target(url, resolver, allow_private=config.allow_private_webhooks)
     timestamp = int(now.timestamp())

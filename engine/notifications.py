@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from engine import people
@@ -23,7 +24,7 @@ def notify(step: Step, req: Request, event: str, person_ids: list[str], *, key: 
         "site_name": step.catalog.settings.name,
         "request": {"number": req.number, "item_name": req.item_name, "state": req.state,
                     "state_label": (state.label if state and state.label else req.state),
-                    "outcome": req.outcome, "url": f"/requests/{req.number}"},
+                    "outcome": req.outcome, "url": f"{step.base_url}/requests/{req.number}"},
         **{k: _plain(v) for k, v in extra.items()},
     }
     for pid in dict.fromkeys(person_ids):
@@ -33,7 +34,15 @@ def notify(step: Step, req: Request, event: str, person_ids: list[str], *, key: 
         subject, text, html = render_email(event, {**base, "person": {"name": person.name}})
         enqueue_email(step.session, request_id=req.id, event=event, to=[person.email],
                       subject=subject, text=text, html=html,
-                      key=f"{req.id}:{event}:{key}:{pid}", now=step.now)
+                      key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=step.now)
+
+
+def short_key(key: str, limit: int = 80) -> str:
+    """An idempotency key that fits its column: long ones keep a readable head and a hash."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: limit - 33]}~{digest}"
 
 
 def _plain(value: Any) -> Any:

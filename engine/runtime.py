@@ -43,6 +43,8 @@ class Step:
     actor: str | None
     calendar: BusinessCalendar
     notify: Callable[..., None] = field(repr=False, default=lambda *a, **k: None)
+    #: where links in emails point, e.g. https://desk.example.com
+    base_url: str = ""
     _contexts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property

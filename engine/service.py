@@ -40,8 +40,9 @@ class RequestService:
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, base_url: str = "") -> None:
         self.sessions, self.catalog, self.clock = sessions, catalog, clock
+        self.base_url = base_url.rstrip("/")
         self._calendars: dict[str, BusinessCalendar] = {}
         self._lock = threading.Lock()
 
@@ -62,7 +63,7 @@ class RequestService:
             try:
                 with session.begin():
                     step = Step(session, catalog, self.clock(), actor, self._calendar(catalog),
-                                notify=notify)
+                                notify=notify, base_url=self.base_url)
                     return work(step)
             except StaleDataError:
                 if attempt == MAX_ATTEMPTS - 1:

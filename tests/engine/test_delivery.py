@@ -215,10 +215,11 @@ class Receiver:
             self.hits.append(hit)
             return self.script.popleft() if self.script else self.default
 
-    def wait_for(self, n: int, timeout: float = 15.0) -> None:
+    def wait_for(self, n: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + timeout
         while len(self.hits) < n:
             assert time.monotonic() < deadline, f"only {len(self.hits)} of {n} hits arrived"
+            assert proc is None or proc.poll() is None, proc.communicate()[1].decode()
             time.sleep(0.01)
 
 
@@ -546,7 +547,13 @@ def test_a_missing_secret_dead_letters_with_a_clear_error(store: Store, clock: C
     mid = add_webhook(store, receiver.url)
     assert deliver_due(store.sessions, config(), clock)["dead"] == 1
     assert store.row(mid).last_error == \
-        f"webhook secret: environment variable '{SECRET_ENV}' is not set or empty"
+        f"webhook secret: environment variable {SECRET_ENV} is not set or empty"
+    with store.sessions() as s, s.begin():
+        unnamed = enqueue_webhook(s, request_id=None, event="e", url=receiver.url, body={}, secret_env="",
+                                  key="no-secret", now=T0).id
+    assert deliver_due(store.sessions, config(), clock)["dead"] == 1
+    assert store.row(unnamed).last_error == \
+        "webhook secret: no environment variable is named for this webhook's secret"
     assert receiver.hits == []
 
 
@@ -640,12 +647,8 @@ def test_a_blocked_webhook_is_dead_lettered_and_nothing_connects(store: Store, c
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: connects.append(a))
     urls = ["http://hooks.example.com/", "http://2130706433/", "http://[::ffff:169.254.169.254]/",
             "http://10.0.0.1/", "file:///etc/passwd"]
-    with store.sessions() as s, s.begin():
-        for i, url in enumerate(urls):
-            # enqueue only accepts http(s); a row written some other way is still refused at send time
-            msg = enqueue_webhook(s, request_id=None, event="e", url="http://placeholder.example/",
-                                  body={}, secret_env=SECRET_ENV, key=f"k{i}", now=T0)
-            msg.payload = {**msg.payload, "url": url}
+    for i, url in enumerate(urls):
+        add_webhook(store, url, key=f"k{i}")
     cfg = config(allow_private_webhooks=False)
     assert deliver_due(store.sessions, cfg, clock, resolver=stub("127.0.0.1"))["dead"] == len(urls)
     assert connects == []
@@ -752,6 +755,15 @@ def test_a_slow_smtp_server_times_out_and_a_duplicate_shares_the_message_id(
     assert len({m["Message-ID"] for m in sink.messages}) == 1
 
 
+def test_an_unexpected_error_while_sending_is_recorded_and_retried(store: Store, clock: Clock) -> None:
+    def broken(message: Any, _config: DeliveryConfig) -> None:
+        raise KeyError("oops")
+
+    mid = add_email(store)
+    assert deliver_due(store.sessions, config(), clock, sender=broken)["retry"] == 1
+    assert store.row(mid).last_error == "attempt 1: internal error: KeyError: 'oops'"
+
+
 def test_a_custom_sender_replaces_smtp(store: Store, clock: Clock) -> None:
     sent: list[Any] = []
     add_email(store)
@@ -770,7 +782,7 @@ from engine.delivery import DeliveryConfig, deliver_due
 url, schema = sys.argv[1], sys.argv[2]
 kw = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}
 sessions = make_sessionmaker(make_engine(url, **kw))
-config = DeliveryConfig(allow_private_webhooks=True, webhook_timeout=30, lease=60)
+config = DeliveryConfig(allow_private_webhooks=True, webhook_timeout=20, lease=60)
 print(deliver_due(sessions, config, lambda: datetime.now(UTC)), flush=True)
 """
 
@@ -785,7 +797,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(store: Store, receiver: Rece
     proc = subprocess.Popen([sys.executable, "-c", WORKER, store.url, store.schema], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        receiver.wait_for(3)
+        receiver.wait_for(3, proc=proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=10)

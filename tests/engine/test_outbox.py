@@ -170,8 +170,6 @@ def test_a_webhook_stores_the_secrets_name_not_its_value(store: Store) -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"body": {"when": T0}}, "webhook k: body is not JSON-serialisable"),
-    ({"url": "ftp://example.com/"}, "webhook k: url must start with http:// or https://"),
-    ({"secret_env": ""}, "webhook k: secret_env is required"),
     ({"key": "k" * 81}, "idempotency key must be 1 to 80 characters, got 81"),
 ])
 def test_bad_webhooks_are_refused_at_enqueue(store: Store, kwargs: dict[str, object], message: str) -> None:
@@ -266,6 +264,14 @@ def test_an_unknown_event_uses_the_generic_template() -> None:
     assert "There is news about REQ-42 (New laptop): asset created." in body
     assert html is not None and "asset created" in html
     assert render_email("../../../etc/passwd", CONTEXT)[1].startswith("Hello Ann Lee,")
+
+
+def test_the_generic_template_takes_a_notify_actions_subject_and_message() -> None:
+    context = {**CONTEXT, "subject": "Your laptop\nships today", "message": "Tracking: <b>ZX-1</b>"}
+    subject, body, html = render_email("request_update", context)
+    assert subject == "Your laptop ships today"
+    assert "Tracking: <b>ZX-1</b>\n\n(About REQ-42, New laptop.)" in body
+    assert html is not None and "Tracking: &lt;b&gt;ZX-1&lt;/b&gt;" in html
 
 
 def test_missing_values_render_empty() -> None:
