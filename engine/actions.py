@@ -70,15 +70,15 @@ def notify(step: Step, req: Request, action: Action, key: str) -> None:
 
 
 def webhook(step: Step, req: Request, action: Action, key: str) -> None:
-    from engine.outbox import enqueue_webhook
+    from engine.outbox import webhook_row
 
     p = action.params
     body = {k: _render(step, req, v) for k, v in p["body"]}
     body.setdefault("request", {"number": req.number, "item": req.item_id, "state": req.state})
     json.dumps(body)  # fail here, inside the transaction, rather than in the worker
-    enqueue_webhook(step.session, request_id=req.id, event=f"state.{req.state}",
-                    url=_render(step, req, p["url"]), body=body, secret_env=p.get("secret", ""),
-                    key=short_key(f"{req.id}:webhook:{key}"), now=step.now)
+    step.outbox_rows.append(webhook_row(
+        request_id=req.id, event=f"state.{req.state}", url=_render(step, req, p["url"]), body=body,
+        secret_env=p.get("secret", ""), key=short_key(f"{req.id}:webhook:{key}"), now=step.now))
 
 
 def set_answer(step: Step, req: Request, action: Action, key: str) -> None:

@@ -274,6 +274,15 @@ def _record(sessionmaker: sessionmaker[Session], claimed: _Claimed, config: Deli
 def build_email(payload: Mapping[str, Any], key: str, config: DeliveryConfig,
                 now: datetime) -> EmailMessage:
     """Build the message for an email payload, its Message-ID derived from the idempotency key."""
+    if "template" in payload and "text" not in payload:
+        from engine.mail import render_email
+
+        try:
+            subject, text, html = render_email(str(payload["template"]), payload.get("context") or {})
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render never will
+            raise Failure(f"cannot render the email {payload['template']}: {exc}",
+                          permanent=True) from exc
+        payload = {**payload, "subject": subject, "text": text, "html": html}
     message = EmailMessage()
     domain = parseaddr(config.mail_from)[1].rpartition("@")[2] or "deskflow.invalid"
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]

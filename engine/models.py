@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -53,8 +53,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    registry = registry(metadata=MetaData(naming_convention=NAMING),
+                        type_annotation_map={datetime: UTCDateTime, dict[str, Any]: JSON,
+                                             list[Any]: JSON})
 
 
 # ---------------------------------------------------------------- directory
@@ -71,8 +72,6 @@ class Person(Base):
     location: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
-
-    roles: Mapped[list[PersonRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
 class Group(Base):
@@ -328,3 +327,15 @@ class Asset(Base):
     model: Mapped[str] = mapped_column(String(200), default="")
     serial: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+
+
+class LoginSession(Base):
+    """A signed-in browser: the cookie holds only this row's random id; logout deletes it."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    user_agent: Mapped[str] = mapped_column(String(200), default="")

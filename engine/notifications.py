@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine import people
-from engine.mail import render_email
 from engine.models import Request
-from engine.outbox import enqueue_email
+from engine.outbox import email_row
 
 if TYPE_CHECKING:
     from engine.runtime import Step
@@ -28,13 +27,13 @@ def notify(step: Step, req: Request, event: str, person_ids: list[str], *, key: 
         **{k: _plain(v) for k, v in extra.items()},
     }
     for pid in dict.fromkeys(person_ids):
-        person = people.active_person(step.session, pid)
+        person = step.active_person(pid)
         if person is None or not person.email:
             continue
-        subject, text, html = render_email(event, {**base, "person": {"name": person.name}})
-        enqueue_email(step.session, request_id=req.id, event=event, to=[person.email],
-                      subject=subject, text=text, html=html,
-                      key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=step.now)
+        step.outbox_rows.append(email_row(
+            request_id=req.id, event=event, to=[person.email], template=event,
+            context={**base, "person": {"name": person.name}},
+            key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=step.now))
 
 
 def short_key(key: str, limit: int = 80) -> str:
@@ -48,5 +47,7 @@ def short_key(key: str, limit: int = 80) -> str:
 def _plain(value: Any) -> Any:
     """Database rows become plain dicts before they reach a template."""
     if hasattr(value, "__table__"):
-        return {c.name: getattr(value, c.name) for c in value.__table__.columns}
+        return {c.name: _plain(getattr(value, c.name)) for c in value.__table__.columns}
+    if isinstance(value, datetime):
+        return value.isoformat()
     return value

@@ -57,6 +57,68 @@ def enqueue_webhook(session: Session, *, request_id: int | None, event: str, url
                     payload=payload, now=now)
 
 
+def email_row(*, request_id: int | None, event: str, to: Sequence[str], template: str,
+              context: dict[str, Any], key: str, now: datetime) -> dict[str, Any]:
+    """The outbox row of an email to render at delivery (engine.mail), for `insert_rows`.
+
+    The context is a plain snapshot taken now, so the email says what was true when the
+    change committed; rendering it later keeps template work out of the transaction.
+    """
+    recipients = [str(a).strip() for a in to]
+    if not recipients or any(not a or any(c in a for c in "\r\n,") for a in recipients):
+        raise InvalidInput(f"email {key}: each recipient must be one address, got: {', '.join(recipients)}")
+    try:
+        context = json.loads(json.dumps(context, default=str))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"email {key}: context is not JSON-serialisable ({exc})") from exc
+    return _row("email", request_id, event, key,
+                {"to": recipients, "template": template, "context": context}, now)
+
+
+def webhook_row(*, request_id: int | None, event: str, url: str, body: dict[str, Any],
+                secret_env: str, key: str, now: datetime) -> dict[str, Any]:
+    """The outbox row of a webhook call, checked like `enqueue_webhook`, for `insert_rows`."""
+    try:
+        body = json.loads(json.dumps(body))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"webhook {key}: body is not JSON-serialisable ({exc})") from exc
+    return _row("webhook", request_id, event, key,
+                {"url": url, "body": body, "secret_env": secret_env}, now)
+
+
+def _row(kind: str, request_id: int | None, event: str, key: str, payload: dict[str, Any],
+         now: datetime) -> dict[str, Any]:
+    if not key or len(key) > KEY_MAX:
+        raise InvalidInput(f"idempotency key must be 1 to {KEY_MAX} characters, got {len(key)}")
+    if not event or len(event) > EVENT_MAX:
+        raise InvalidInput(f"event must be 1 to {EVENT_MAX} characters")
+    return {"request_id": request_id, "kind": kind, "event": event, "idempotency_key": key,
+            "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "locked_until": None, "last_error": "", "created_at": now, "delivered_at": None}
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows in one statement; a row whose key already exists is skipped."""
+    if not rows:
+        return
+    unique = list({r["idempotency_key"]: r for r in rows}.values())
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    else:
+        for r in unique:
+            _enqueue(session, kind=r["kind"], request_id=r["request_id"], event=r["event"],
+                     key=r["idempotency_key"], payload=r["payload"], now=r["created_at"])
+        return
+    session.execute(stmt, unique)
+
+
 def _enqueue(session: Session, *, kind: str, request_id: int | None, event: str, key: str,
              payload: dict[str, Any], now: datetime) -> OutboxMessage:
     if not key or len(key) > KEY_MAX:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -24,7 +24,8 @@ from engine import approvals, people
 from engine.actions import ACTIONS
 from engine.businesstime import BusinessCalendar
 from engine.errors import Conflict
-from engine.models import Approval, AuditEvent, Request, Task, Timer
+from engine.models import Approval, AuditEvent, Membership, Person, Request, Task, Timer
+from engine.outbox import insert_rows
 from engine.versions import workflow_of
 from workflows.compiler import fire
 from workflows.errors import WorkflowError
@@ -35,7 +36,11 @@ REQUEST_LEVEL = -1  # the visit of timers that outlive states (SLA clocks)
 
 @dataclass
 class Step:
-    """One unit of work: the session, the catalog, the time, and who acts."""
+    """One unit of work: the session, the catalog, the time, and who acts.
+
+    It also remembers what the unit has read (people) and collects what it writes in bulk
+    at the end (audit rows, outbox rows, the version bump of each request it touched).
+    """
 
     session: Session
     catalog: Catalog
@@ -45,11 +50,74 @@ class Step:
     notify: Callable[..., None] = field(repr=False, default=lambda *a, **k: None)
     #: where links in emails point, e.g. https://desk.example.com
     base_url: str = ""
-    _contexts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
+    visit_approvals: dict[int, tuple[int, list[Approval]]] = field(default_factory=dict, repr=False)
+    _people: dict[str, Person | None] = field(default_factory=dict, repr=False)
+    _snapshots: dict[tuple[str, bool], dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
     def functions(self) -> dict[str, Callable[..., Any]]:
         return self.catalog.functions()
+
+    def person(self, person_id: str | None) -> Person | None:
+        """A person, read once per unit (the objects are held, so no second query)."""
+        if not person_id:
+            return None
+        if person_id not in self._people:
+            self._people[person_id] = self.session.get(Person, person_id)
+        return self._people[person_id]
+
+    def active_person(self, person_id: str | None) -> Person | None:
+        p = self.person(person_id)
+        return p if p is not None and p.active else None
+
+    def members(self, group_id: str) -> list[str]:
+        """Active members of a group, read with their people in one query."""
+        rows = list(self.session.scalars(
+            select(Person).join(Membership, Membership.person_id == Person.id)
+            .where(Membership.group_id == group_id, Person.active.is_(True))
+            .order_by(Person.id)))
+        for p in rows:
+            self._people[p.id] = p
+        return [p.id for p in rows]
+
+    def snapshot(self, person_id: str | None, lists: bool) -> dict[str, Any] | None:
+        """A person as expressions see them; their roles and groups only when read."""
+        key = (person_id or "", lists)
+        if key not in self._snapshots:
+            p = self.person(person_id)
+            snap = None if p is None else {
+                "id": p.id, "name": p.name, "email": p.email, "manager": p.manager_id,
+                "title": p.title, "department": p.department, "location": p.location,
+                "active": p.active}
+            if snap is not None and lists:
+                snap["roles"] = people.roles_of(self.session, p.id)  # type: ignore[union-attr]
+                snap["groups"] = people.groups_of(self.session, p.id)  # type: ignore[union-attr]
+            self._snapshots[key] = snap
+        return self._snapshots[key]
+
+    def finish(self) -> None:
+        """Write what the unit collected: version bumps, then audit and outbox rows in bulk."""
+        s = self.session
+        s.flush()
+        for req, version in self.touched.values():
+            if req.lock_version == version:  # nothing else changed it: bump it anyway
+                req.updated_at = self.now
+                flag_modified(req, "updated_at")
+        s.flush()
+        if self.audit_rows:
+            for row in self.audit_rows:
+                req = row.pop("request", None)
+                row["request_id"] = req.id if req is not None else None
+                row["detail"] = {k: (v.id if hasattr(v, "__table__") else v)
+                                 for k, v in row["detail"].items()}
+            s.execute(insert(AuditEvent), self.audit_rows)
+            self.audit_rows = []
+        if self.outbox_rows:
+            insert_rows(s, self.outbox_rows)
+            self.outbox_rows = []
 
 
 def touch(step: Step, req: Request) -> None:
@@ -57,13 +125,28 @@ def touch(step: Step, req: Request) -> None:
 
     Every action on a request bumps its version: two actions on one request are
     thereby serialised, and a page loaded before an action is recognisably stale.
+    The bump happens once, when the unit ends (Step.finish).
     """
     req.updated_at = step.now
-    flag_modified(req, "updated_at")
+    step.touched.setdefault(id(req), (req, req.lock_version))
 
 
 def workflow(req: Request) -> Workflow:
     return workflow_of(req.workflow_version)
+
+
+def reads_lists(wf: Workflow) -> bool:
+    """Whether any expression of the workflow reads someone's roles or groups."""
+    found = _LISTS.get(wf.version)
+    if found is None:
+        found = _LISTS[wf.version] = any(
+            len(path) > 1 and path[0] in ("requester", "requested_for")
+            and path[1] in ("roles", "groups")
+            for expr in wf.expressions() for path in expr.paths)
+    return found
+
+
+_LISTS: dict[str, bool] = {}
 
 
 def context(step: Step, req: Request) -> dict[str, Any]:
@@ -71,10 +154,11 @@ def context(step: Step, req: Request) -> dict[str, Any]:
     item = step.catalog.item(req.item_id)
     form = {f.name: None for f in item.fields} if item else {}
     form.update(req.answers)
+    lists = reads_lists(workflow(req))
     return {
         "form": form,
-        "requester": people.snapshot(step.session, req.requester_id),
-        "requested_for": people.snapshot(step.session, req.requested_for_id),
+        "requester": step.snapshot(req.requester_id, lists),
+        "requested_for": step.snapshot(req.requested_for_id, lists),
         "request": {"number": req.number, "state": req.state, "priority": req.priority,
                     "item": req.item_id, "created_at": req.created_at.isoformat(),
                     "status": req.status},
@@ -86,10 +170,11 @@ def context(step: Step, req: Request) -> dict[str, Any]:
 
 def audit(step: Step, req: Request | None, event: str, from_state: str | None = None,
           to_state: str | None = None, actor: str | None | bool = True, **detail: Any) -> None:
-    step.session.add(AuditEvent(
-        request_id=req.id if req is not None else None,
-        actor_id=step.actor if actor is True else (actor or None),
-        event=event, from_state=from_state, to_state=to_state, detail=detail, at=step.now))
+    """Record an audit row (written in bulk when the unit ends)."""
+    step.audit_rows.append({
+        "request": req, "actor_id": step.actor if actor is True else (actor or None),
+        "event": event, "from_state": from_state, "to_state": to_state, "detail": detail,
+        "at": step.now})
 
 
 def render(step: Step, req: Request, template: Template | None, default: str = "") -> str:
@@ -183,7 +268,7 @@ def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
         if spec.assignee is not None:
             targets = approvals._targets(step.session, spec.assignee, ctx, step.functions)
             assignee = next((i for k, i in targets if k == "person"
-                             and people.active_person(step.session, i)), None)
+                             and step.active_person(i)), None)
         task = Task(request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
                     title=render(step, req, spec.title, default=state.label or state.name)[:500],
                     instructions=render(step, req, spec.instructions), queue=spec.queue, tier=0,
@@ -193,7 +278,7 @@ def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
         step.session.flush()
         audit(step, req, "task_created", actor=False, task=task.id, queue=spec.queue,
               assignee=assignee)
-        recipients = [assignee] if assignee else people.members(step.session, spec.queue)
+        recipients = [assignee] if assignee else step.members(spec.queue)
         step.notify(step, req, "task_assigned", recipients, key=f"{req.visit}:{spec.name}:0",
                     task=task)
 
@@ -201,17 +286,21 @@ def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
 def close_visit(step: Step, req: Request) -> None:
     """Leaving a state: what is still open in it will never be decided."""
     s = step.session
-    for a in s.scalars(select(Approval).where(Approval.request_id == req.id,
-                                              Approval.visit == req.visit,
-                                              Approval.decision == "pending")):
-        a.decision = "closed"
-    for t in s.scalars(select(Task).where(Task.request_id == req.id, Task.visit == req.visit,
-                                          Task.status == "open")):
-        t.status = "cancelled"
-    for timer in s.scalars(select(Timer).where(Timer.request_id == req.id,
-                                               Timer.visit == req.visit,
-                                               Timer.status == "pending")):
-        timer.status = "cancelled"
+    state = workflow(req).state(req.state)
+    kind = state.kind if state is not None else None
+    # the units run without autoflush: rows are checked in Python, where this unit's own
+    # changes (an approval just decided, a task just done) are already visible
+    if kind is StateKind.APPROVAL:
+        for a in visit_approvals(step, req):
+            if a.decision == "pending" and a.visit == req.visit:
+                a.decision = "closed"
+    if kind is StateKind.TASK:
+        for t in s.scalars(select(Task).where(Task.request_id == req.id, Task.visit == req.visit,
+                                              Task.status == "open")):
+            if t.status == "open":
+                t.status = "cancelled"
+    # a visit's timers (timeouts, waits) are not looked up here: a timer that fires after
+    # its visit ended finds that out itself and cancels (timers._fire); finish() cancels all
 
 
 def finish(step: Step, req: Request, outcome: str) -> None:
@@ -221,7 +310,11 @@ def finish(step: Step, req: Request, outcome: str) -> None:
     req.waiting_on_requester = False
     for timer in step.session.scalars(select(Timer).where(Timer.request_id == req.id,
                                                           Timer.status == "pending")):
-        timer.status = "cancelled"
+        if timer.status == "pending":
+            timer.status = "cancelled"
+    for obj in step.session.new:  # timers this very unit created (not flushed yet)
+        if isinstance(obj, Timer) and obj.request_id == req.id and obj.status == "pending":
+            obj.status = "cancelled"
 
 
 def approvals_of_visit(session: Session, req: Request) -> list[Approval]:
@@ -229,12 +322,20 @@ def approvals_of_visit(session: Session, req: Request) -> list[Approval]:
         Approval.request_id == req.id, Approval.visit == req.visit).order_by(Approval.id)))
 
 
+def visit_approvals(step: Step, req: Request) -> list[Approval]:
+    """The approvals of the request's current visit, read once per unit."""
+    cached = step.visit_approvals.get(req.id)
+    if cached is None or cached[0] != req.visit:
+        cached = step.visit_approvals[req.id] = (req.visit, approvals_of_visit(step.session, req))
+    return cached[1]
+
+
 def decide_if_complete(step: Step, req: Request) -> str | None:
     """After a decision: when the state's approvals are settled, move on; return how."""
     wf = workflow(req)
     state = wf.state(req.state)
     assert state is not None
-    rows = approvals_of_visit(step.session, req)
+    rows = visit_approvals(step, req)
     by_name: dict[str, list[Approval]] = {}
     for r in rows:
         by_name.setdefault(r.name, []).append(r)

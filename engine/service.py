@@ -64,7 +64,10 @@ class RequestService:
                 with session.begin():
                     step = Step(session, catalog, self.clock(), actor, self._calendar(catalog),
                                 notify=notify, base_url=self.base_url)
-                    return work(step)
+                    with session.no_autoflush:  # one flush at the end: one UPDATE per row
+                        result = work(step)
+                    step.finish()
+                    return result
             except StaleDataError:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise Conflict("someone else changed this at the same moment; "
@@ -94,6 +97,7 @@ class RequestService:
                             self._calendar(self.catalog()))
                 req = session.get(Request, event.pop("request_id"))
                 audit(step, req, "security_denied", **event)
+                step.finish()
         finally:
             session.close()
 
@@ -252,8 +256,10 @@ class RequestService:
         s = step.session
         appr = s.get(Approval, approval_id)
         req = s.get(Request, appr.request_id) if appr else None
-        if appr is None or req is None or not permissions.can_view(s, actor, req, step.now):
+        if appr is None or req is None:
             raise NotFound(f"no approval {approval_id}")
+        if appr.approver_id != actor and not permissions.can_view(s, actor, req, step.now):
+            raise NotFound(f"no approval {approval_id}")  # the approver can always see it
         return appr, req
 
     def _decide(self, approval_id: int, actor: str, decision: str, comment: str,
@@ -266,11 +272,15 @@ class RequestService:
                 exc.security_event = {"request_id": req.id, "reason": "self-approval",  # type: ignore[attr-defined]
                                       "approval": appr.id}
                 raise exc
-            if not permissions.may_decide(step.session, actor, appr, step.now):
+            if appr.approver_id != actor and not permissions.may_decide(step.session, actor, appr,
+                                                                        step.now):
                 raise NotAllowed(f"{actor} is not an approver of {req.number}")
             if appr.decision != "pending" or appr.visit != req.visit or req.status != "open":
                 raise Conflict(f"approval {approval_id} was already {appr.decision}; "
                                f"{req.number} is now {req.state}")
+            if self._already_votes(step, appr, actor, decided=True):
+                raise Conflict(f"{actor} already decided approval {appr.name} of {req.number}; "
+                               "one person counts once")
             appr.decision, appr.decided_by_id, appr.decided_at = decision, actor, step.now
             appr.comment = _text(comment, "comment", required=False)
             touch(step, req)
@@ -281,6 +291,21 @@ class RequestService:
             return appr
 
         return self.unit(actor, work)
+
+    @staticmethod
+    def _already_votes(step: Step, appr: Approval, person: str, decided: bool) -> bool:
+        """Whether `person` holds (or, with `decided`, has cast) another vote in the same approval."""
+        req = step.session.get(Request, appr.request_id)
+        assert req is not None
+        for other in runtime.visit_approvals(step, req):
+            if other.id == appr.id or other.name != appr.name:
+                continue
+            if decided and other.decided_by_id == person and other.decision in ("approved", "rejected"):
+                return True
+            if not decided and other.decision in ("pending", "approved", "rejected") and (
+                    other.approver_id == person or other.decided_by_id == person):
+                return True
+        return False
 
     def delegate(self, approval_id: int, actor: str, to_person: str, comment: str = "") -> Approval:
         """Hand one pending approval to someone else."""
@@ -298,6 +323,9 @@ class RequestService:
             if permissions.is_party(req, to_person) or to_person == appr.approver_id:
                 raise InvalidInput(f"{to_person} cannot take this approval",
                                    {"to": ["Pick someone other than the requester and yourself."]})
+            if self._already_votes(step, appr, to_person, decided=False):
+                raise InvalidInput(f"{to_person} already takes part in this approval",
+                                   {"to": ["Pick someone who is not already an approver here."]})
             appr.decision = "delegated"
             new = Approval(request_id=req.id, visit=appr.visit, state=appr.state, name=appr.name,
                            policy=appr.policy, approver_id=to_person,

@@ -52,7 +52,8 @@ def schedule(step: Step, req: Request) -> None:
 def _cancel(step: Step, req: Request) -> None:
     for timer in step.session.scalars(select(Timer).where(
             Timer.request_id == req.id, Timer.visit == REQUEST_LEVEL, Timer.status == "pending")):
-        timer.status = "cancelled"
+        if timer.status == "pending":
+            timer.status = "cancelled"
 
 
 def pause(step: Step, req: Request) -> None:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from catalog.workflow import TaskSpec
-from engine import people
 from engine.models import Request, Task
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def move_to_next_tier(step: Step, req: Request, task: Task, reason: str) -> bool
     audit(step, req, "task_escalated", task=task.id, from_queue=task.queue, to_queue=queue,
           reason=reason)
     task.queue, task.tier, task.assignee_id = queue, task.tier + 1, None
-    step.notify(step, req, "task_assigned", people.members(step.session, queue),
+    step.notify(step, req, "task_assigned", step.members(queue),
                 key=f"{req.visit}:{task.name}:{task.tier}", task=task)
     return True
 
@@ -47,7 +46,8 @@ def escalate_open_tasks(step: Step, req: Request) -> int:
     moved = 0
     for task in step.session.scalars(select(Task).where(
             Task.request_id == req.id, Task.visit == req.visit, Task.status == "open")):
-        moved += move_to_next_tier(step, req, task, "sla")
+        if task.status == "open":
+            moved += move_to_next_tier(step, req, task, "sla")
     return moved
 
 

@@ -1,0 +1,149 @@
+"""What the portal shows: inbox, queues, my requests, one request with its timeline.
+
+Read-only; each takes a Session and the viewer, and shows only what the viewer may see.
+The inbox and queue queries are served by the indexes `ix_approvals_inbox` and `ix_tasks_queue`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine import people
+from engine.models import Approval, AuditEvent, Comment, Membership, Person, Request, Task
+
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[Any]
+    page: int
+    pages: int
+    total: int
+
+
+def _paginate(session: Session, query: Select[Any], page: int, size: int = PAGE_SIZE) -> Page:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    rows = session.execute(query.limit(size).offset((page - 1) * size)).all()
+    return Page(rows, page, pages, total)
+
+
+def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:
+    who = [person_id, *delegators]
+    return (select(Approval, Request)
+            .join(Request, Request.id == Approval.request_id)
+            .where(Approval.approver_id.in_(who), Approval.decision == "pending",
+                   Approval.visit == Request.visit, Request.status == "open")
+            .order_by(Approval.created_at, Approval.id))
+
+
+def inbox(session: Session, person_id: str, now: datetime, page: int = 1) -> Page:
+    """Pending approvals of the person, and of those who delegated to them now."""
+    delegators = people.delegators_for(session, person_id, now)
+    return _paginate(session, inbox_query(person_id, delegators), page)
+
+
+def inbox_count(session: Session, person_id: str, now: datetime) -> int:
+    delegators = people.delegators_for(session, person_id, now)
+    return session.scalar(select(func.count()).select_from(Approval).where(
+        Approval.approver_id.in_([person_id, *delegators]), Approval.decision == "pending")) or 0
+
+
+def queues_of(session: Session, person_id: str) -> list[str]:
+    return people.groups_of(session, person_id)
+
+
+SORTS = {"due": (Task.due_at.is_(None), Task.due_at, Task.id), "new": (Task.id.desc(),),
+         "old": (Task.id,)}
+
+
+def queue_query(group_id: str, assignee: str | None = None, priority: str | None = None,
+                mine: bool = False, viewer: str | None = None, sort: str = "due") -> Select[Any]:
+    q = (select(Task, Request).join(Request, Request.id == Task.request_id)
+         .where(Task.queue == group_id, Task.status == "open"))
+    if priority:
+        q = q.where(Request.priority == priority)
+    if mine and viewer:
+        q = q.where(Task.assignee_id == viewer)
+    elif assignee == "unassigned":
+        q = q.where(Task.assignee_id.is_(None))
+    return q.order_by(*SORTS.get(sort, SORTS["due"]))
+
+
+def queue(session: Session, group_id: str, viewer: str, page: int = 1, **filters: Any) -> Page:
+    return _paginate(session, queue_query(group_id, viewer=viewer, **filters), page)
+
+
+def my_requests(session: Session, person_id: str, status: str | None = None,
+                search: str | None = None, page: int = 1) -> Page:
+    q = select(Request).where(or_(Request.requester_id == person_id,
+                                  Request.requested_for_id == person_id))
+    if status in ("open", "closed"):
+        q = q.where(Request.status == status)
+    if search:
+        term = f"%{search.strip()[:100]}%"
+        q = q.where(or_(Request.number.ilike(term), Request.item_name.ilike(term)))
+    return _paginate(session, q.order_by(Request.created_at.desc(), Request.id.desc()), page)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    kind: str           # event | comment
+    actor: str | None
+    event: AuditEvent | None = None
+    comment: Comment | None = None
+
+
+def timeline(session: Session, req: Request, internal: bool) -> list[TimelineEntry]:
+    """Audit events and comments, oldest first; internal notes only for agents."""
+    entries = [TimelineEntry(e.at, "event", e.actor_id, event=e) for e in session.scalars(
+        select(AuditEvent).where(AuditEvent.request_id == req.id).order_by(AuditEvent.id))
+        if e.event != "comment"]
+    comments = select(Comment).where(Comment.request_id == req.id)
+    if not internal:
+        comments = comments.where(Comment.internal.is_(False))
+    entries += [TimelineEntry(c.created_at, "comment", c.author_id, comment=c)
+                for c in session.scalars(comments.order_by(Comment.id))]
+    return sorted(entries, key=lambda e: (e.at, 0 if e.kind == "event" else 1))
+
+
+def approvals_of(session: Session, req: Request) -> list[Approval]:
+    return list(session.scalars(select(Approval).where(Approval.request_id == req.id)
+                                .order_by(Approval.id)))
+
+
+def tasks_of(session: Session, req: Request) -> list[Task]:
+    return list(session.scalars(select(Task).where(Task.request_id == req.id).order_by(Task.id)))
+
+
+def names(session: Session, ids: set[str | None]) -> dict[str, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(wanted))).all())
+
+
+def group_members(session: Session, group_id: str) -> list[Person]:
+    return list(session.scalars(select(Person).join(Membership, Membership.person_id == Person.id)
+                                .where(Membership.group_id == group_id, Person.active.is_(True))
+                                .order_by(Person.name)))
+
+
+def open_by_version(session: Session) -> list[tuple[str, str, int]]:
+    from engine.models import WorkflowVersion
+
+    return [tuple(r) for r in session.execute(
+        select(WorkflowVersion.workflow_id, WorkflowVersion.version, func.count(Request.id))
+        .join(Request, and_(Request.workflow_version_id == WorkflowVersion.id,
+                            Request.status == "open"), isouter=True)
+        .group_by(WorkflowVersion.workflow_id, WorkflowVersion.version)
+        .order_by(WorkflowVersion.workflow_id))]  # type: ignore[misc]
