@@ -103,6 +103,7 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     unique = list({r["idempotency_key"]: r for r in rows}.values())
     dialect = session.get_bind().dialect.name
+    stmt: Any
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

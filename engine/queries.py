@@ -36,9 +36,9 @@ def _paginate(session: Session, query: Select[Any], page: int, size: int = PAGE_
     return Page(rows, page, pages, total)
 
 
-def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:
+def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
     who = [person_id, *delegators]
-    return (select(Approval, Request)
+    return (select(Approval, Request)  # type: ignore[return-value]
             .join(Request, Request.id == Approval.request_id)
             .where(Approval.approver_id.in_(who), Approval.decision == "pending",
                    Approval.visit == Request.visit, Request.status == "open")
@@ -67,8 +67,9 @@ SORTS = {"due": (Task.due_at.is_(None), Task.due_at, Task.id), "new": (Task.id.d
 
 def queue_query(group_id: str, assignee: str | None = None, priority: str | None = None,
                 mine: bool = False, viewer: str | None = None, sort: str = "due") -> Select[Any]:
-    q = (select(Task, Request).join(Request, Request.id == Task.request_id)
-         .where(Task.queue == group_id, Task.status == "open"))
+    q: Select[Any] = (select(Task, Request)  # type: ignore[assignment]
+                      .join(Request, Request.id == Task.request_id)
+                      .where(Task.queue == group_id, Task.status == "open"))
     if priority:
         q = q.where(Request.priority == priority)
     if mine and viewer:
@@ -138,7 +139,7 @@ def group_members(session: Session, group_id: str) -> list[Person]:
                                 .order_by(Person.name)))
 
 
-def open_by_version(session: Session) -> list[tuple[str, str, int]]:
+def open_by_version(session: Session) -> list[Any]:
     from engine.models import WorkflowVersion
 
     return [tuple(r) for r in session.execute(

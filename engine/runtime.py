@@ -88,7 +88,7 @@ class Step:
         key = (person_id or "", lists)
         if key not in self._snapshots:
             p = self.person(person_id)
-            snap = None if p is None else {
+            snap: dict[str, Any] | None = None if p is None else {
                 "id": p.id, "name": p.name, "email": p.email, "manager": p.manager_id,
                 "title": p.title, "department": p.department, "location": p.location,
                 "active": p.active}
