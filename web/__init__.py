@@ -1,1 +1,82 @@
-"""web."""
+"""The Deskflow portal: `create_app()` builds the Flask app (gunicorn: 'web:create_app()')."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+#: settings read from the environment (SMTP settings are read by the worker: engine.delivery)
+ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
+            "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then DESKFLOW_* environment variables, then `config`."""
+    from engine.db import engine_options, normalize_url
+    from web import errors, extensions, security, state
+    from web.config import Defaults, secret_key
+    from web.demo import bundled_catalog
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(Defaults)
+    for key in ENV_KEYS:
+        if key in os.environ:
+            app.config[key] = _plain(os.environ[key])
+    app.config.update(config or {})
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("SECRET_KEY", None)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(app.instance_path)
+    url = app.config.get("DESKFLOW_DATABASE_URL") or \
+        f"sqlite:///{Path(app.instance_path) / 'deskflow.sqlite'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_url(url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine_options(url),
+                                               **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    secure = _truthy(app.config["DESKFLOW_SECURE_COOKIES"])
+    app.config.update(SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_SECURE=secure,
+                      SESSION_COOKIE_NAME="__Host-deskflow" if secure else "deskflow")
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["DESKFLOW_RATELIMIT_STORAGE"]
+    catalog = Path(app.config.get("DESKFLOW_CATALOG") or bundled_catalog())
+
+    extensions.db.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.login.init_app(app)
+    extensions.login.login_view = "auth.sign_in"
+    extensions.login.login_message = "Sign in to continue."
+    extensions.login.session_protection = None  # sessions are server-side rows (web.auth)
+    extensions.bootstrap.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(_migrations()))
+    extensions.limiter.init_app(app)
+    with app.app_context():
+        state.init_app(app, extensions.db.engine, catalog)
+    errors.init_app(app)
+    security.init_app(app)
+
+    from web import admin, approvals, auth, portal, requests, tasks, views
+
+    views.init_app(app)
+    for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp):
+        app.register_blueprint(bp)
+    return app
+
+
+def _plain(value: str) -> Any:
+    """Environment values stay strings, except true/false and integers."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return int(value) if value.strip().isdigit() else value
+
+
+def _truthy(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+
+
+def _migrations() -> Path:
+    from engine.migrate import MIGRATIONS
+
+    return MIGRATIONS

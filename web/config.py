@@ -1,0 +1,43 @@
+"""Configuration: defaults, then DESKFLOW_* environment variables, then the caller's mapping."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class Defaults:
+    DESKFLOW_DATABASE_URL: str | None = None        # default: sqlite in the instance folder
+    DESKFLOW_CATALOG: str | None = None             # default: the bundled acme demo
+    DESKFLOW_BASE_URL = ""
+    DESKFLOW_RATELIMIT_STORAGE = "memory://"
+    DESKFLOW_SECURE_COOKIES = True                  # False only for plain-http demos
+    DESKFLOW_SMTP_HOST = ""
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 12 * 3600          # absolute timeout, seconds
+    DESKFLOW_IDLE_TIMEOUT = 2 * 3600                # idle timeout, seconds
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    BOOTSTRAP_SERVE_LOCAL = True                    # never a CDN
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+
+
+def secret_key(instance_path: str) -> str:
+    """The secret from DESKFLOW_SECRET_KEY, else one kept in the instance folder."""
+    key = os.environ.get("DESKFLOW_SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,61 @@
+"""One place that turns errors into pages: engine errors, HTTP errors, CSRF, the unexpected."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import EngineError, InvalidInput, Unavailable
+
+log = logging.getLogger("deskflow.web")
+
+TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found",
+          405: "Not allowed here", 409: "Something changed", 413: "Too large",
+          422: "Check your input", 429: "Too many attempts", 500: "Something went wrong",
+          503: "Busy"}
+
+
+def _page(status: int, message: str, **extra: Any) -> Any:
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        body = {"title": TITLES.get(status, "Error"), "status": status, "detail": message, **extra}
+        response = jsonify(body)
+        response.status_code = status
+        response.mimetype = "application/problem+json"
+        return response
+    return render_template("error.html", status=status, title=TITLES.get(status, "Error"),
+                           message=message, **extra), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(EngineError)
+    def engine_error(exc: EngineError) -> Any:
+        headers = {"Retry-After": "2"} if isinstance(exc, Unavailable) else {}
+        fields = exc.fields if isinstance(exc, InvalidInput) else {}
+        page = _page(exc.status, getattr(exc, "message", None) or str(exc), fields=fields)
+        if headers:
+            response = app.make_response(page)
+            response.headers.update(headers)
+            return response
+        return page
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Any:
+        return _page(400, "The form expired or did not come from this site. Reload the page and "
+                          "try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        messages = {404: "There is nothing here, or nothing you may see.",
+                    403: "You may not do this.", 429: "Too many attempts. Wait a minute and try again.",
+                    413: "What you sent is too large."}
+        return _page(status, messages.get(status, exc.description or TITLES.get(status, "")))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _page(500, "Something went wrong on our side. It has been logged; please try again.")

@@ -1,0 +1,63 @@
+"""What every view shares: the service, the viewer, the clock, form classes, nav counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import Form
+
+from catalog.loader import Catalog
+from catalog.models import CatalogItem
+from engine import queries
+from engine.service import RequestService
+from forms.wtf import form_class_for
+from web.extensions import db
+from web.state import deskflow
+
+
+def service() -> RequestService:
+    return deskflow().service
+
+
+def catalog() -> Catalog:
+    return deskflow().catalog
+
+
+def now() -> datetime:
+    """The service's clock, so pages and actions agree on the time."""
+    return deskflow().service.clock() if hasattr(deskflow().service, "clock") else datetime.now(UTC)
+
+
+def viewer() -> str:
+    return str(current_user.id)
+
+
+def order_form(item: CatalogItem) -> type[Form]:
+    """The item's order form class, with CSRF; built once per catalog version."""
+    return form_class_for(item, catalog(), base=FlaskForm)
+
+
+def inbox_count() -> int:
+    if "inbox_count" not in g:
+        g.inbox_count = (queries.inbox_count(db.session, viewer(), now())
+                         if current_user.is_authenticated else 0)
+    return int(g.inbox_count)
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def shared() -> dict[str, Any]:
+        return {"site_name": catalog().settings.name, "inbox_count": inbox_count}
+
+    @app.template_filter("when")
+    def when(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        from zoneinfo import ZoneInfo
+
+        local = value.astimezone(ZoneInfo(catalog().settings.time_zone))
+        return local.strftime("%d %b %Y %H:%M")
