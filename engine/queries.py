@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from engine import people
 from engine.models import Approval, AuditEvent, Comment, Membership, Person, Request, Task
@@ -38,7 +38,7 @@ def _paginate(session: Session, query: Select[Any], page: int, size: int = PAGE_
 
 def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
     who = [person_id, *delegators]
-    return (select(Approval, Request)  # type: ignore[return-value]
+    return (select(Approval, Request).options(lazyload(Request.workflow_version))  # type: ignore[return-value]
             .join(Request, Request.id == Approval.request_id)
             .where(Approval.approver_id.in_(who), Approval.decision == "pending",
                    Approval.visit == Request.visit, Request.status == "open")
@@ -67,7 +67,7 @@ SORTS = {"due": (Task.due_at.is_(None), Task.due_at, Task.id), "new": (Task.id.d
 
 def queue_query(group_id: str, assignee: str | None = None, priority: str | None = None,
                 mine: bool = False, viewer: str | None = None, sort: str = "due") -> Select[Any]:
-    q: Select[Any] = (select(Task, Request)  # type: ignore[assignment]
+    q: Select[Any] = (select(Task, Request).options(lazyload(Request.workflow_version))  # type: ignore[assignment]
                       .join(Request, Request.id == Task.request_id)
                       .where(Task.queue == group_id, Task.status == "open"))
     if priority:
@@ -83,16 +83,21 @@ def queue(session: Session, group_id: str, viewer: str, page: int = 1, **filters
     return _paginate(session, queue_query(group_id, viewer=viewer, **filters), page)
 
 
-def my_requests(session: Session, person_id: str, status: str | None = None,
-                search: str | None = None, page: int = 1) -> Page:
-    q = select(Request).where(or_(Request.requester_id == person_id,
-                                  Request.requested_for_id == person_id))
+def my_requests_query(person_id: str, status: str | None, search: str | None) -> Select[Any]:  # type: ignore[type-arg]
+    q = select(Request).options(lazyload(Request.workflow_version)).where(or_(
+        Request.requester_id == person_id,
+        Request.requested_for_id == person_id))
     if status in ("open", "closed"):
         q = q.where(Request.status == status)
     if search:
         term = f"%{search.strip()[:100]}%"
         q = q.where(or_(Request.number.ilike(term), Request.item_name.ilike(term)))
-    return _paginate(session, q.order_by(Request.created_at.desc(), Request.id.desc()), page)
+    return q.order_by(Request.created_at.desc(), Request.id.desc())
+
+
+def my_requests(session: Session, person_id: str, status: str | None = None,
+                search: str | None = None, page: int = 1) -> Page:
+    return _paginate(session, my_requests_query(person_id, status, search), page)
 
 
 @dataclass(frozen=True, slots=True)
