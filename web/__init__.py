@@ -14,14 +14,14 @@ ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
             "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT")
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: defaults, then DESKFLOW_* environment variables, then `config`."""
     from engine.db import engine_options, normalize_url
     from web import errors, extensions, security, state
     from web.config import Defaults, secret_key
     from web.demo import bundled_catalog
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     for key in ENV_KEYS:
         if key in os.environ:

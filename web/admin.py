@@ -1,11 +1,27 @@
-"""Admin: catalog status and reload, previews, workflows, people and groups."""
+"""Admin: catalog status and reload, previews, workflows, people and groups, the outbox."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.errors import CatalogInvalid, DeskflowError
+from engine import outbox, people, queries
+from engine.models import Group, Membership, Person, PersonRole, Role
+from forms.answers import clean_answers, defaults_for
+from forms.client import client_rules
+from forms.wtf import raw_answers
+from web.extensions import db
+from web.state import deskflow
+from web.views import catalog, now, order_form, viewer
+from workflows.diagram import to_svg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -17,8 +33,177 @@ def admins_only() -> None:
         abort(403)
 
 
+# ---------------------------------------------------------------- catalog
+
+
 @bp.route("/")
 def status() -> Any:
-    from web.state import deskflow
+    return _status_page()
 
-    return render_template("admin/status.html", state=deskflow())
+
+@bp.route("/reload", methods=["POST"])
+def reload() -> Any:
+    old = deskflow().catalog.version
+    try:
+        fresh = deskflow().reload()
+    except CatalogInvalid as exc:
+        return _status_page(refused=tuple(e.render() for e in exc.errors)), 422
+    except DeskflowError as exc:  # the directory is gone, or far too large
+        return _status_page(refused=(str(exc),)), 422
+    warnings = len(fresh.warnings)
+    note = f" with {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
+    if fresh.version == old:
+        flash(f"Catalog reloaded{note}; nothing changed (version {fresh.version}).", "info")
+    else:
+        flash(f"Catalog reloaded{note}: version {fresh.version} (was {old}).", "success")
+    return redirect(url_for("admin.status"))
+
+
+def _status_page(refused: tuple[str, ...] | None = None) -> str:
+    state = deskflow()
+    return render_template("admin/status.html", state=state, loaded=state.current,
+                           catalog=state.catalog, refused=refused,
+                           last_refused=state.last_refused)
+
+
+@bp.route("/items")
+def items() -> Any:
+    cat = catalog()
+    return render_template("admin/items.html",
+                           items=sorted(cat.items, key=lambda i: (i.category, i.name)))
+
+
+@bp.route("/items/<item_id>/preview")
+def preview(item_id: str) -> Any:
+    """The live order form (no submit button, no ordering) and the item's workflow drawn."""
+    cat = catalog()
+    item = cat.item(item_id)
+    if item is None:
+        abort(404)
+    requester = people.snapshot(db.session(), viewer())
+    form = order_form(item)(formdata=None, data=defaults_for(item, requester, cat), requester=requester)
+    hidden = clean_answers(item, raw_answers(form), cat, requester, from_html=True).hidden
+    wf = cat.workflow(item.workflow)
+    return render_template("admin/preview.html", item=item, form=form, hidden=hidden,
+                           rules=client_rules(item), workflow=wf,
+                           diagram=Markup(to_svg(wf)) if wf is not None else None)
+
+
+# ---------------------------------------------------------------- workflows
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    version: str
+    open: int
+    current: bool
+
+
+@bp.route("/workflows")
+def workflows() -> Any:
+    cat = catalog()
+    stored = _stored_versions(db.session(), {w.id: w.version for w in cat.workflows})
+    known = {w.id for w in cat.workflows}
+    removed = {wf_id: rows for wf_id, rows in stored.items() if wf_id not in known}
+    return render_template("admin/workflows.html", workflows=sorted(cat.workflows, key=lambda w: w.id),
+                           stored=stored, removed=removed)
+
+
+@bp.route("/workflows/<workflow_id>")
+def workflow(workflow_id: str) -> Any:
+    cat = catalog()
+    wf = cat.workflow(workflow_id)
+    if wf is None:
+        abort(404)
+    stored = _stored_versions(db.session(), {wf.id: wf.version}).get(wf.id, [])
+    users = sorted((i for i in cat.items if i.workflow == wf.id), key=lambda i: i.name)
+    return render_template("admin/workflow.html", workflow=wf, stored=stored, items=users,
+                           diagram=Markup(to_svg(wf)))
+
+
+def _stored_versions(session: Session, current: dict[str, str]) -> dict[str, list[StoredVersion]]:
+    """Versions stored in the database, by workflow, with their open requests; current first."""
+    out: dict[str, list[StoredVersion]] = defaultdict(list)
+    for wf_id, version, count in queries.open_by_version(session):
+        out[wf_id].append(StoredVersion(version, int(count or 0), current.get(wf_id) == version))
+    for rows in out.values():
+        rows.sort(key=lambda r: (not r.current, -r.open, r.version))
+    return dict(out)
+
+
+# ---------------------------------------------------------------- directory
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    person: Person
+    manager: str | None
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    group: Group
+    manager: str | None
+    members: tuple[Person, ...]
+
+
+@bp.route("/people")
+def people_list() -> Any:
+    return render_template("admin/people.html", rows=directory_people(db.session()))
+
+
+@bp.route("/groups")
+def groups() -> Any:
+    return render_template("admin/groups.html", rows=directory_groups(db.session()))
+
+
+def directory_people(session: Session) -> list[PersonRow]:
+    """Everyone in the database (active first), with manager, roles and groups; three queries."""
+    everyone = list(session.scalars(select(Person).order_by(Person.active.desc(), Person.name)))
+    names = {p.id: p.name for p in everyone}
+    roles: dict[str, list[str]] = defaultdict(list)
+    for pid, role in session.execute(select(PersonRole.person_id, Role.name)
+                                     .join(Role, Role.id == PersonRole.role_id).order_by(Role.name)):
+        roles[pid].append(role)
+    groups_of: dict[str, list[str]] = defaultdict(list)
+    for pid, group in session.execute(select(Membership.person_id, Group.name)
+                                      .join(Group, Group.id == Membership.group_id)
+                                      .order_by(Group.name)):
+        groups_of[pid].append(group)
+    return [PersonRow(p, names.get(p.manager_id or "", p.manager_id), tuple(roles[p.id]),
+                      tuple(groups_of[p.id])) for p in everyone]
+
+
+def directory_groups(session: Session) -> list[GroupRow]:
+    """Every group with its manager and members; two queries."""
+    everyone = {p.id: p for p in session.scalars(select(Person))}
+    members: dict[str, list[Person]] = defaultdict(list)
+    for gid, pid in session.execute(select(Membership.group_id, Membership.person_id)):
+        if pid in everyone:
+            members[gid].append(everyone[pid])
+    rows = []
+    for g in session.scalars(select(Group).order_by(Group.name)):
+        manager = everyone.get(g.manager_id or "")
+        rows.append(GroupRow(g, manager.name if manager else g.manager_id,
+                             tuple(sorted(members[g.id], key=lambda p: p.name))))
+    return rows
+
+
+# ---------------------------------------------------------------- outbox
+
+
+@bp.route("/outbox")
+def dead_letters() -> Any:
+    return render_template("admin/outbox.html", messages=outbox.dead_letters(db.session()),
+                           stats=outbox.outbox_stats(db.session(), now()))
+
+
+@bp.route("/outbox/<int:message_id>/replay", methods=["POST"])
+def replay(message_id: int) -> Any:
+    with deskflow().sessions.begin() as session:  # a writer session: SQLite's lock at BEGIN
+        message = outbox.replay(session, message_id, now(), actor_id=viewer())
+    flash(f"Message {message.id} ({message.kind}, {message.event}) is queued again; "
+          "the worker delivers it shortly.", "success")
+    return redirect(url_for("admin.dead_letters"))

@@ -263,9 +263,152 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
 
     catalog = load_valid_catalog(catalog_path)
     sessions = make_sessionmaker(make_engine(db_url))
-    service = RequestService(sessions, lambda: catalog, utcnow)
+    service = RequestService(sessions, lambda: catalog, utcnow,
+                             base_url=os.environ.get("DESKFLOW_BASE_URL", ""))
     stop = threading.Event()
     install_signal_handlers(stop)
     click.echo(f"deskflow worker: {db_url.split('@')[-1]}, catalog {catalog_path}")
     run_worker(sessions, DeliveryConfig.from_env(os.environ), utcnow, run_timers=service.run_due,
                stop=stop, poll_interval=interval, once=once)
+
+
+# ---------------------------------------------------------------- serving
+
+
+def _serve(app: Any, host: str, port: int) -> None:
+    """Serve `app` with werkzeug: threaded, no debugger, no reloader."""
+    from werkzeug.serving import run_simple
+
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                   "(choose another --port)") from None
+
+
+def _http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _start_worker(app: Any, interval: float = 5.0) -> tuple[Any, Any]:
+    """Run timers and outbox deliveries in a daemon thread; return (stop event, thread)."""
+    import os
+    import threading
+
+    from engine.delivery import DeliveryConfig
+    from engine.service import utcnow
+    from engine.worker import run_worker
+
+    state = app.extensions["deskflow"]
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker, name="deskflow-demo-worker", daemon=True,
+        args=(state.sessions, DeliveryConfig.from_env(os.environ), utcnow),
+        kwargs={"run_timers": state.service.run_due, "stop": stop, "poll_interval": interval})
+    thread.start()
+    return stop, thread
+
+
+def _schema_problem(db_url: str) -> str | None:
+    """Why the database at `db_url` cannot be served by this Deskflow, or None when it can."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.migrate import alembic_config, current, head
+
+    parsed = make_url(db_url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).is_file():
+        return f"there is no database at {parsed.database}"
+    try:
+        at = current(db_url)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        shown = parsed.render_as_string(hide_password=True)
+        click.echo(f"deskflow: cannot read the database at {shown}: {reason}", err=True)
+        sys.exit(1)
+    wanted = head()
+    if at == wanted:
+        return None
+    if at is None:
+        return f"the database has no Deskflow schema yet (this Deskflow needs revision {wanted})"
+    try:
+        ScriptDirectory.from_config(alembic_config()).get_revision(at)
+    except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown revision
+        return (f"the database is at revision {at}, which this Deskflow does not know: it was "
+                "migrated by a newer Deskflow; upgrade Deskflow instead")
+    return f"the database schema is behind: revision {at}, this Deskflow needs {wanted}"
+
+
+@main.command()
+@catalog_option
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
+@click.option("--insecure-cookies", is_flag=True,
+              help="Send the sign-in cookie over plain http too (no HTTPS in front; trials only).")
+@friendly
+def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookies: bool) -> None:
+    """Serve a catalog with werkzeug: for trials and small teams (gunicorn for production)."""
+    from sqlalchemy.engine import make_url
+
+    from web import create_app
+
+    problem = _schema_problem(db_url)
+    if problem:
+        shown = make_url(db_url).render_as_string(hide_password=True)
+        upgrade = "deskflow db upgrade" + ("" if db_url == DEFAULT_DB else f" --db '{shown}'")
+        click.echo(f"deskflow: {problem}; run `{upgrade}` first, then serve again.", err=True)
+        sys.exit(1)
+    config: dict[str, Any] = {"DESKFLOW_DATABASE_URL": db_url,
+                              "DESKFLOW_CATALOG": str(catalog_path.resolve())}
+    if insecure_cookies:
+        config["DESKFLOW_SECURE_COOKIES"] = False
+    app = create_app(config)
+    click.echo(f"deskflow: serving {catalog_path} ({app.extensions['deskflow'].catalog.version}) "
+               f"on {_http_url(host, port)}")
+    if app.config["SESSION_COOKIE_SECURE"]:
+        click.echo("deskflow: sign-in cookies are Secure: browse through HTTPS (a proxy in front), "
+                   "or pass --insecure-cookies on a trusted network", err=True)
+    _serve(app, host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
+@friendly
+def demo(host: str, port: int) -> None:
+    """Try Deskflow: the acme demo company, its database in ./instance, served over http."""
+    from web.demo import DEMO_LOGINS, DEMO_PASSWORD, prepare_demo
+
+    instance = Path("instance")
+    reused = (instance / "deskflow.sqlite").is_file()
+    base_url = _http_url(host, port)
+    app = prepare_demo(instance, base_url=base_url)
+    seeded = app.extensions["deskflow_demo"]
+    catalog = app.extensions["deskflow"].catalog
+    names = {p.id: p.name for p in catalog.directory.people}
+    database = (instance / "deskflow.sqlite").resolve()
+    click.echo(f"{catalog.settings.name}: the Deskflow demo")
+    click.echo(f"  database  {database} "
+               + ("(reused)" if reused and not seeded else f"({len(seeded)} demo requests created)"))
+    click.echo(f"  catalog   {catalog.root}")
+    click.echo("")
+    click.echo(f"Sign in at {base_url} as")
+    width = max(len(names.get(pid, pid)) for pid, _ in DEMO_LOGINS)
+    click.echo(f"  {'login':<7} {'who':<{width}}  role")
+    for pid, role in DEMO_LOGINS:
+        click.echo(f"  {pid:<7} {names.get(pid, pid):<{width}}  {role}")
+    click.echo(f"  password for everyone: {DEMO_PASSWORD}")
+    click.echo("")
+    click.echo("Emails wait in the outbox and are retried until an SMTP server answers "
+               "(DESKFLOW_SMTP_HOST). Stop with Ctrl+C.")
+    stop, thread = _start_worker(app)
+    try:
+        _serve(app, host, port)
+    finally:
+        stop.set()
+        thread.join(timeout=10)

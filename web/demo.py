@@ -1,10 +1,152 @@
-"""The demo: the acme catalog shipped inside the package."""
+"""The demo: the acme catalog shipped inside the package, its database, logins and requests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.models import Approval, Person, Request, Task
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from engine.service import RequestService
+
+#: every demo person signs in with this password
+DEMO_PASSWORD = "deskflow-demo"
+
+#: the logins `deskflow demo` prints: who, and what they show
+DEMO_LOGINS = (("alice", "requester"), ("bob", "approver"), ("frank", "agent"), ("oscar", "admin"))
+
+_LAPTOP = {"model": "std14", "keyboard_layout": "us-intl", "cost_center": "CC-1234",
+           "building": "ams-hq", "floor": 4, "desk": "4.12"}
 
 
 def bundled_catalog() -> Path:
     """The acme example catalog, wherever Deskflow is installed."""
     return Path(__file__).resolve().parent / "acme"
+
+
+def demo_database(instance_dir: Path) -> str:
+    """The URL of the demo's SQLite database in `instance_dir`."""
+    return f"sqlite:///{(instance_dir / 'deskflow.sqlite').resolve()}"
+
+
+def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") -> Flask:
+    """Create (or reuse) the demo database in `instance_dir` and return the app serving it.
+
+    Migrations are applied, the acme directory is synced, every demo person gets
+    DEMO_PASSWORD, and requests are seeded when the database has none yet. What was seeded
+    is in `app.extensions["deskflow_demo"]` (empty when the database was reused).
+    """
+    from engine.directory import sync_directory
+    from engine.migrate import upgrade
+    from web import create_app
+    from web.config import secret_key
+    from web.state import deskflow
+
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    url = demo_database(instance_dir)
+    upgrade(url)
+    app = create_app({"DESKFLOW_DATABASE_URL": url, "DESKFLOW_CATALOG": str(bundled_catalog()),
+                      "DESKFLOW_SECURE_COOKIES": False, "DESKFLOW_BASE_URL": base_url,
+                      "SECRET_KEY": secret_key(str(instance_dir))})
+    app.instance_path = str(instance_dir.resolve())
+    with app.app_context():
+        state = deskflow()
+        with state.sessions.begin() as session:
+            sync_directory(session, state.catalog.directory)
+            set_demo_passwords(session, [p.id for p in state.catalog.directory.people])
+        app.extensions["deskflow_demo"] = seed_demo(state.service, state.sessions)
+    return app
+
+
+def set_demo_passwords(session: Session, person_ids: list[str]) -> None:
+    """Give these people DEMO_PASSWORD (one hash: this is a demo, not a user store)."""
+    from web.auth import hash_password
+
+    session.execute(update(Person).where(Person.id.in_(person_ids))
+                    .values(password_hash=hash_password(DEMO_PASSWORD)))
+
+
+def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Order a handful of requests in different states, unless the database has requests already.
+
+    Everything goes through the request service, so approvals, tasks, timers, audit events
+    and emails are real. Returns what was created: a description -> request number.
+    """
+    with sessions() as session:
+        if session.scalar(select(func.count()).select_from(Request)):
+            return {}
+    created: dict[str, str] = {}
+
+    def order(what: str, item: str, who: str, answers: dict[str, Any]) -> Request:
+        req = service.submit(item, who, answers)
+        assert req.number is not None
+        created[what] = req.number
+        return req
+
+    def act(req: Request, step: Callable[[int], object], kind: str, holder: str | None = None) -> None:
+        step(_pending(sessions, req, kind, holder))
+
+    # Alice's laptop: waiting for her manager, Bob.
+    order("laptop waiting for bob's approval", "new-laptop", "alice", dict(_LAPTOP))
+
+    # Bob approved this one; it waits in the IT Hardware queue.
+    req = order("approved laptop in the it-hardware queue", "new-laptop", "alice",
+                {**_LAPTOP, "keyboard_layout": "nl", "replaces_asset": "ACME-001234"})
+    act(req, lambda i: service.approve(i, "bob", "Fine, the old one is four years old."),
+        "approval", "bob")
+
+    # An incident Frank took from the Service Desk queue.
+    req = order("incident claimed by frank", "report-incident", "alice", {
+        "short_description": "Cannot open the CRM since this morning",
+        "affected_service": "business-system",
+        "description": "The CRM shows 'session expired' right after signing in, in every browser.",
+        "impact": "low", "urgency": "high", "contact_email": "alice.jansen@acme.example"})
+    act(req, lambda i: service.claim_task(i, "frank"), "task")
+
+    # Administrator access: needs the data owner (Carol) and Information Security.
+    order("system access waiting for two approvals", "system-access", "alice", {
+        "system": "crm", "role": "crm-admin", "level": "admin", "access_until": "2027-06-30",
+        "reason": "I take over the CRM pipeline reports while the admin is on leave."})
+
+    # Delivered: Bob approved, Frank delivered.
+    req = order("fulfilled monitor order", "monitor-peripherals", "alice", {
+        "accessories": [{"accessory": "dock", "quantity": 1}], "building": "ams-hq", "floor": 4})
+    act(req, lambda i: service.approve(i, "bob"), "approval", "bob")
+    act(req, lambda i: service.claim_task(i, "frank"), "task")
+    act(req, lambda i: service.complete_task(i, "frank", comment="Left on Alice's desk."), "task")
+
+    # Rejected by Bob, with a reason.
+    req = order("rejected software licence", "software-licence", "alice", {
+        "software": "figma-professional", "cost_center": "CC-1234",
+        "business_reason": "I would like to mock up slides for the sales kick-off."})
+    act(req, lambda i: service.reject(i, "bob", "Use the slide templates in the sales library."),
+        "approval", "bob")
+
+    # Cancelled by Alice herself.
+    req = order("cancelled vpn access", "vpn-access", "alice", {"vpn_profile": "standard"})
+    assert req.number is not None
+    service.cancel(req.number, "alice", "Ordered by mistake; I already have VPN access.")
+    return created
+
+
+def _pending(sessions: sessionmaker[Session], req: Request, kind: str, holder: str | None) -> int:
+    """The id of the request's pending approval (of `holder`) or open task."""
+    with sessions() as session:
+        if kind == "approval":
+            query = select(Approval.id).where(Approval.request_id == req.id,
+                                              Approval.decision == "pending")
+            if holder:
+                query = query.where(Approval.approver_id == holder)
+        else:
+            query = select(Task.id).where(Task.request_id == req.id, Task.status == "open")
+        found = session.scalars(query.order_by(Approval.id if kind == "approval" else Task.id)).first()
+    if found is None:
+        raise LookupError(f"demo seed: {req.number} has no pending {kind}")
+    return found
