@@ -273,7 +273,8 @@ def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
                     title=render(step, req, spec.title, default=state.label or state.name)[:500],
                     instructions=render(step, req, spec.instructions), queue=spec.queue, tier=0,
                     assignee_id=assignee, created_at=step.now,
-                    due_at=step.calendar.add(step.now, spec.sla) if spec.sla else None)
+                    due_at=(step.calendar.add(step.now, spec.sla) if spec.sla
+                            else req.resolution_due))
         step.session.add(task)
         step.session.flush()
         audit(step, req, "task_created", actor=False, task=task.id, queue=spec.queue,

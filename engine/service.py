@@ -190,12 +190,14 @@ class RequestService:
 
         return self.unit(actor, work)
 
-    def ask_requester(self, number: str, actor: str, question: str) -> Comment:
+    def ask_requester(self, number: str, actor: str, question: str,
+                      seen_version: int | None = None) -> Comment:
         """An agent asks the requester something; the SLA clocks stop until they answer."""
 
         def work(step: Step) -> Comment:
             s = step.session
             req = self.request(s, number, actor, step.now)
+            _fresh(req, seen_version)
             self._open(req)
             if not permissions.is_agent(s, actor, req):
                 raise NotAllowed("only people working on the request can ask the requester")
@@ -307,12 +309,14 @@ class RequestService:
                 return True
         return False
 
-    def delegate(self, approval_id: int, actor: str, to_person: str, comment: str = "") -> Approval:
+    def delegate(self, approval_id: int, actor: str, to_person: str, comment: str = "",
+                 seen_version: int | None = None) -> Approval:
         """Hand one pending approval to someone else."""
 
         def work(step: Step) -> Approval:
             s = step.session
             appr, req = self._approval(step, approval_id, actor)
+            _fresh(req, seen_version)
             if appr.approver_id != actor and not people.is_admin(s, actor):
                 raise NotAllowed(f"{actor} is not the approver of approval {approval_id}")
             if appr.decision != "pending" or appr.visit != req.visit:
@@ -363,6 +367,21 @@ class RequestService:
 
         return self.unit(actor, work)
 
+    def end_delegation(self, actor: str, delegation_id: int) -> Delegation:
+        """Stop a delegation now (or drop one that has not started)."""
+
+        def work(step: Step) -> Delegation:
+            d = step.session.get(Delegation, delegation_id)
+            if d is None or (d.person_id != actor and not people.is_admin(step.session, actor)):
+                raise NotFound(f"no delegation {delegation_id}")
+            if d.ends_at <= step.now:
+                raise Conflict(f"delegation {delegation_id} has already ended")
+            d.ends_at = max(step.now, d.starts_at)
+            audit(step, None, "delegation_ended", delegation=d.id, delegate=d.delegate_id)
+            return d
+
+        return self.unit(actor, work)
+
     # ------------------------------------------------------------ tasks
 
     def _task(self, step: Step, task_id: int, actor: str,
@@ -395,10 +414,11 @@ class RequestService:
 
         return self.unit(actor, work)
 
-    def reassign(self, task_id: int, actor: str, to_person: str) -> Task:
+    def reassign(self, task_id: int, actor: str, to_person: str,
+                 seen_version: int | None = None) -> Task:
         def work(step: Step) -> Task:
             s = step.session
-            task, req = self._task(step, task_id, actor)
+            task, req = self._task(step, task_id, actor, seen_version)
             if not (people.is_member(s, to_person, task.queue) and people.active_person(s, to_person)):
                 raise InvalidInput(f"{to_person} is not in the {task.queue} queue",
                                    {"to": [f"Pick someone in {task.queue}."]})
@@ -412,9 +432,10 @@ class RequestService:
 
         return self.unit(actor, work)
 
-    def escalate_task(self, task_id: int, actor: str, reason: str = "") -> Task:
+    def escalate_task(self, task_id: int, actor: str, reason: str = "",
+                      seen_version: int | None = None) -> Task:
         def work(step: Step) -> Task:
-            task, req = self._task(step, task_id, actor)
+            task, req = self._task(step, task_id, actor, seen_version)
             if not move_to_next_tier(step, req, task, _text(reason, "reason", required=False)):
                 raise Conflict(f"task {task_id} is already at its last tier ({task.queue})")
             touch(step, req)

@@ -1,21 +1,383 @@
-"""The approver inbox."""
+"""The approver inbox: pending approvals, one approval with its request, decisions, delegation."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import case, func, select
+from wtforms import DateTimeLocalField, Field, IntegerField, SelectField, TextAreaField
+from wtforms.validators import InputRequired
+from wtforms.widgets import HiddenInput
+
+from engine import people, permissions, queries
+from engine.approvals import LIVE
+from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
+from engine.models import Approval, Delegation, Person, Request
+from engine.versions import workflow_of
+from web.extensions import db
+from web.requests import EVENTS, ShownAnswer, shown_answers, state_label
+from web.views import catalog, now, service, viewer
 
 bp = Blueprint("approvals", __name__)
 
+#: ids past SQLite's and PostgreSQL's bigint are nobody's (and would overflow the driver)
+MAX_ID = 2**63 - 1
+MAX_BULK = 100
+KEY_ANSWERS = 4
+TIMELINE_ENTRIES = 8
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+RELOAD = "The page is out of date or incomplete; reload it and try again."
+RESULTS = {Conflict: "conflict", NotAllowed: "not allowed", NotFound: "not found",
+           InvalidInput: "invalid", Unavailable: "busy"}
 
-@bp.route("/approvals")
+
+# ---------------------------------------------------------------- shared by approvals and tasks
+
+class VersionField(IntegerField):
+    """The request's lock_version as the page was loaded (hidden)."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist:
+            self.data = number(valuelist[0])
+            if self.data is None:
+                raise ValueError(RELOAD)
+
+
+class ActionForm(FlaskForm):
+    """A form acting on a request, as loaded at `seen_version` (a stale page gets 409)."""
+
+    class Meta:
+        csrf = False  # CSRFProtect checks the token of every POST before the view runs
+
+    seen_version = VersionField(validators=[InputRequired(RELOAD)])
+
+
+def show_errors(form: FlaskForm, fields: Mapping[str, Sequence[str]],
+                where: Mapping[str, Field] | None = None) -> list[str]:
+    """Put the service's per-field messages on the form's fields; return the ones left over."""
+    left: list[str] = []
+    for name, messages in fields.items():
+        bound = (where or {}).get(name)
+        bound = bound if bound is not None else form._fields.get(name)
+        if bound is None or name in ("csrf_token", "seen_version"):
+            left.extend(messages)
+        else:
+            bound.errors = [*bound.errors, *messages]
+    return left
+
+
+def number(text: Any) -> int | None:
+    """A whole number sent as ASCII digits (at most 18), else None."""
+    return int(text) if isinstance(text, str) and re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+def request_url(number: str) -> str:
+    return url_for("requests.detail", number=number)
+
+
+def answer_rows(req: Request, limit: int | None = None) -> list[ShownAnswer]:
+    """The request's non-empty answers with their labels, in form order (the first `limit`)."""
+    return shown_answers(catalog().item(req.item_id), req.answers or {})[:limit]
+
+
+def state_words(req: Request) -> str:
+    """The request's current state in words (its outcome once closed)."""
+    if req.status == "closed":
+        return req.outcome or req.state
+    return state_label(workflow_of(req.workflow_version), req.state)
+
+
+def event_text(entry: queries.TimelineEntry, req: Request) -> str:
+    """A timeline entry in a few words (the request page has the details)."""
+    if entry.comment is not None:
+        return {"question": "Asked a question", "answer": "Answered"}.get(
+            entry.comment.kind, "Internal note" if entry.comment.internal else "Comment")
+    e = entry.event
+    assert e is not None
+    if e.event in ("submitted", "transition") and e.to_state:
+        return f"Now: {state_label(workflow_of(req.workflow_version), e.to_state)}"
+    return EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
+
+
+def people_choices(exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    skip = set(exclude)
+    return [(p.id, f"{p.name} ({p.id})") for p in db.session().scalars(
+        select(Person).where(Person.active.is_(True)).order_by(Person.name)) if p.id not in skip]
+
+
+def page_arg() -> int:
+    value = number(request.args.get("page"))
+    return value if value is not None and value < 10**6 else 1
+
+
+# ---------------------------------------------------------------- forms
+
+class DecisionForm(ActionForm):
+    comment = TextAreaField("Comment", description="Optional when approving; required when rejecting.",
+                            render_kw={"rows": 3, "maxlength": 10_000})
+
+
+class DelegateForm(ActionForm):
+    to = SelectField("Hand this approval to", validate_choice=False)
+    comment = TextAreaField("Note for them", render_kw={"rows": 2, "maxlength": 10_000})
+
+
+class DelegationForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect checks the token of every POST before the view runs
+
+    delegate = SelectField("Who decides for you", validate_choice=False,
+                           validators=[InputRequired("Pick a person.")])
+    starts_at = DateTimeLocalField("From", format=DATETIME_LOCAL,
+                                   validators=[InputRequired("Give a start.")])
+    ends_at = DateTimeLocalField("Until", format=DATETIME_LOCAL,
+                                 validators=[InputRequired("Give an end.")])
+
+
+# ---------------------------------------------------------------- the inbox
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    approval: Approval
+    request: Request
+    answers: list[ShownAnswer]
+    policy: str
+
+
+def policy_text(policy: str, approvers: int, approved: int) -> str:
+    """'1 of 4 needed', '3 of 3 needed', '2 of 5 needed, 1 approved so far'."""
+    need = approvers if policy == "all" else 1 if policy == "any" else int(policy.split(":", 1)[1])
+    text = f"{need} of {approvers} needed"
+    return f"{text}, {approved} approved so far" if approved else text
+
+
+def _policy_counts(rows: Sequence[Any]) -> dict[tuple[int, int, str], tuple[int, int]]:
+    """(request, visit, approval name) -> (approvers, approved) for the inbox rows."""
+    if not rows:
+        return {}
+    key = (Approval.request_id, Approval.visit, Approval.name)
+    found = db.session().execute(
+        select(*key, func.count(), func.sum(case((Approval.decision == "approved", 1), else_=0)))
+        .where(Approval.request_id.in_({r.id for _, r in rows}), Approval.decision.in_(LIVE))
+        .group_by(*key))
+    return {(rid, visit, name): (total, approved or 0) for rid, visit, name, total, approved in found}
+
+
+def _inbox_rows(rows: Sequence[Any]) -> list[InboxRow]:
+    counts = _policy_counts(rows)
+    out = []
+    for appr, req in rows:
+        total, approved = counts.get((req.id, appr.visit, appr.name), (1, 0))
+        out.append(InboxRow(appr, req, answer_rows(req, KEY_ANSWERS),
+                            policy_text(appr.policy, total, approved)))
+    return out
+
+
+def _render_inbox(status: int = 200, error: str = "") -> Any:
+    page = queries.inbox(db.session(), viewer(), now(), page_arg())
+    rows = _inbox_rows(page.rows)
+    ids: set[str | None] = {i for r in rows for i in (
+        r.request.requester_id, r.request.requested_for_id, r.approval.approver_id)}
+    return render_template("approvals/inbox.html", page=page, rows=rows, error=error,
+                           names=queries.names(db.session(), ids), me=viewer(),
+                           request_url=request_url), status
+
+
+@bp.get("/approvals")
 @login_required
 def inbox() -> Any:
-    from engine import queries
-    from web.extensions import db
-    from web.views import now, viewer
+    return _render_inbox()
 
-    page = queries.inbox(db.session, viewer(), now())
-    return render_template("approvals/inbox.html", page=page)
+
+@bp.post("/approvals/bulk")
+@login_required
+def bulk() -> Any:
+    raw = request.form.getlist("ids")
+    if not raw:
+        return _render_inbox(422, "Select at least one approval.")
+    ids = [number(v) for v in raw]
+    if len(ids) > MAX_BULK or not all(i is not None and valid_id(i) for i in ids):
+        return _render_inbox(422, f"Select between 1 and {MAX_BULK} approvals from the list.")
+    report = [_approve_one(i) for i in dict.fromkeys(ids) if i is not None]
+    db.session().rollback()  # end this request's read snapshot: the nav badge counts what is left
+    return render_template("approvals/bulk.html", report=report, request_url=request_url)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    approval_id: int
+    number: str | None
+    item: str
+    result: str
+    detail: str
+
+
+def _approve_one(approval_id: int) -> BulkResult:
+    """Approve one row of a bulk approval; whatever goes wrong is that row's result."""
+    seen = number(request.form.get(f"seen-{approval_id}"))
+    shown, item = None, ""
+    try:
+        _, req = load(approval_id)
+        shown, item = req.number, req.item_name
+        if seen is None:
+            raise InvalidInput("the page did not say which version you saw; reload and try again")
+        service().approve(approval_id, viewer(), "", seen_version=seen)
+    except EngineError as exc:
+        kind = next((v for k, v in RESULTS.items() if isinstance(exc, k)), "failed")
+        return BulkResult(approval_id, shown, item, kind, getattr(exc, "message", None) or str(exc))
+    return BulkResult(approval_id, shown, item, "approved", "")
+
+
+# ---------------------------------------------------------------- one approval
+
+def load(approval_id: int) -> tuple[Approval, Request]:
+    """The approval and its request, if the viewer may see them (else NotFound, never 403)."""
+    appr = db.session().get(Approval, approval_id) if valid_id(approval_id) else None
+    req = db.session().get(Request, appr.request_id) if appr else None
+    if appr is None or req is None or req.number is None:
+        raise NotFound(f"no approval {approval_id}")
+    try:
+        service().request(db.session(), req.number, viewer(), now())
+    except NotFound:
+        raise NotFound(f"no approval {approval_id}") from None
+    return appr, req
+
+
+def _render_approval(appr: Approval, req: Request, decision: DecisionForm | None = None,
+                     delegate: DelegateForm | None = None, status: int = 200,
+                     errors: Sequence[str] = ()) -> Any:
+    s, me, at = db.session(), viewer(), now()
+    pending = appr.decision == "pending" and appr.visit == req.visit and req.status == "open"
+    own = permissions.is_party(req, me)
+    can_decide = pending and not own and permissions.may_decide(s, me, appr, at)
+    can_delegate = pending and (appr.approver_id == me or people.is_admin(s, me))
+    decision = decision or DecisionForm(prefix="decision", formdata=None, seen_version=req.lock_version)
+    delegate = delegate or DelegateForm(prefix="delegate", formdata=None, seen_version=req.lock_version)
+    delegate.to.choices = [("", "Choose a person"), *people_choices(
+        {me, appr.approver_id, req.requester_id, req.requested_for_id})]
+    others = queries.approvals_of(s, req)
+    timeline = queries.timeline(s, req, internal=False)[-TIMELINE_ENTRIES:]
+    ids = {req.requester_id, req.requested_for_id, *(a.approver_id for a in others),
+           *(a.decided_by_id for a in others), *(e.actor for e in timeline)}
+    return render_template(
+        "approvals/approval.html", appr=appr, req=req, decision=decision, delegate=delegate,
+        can_decide=can_decide, can_delegate=can_delegate, own=own, pending=pending,
+        answers=answer_rows(req), state=state_words(req), approvals=others, timeline=timeline,
+        event_text=event_text, names=queries.names(s, ids), errors=errors,
+        request_url=request_url(str(req.number))), status
+
+
+@bp.get("/approvals/<int:approval_id>")
+@login_required
+def show(approval_id: int) -> Any:
+    appr, req = load(approval_id)
+    return _render_approval(appr, req)
+
+
+@bp.post("/approvals/<int:approval_id>/approve")
+@login_required
+def approve(approval_id: int) -> Any:
+    return _decide(approval_id, "approve")
+
+
+@bp.post("/approvals/<int:approval_id>/reject")
+@login_required
+def reject(approval_id: int) -> Any:
+    return _decide(approval_id, "reject")
+
+
+def _decide(approval_id: int, verb: str) -> Any:
+    appr, req = load(approval_id)
+    form = DecisionForm(prefix="decision")
+    if not form.validate():
+        return _render_approval(appr, req, decision=form, status=422,
+                                errors=form.seen_version.errors)
+    act = service().approve if verb == "approve" else service().reject
+    try:
+        act(approval_id, viewer(), form.comment.data or "", seen_version=form.seen_version.data)
+    except InvalidInput as exc:
+        left = show_errors(form, exc.fields)
+        return _render_approval(appr, req, decision=form, status=422, errors=left)
+    flash(f"{'Approved' if verb == 'approve' else 'Rejected'} {req.number}.", "success")
+    return redirect(url_for(".inbox"))
+
+
+@bp.post("/approvals/<int:approval_id>/delegate")
+@login_required
+def delegate(approval_id: int) -> Any:
+    appr, req = load(approval_id)
+    form = DelegateForm(prefix="delegate")
+    if not form.validate():
+        return _render_approval(appr, req, delegate=form, status=422,
+                                errors=form.seen_version.errors)
+    try:
+        service().delegate(approval_id, viewer(), form.to.data or "", form.comment.data or "",
+                           seen_version=form.seen_version.data)
+    except InvalidInput as exc:
+        left = show_errors(form, exc.fields)
+        return _render_approval(appr, req, delegate=form, status=422, errors=left)
+    names = queries.names(db.session(), {form.to.data})
+    flash(f"{req.number} is now with {names.get(form.to.data or '', form.to.data)}.", "success")
+    return redirect(url_for(".inbox"))
+
+
+# ---------------------------------------------------------------- delegation while away
+
+def _delegations(person_id: str, at: datetime) -> tuple[list[Delegation], list[Delegation]]:
+    """The person's current and future delegations, and those made to them."""
+    def query(column: Any) -> list[Delegation]:
+        return list(db.session().scalars(select(Delegation).where(column == person_id,
+                                                                Delegation.ends_at > at)
+                                       .order_by(Delegation.starts_at, Delegation.id)))
+
+    return query(Delegation.person_id), query(Delegation.delegate_id)
+
+
+def _render_delegation(form: DelegationForm, status: int = 200, errors: Sequence[str] = ()) -> Any:
+    me, at = viewer(), now()
+    form.delegate.choices = [("", "Choose a person"), *people_choices({me})]
+    mine, to_me = _delegations(me, at)
+    ids: set[str | None] = {*(d.delegate_id for d in mine), *(d.person_id for d in to_me)}
+    return render_template("approvals/delegation.html", form=form, mine=mine, to_me=to_me, now=at,
+                           names=queries.names(db.session(), ids), errors=errors,
+                           time_zone=catalog().settings.time_zone), status
+
+
+def _utc(local: datetime) -> datetime:
+    """A datetime-local value, read in the catalog's time zone."""
+    return local.replace(tzinfo=ZoneInfo(catalog().settings.time_zone)).astimezone(UTC)
+
+
+@bp.route("/approvals/delegation", methods=["GET", "POST"])
+@login_required
+def delegation() -> Any:
+    form = DelegationForm()
+    if request.method == "GET":
+        return _render_delegation(form)
+    if not form.validate():
+        return _render_delegation(form, 422)
+    try:
+        starts, ends = _utc(form.starts_at.data), _utc(form.ends_at.data)
+    except (OverflowError, ValueError):
+        form.starts_at.errors = [*form.starts_at.errors, "Give a date between the years 2 and 9998."]
+        return _render_delegation(form, 422)
+    try:
+        service().set_delegation(viewer(), form.delegate.data or "", starts, ends)
+    except InvalidInput as exc:
+        return _render_delegation(form, 422, show_errors(form, exc.fields))
+    flash("Delegation saved.", "success")
+    return redirect(url_for(".delegation"))

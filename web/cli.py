@@ -412,3 +412,60 @@ def demo(host: str, port: int) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+@main.group()
+def directory() -> None:
+    """People, groups and roles in the database."""
+
+
+@directory.command("sync")
+@db_option
+@catalog_option
+@friendly
+def directory_sync(db_url: str, catalog_path: Path) -> None:
+    """Copy the catalog's directory.yaml into the database (passwords are kept)."""
+    from catalog.loader import load_valid_catalog
+    from engine.db import make_engine, make_sessionmaker
+    from engine.directory import sync_directory
+
+    catalog = load_valid_catalog(catalog_path)
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            counts = sync_directory(session, catalog.directory)
+    finally:
+        engine.dispose()
+    click.echo(f"directory: {counts['people']} people, {counts['groups']} groups, "
+               f"{counts['roles']} roles")
+
+
+@main.command("password")
+@click.argument("person_id")
+@db_option
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The new password (asked for when not given; at least 12 characters).")
+@friendly
+def set_password(person_id: str, db_url: str, password: str) -> None:
+    """Set a person's password and sign them out everywhere."""
+    from sqlalchemy import delete
+
+    from engine.db import make_engine, make_sessionmaker
+    from engine.models import LoginSession, Person
+    from web.auth import hash_password
+
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            person = session.get(Person, person_id)
+            if person is None:
+                raise click.ClickException(f"no person {person_id}; run deskflow directory sync first")
+            person.password_hash = hashed
+            session.execute(delete(LoginSession).where(LoginSession.person_id == person_id))
+    finally:
+        engine.dispose()
+    click.echo(f"password set for {person_id}")

@@ -41,6 +41,19 @@ def order_form(item: CatalogItem) -> type[Form]:
     return form_class_for(item, catalog(), base=FlaskForm)
 
 
+_QUEUES: dict[str, frozenset[str]] = {}
+
+
+def catalog_queues() -> frozenset[str]:
+    """Groups some workflow sends tasks to (every tier), per catalog version."""
+    cat = catalog()
+    found = _QUEUES.get(cat.version)
+    if found is None:
+        found = _QUEUES[cat.version] = frozenset(
+            q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.tiers)
+    return found
+
+
 def inbox_count() -> int:
     if "inbox_count" not in g:
         g.inbox_count = (queries.inbox_count(db.session, viewer(), now())
