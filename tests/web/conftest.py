@@ -14,7 +14,7 @@ from engine.directory import sync_directory
 from engine.migrate import upgrade
 from engine.models import Person
 from web import create_app
-from web.auth import hash_password
+from web.auth import FAST_HASHER, hash_password
 
 ROOT = Path(__file__).resolve().parents[2]
 ACME = ROOT / "examples" / "acme"
@@ -30,7 +30,7 @@ def template_db(tmp_path_factory) -> Path:
     url = f"sqlite:///{path}"
     upgrade(url)
     engine = make_engine(url)
-    hashed = hash_password(PASSWORD)
+    hashed = hash_password(PASSWORD, using=FAST_HASHER)
     with make_sessionmaker(engine).begin() as s:
         sync_directory(s, load_catalog(ACME).directory)
         s.execute(update(Person).values(password_hash=hashed))
@@ -49,6 +49,7 @@ def app(tmp_path, template_db):
         "DESKFLOW_CATALOG": str(ACME),
         "DESKFLOW_SECURE_COOKIES": False,
         "RATELIMIT_ENABLED": False,
+        "DESKFLOW_PASSWORD_HASHING": "fast",
     })
     app.instance_path = str(tmp_path / "instance")
     yield app

@@ -43,3 +43,32 @@ def test_security_headers(client):
     assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_production_passwords_use_argon2id_with_fixed_parameters():
+    from web.auth import HASHER, hash_password
+
+    assert (HASHER.time_cost, HASHER.memory_cost, HASHER.parallelism) == (3, 65536, 1)
+    assert hash_password("a long enough secret", using=HASHER).startswith("$argon2id$v=19$m=65536,t=3,p=1$")
+
+
+def test_passwords_need_twelve_characters():
+    import pytest
+
+    from web.auth import hash_password
+
+    with pytest.raises(ValueError, match="at least 12 characters"):
+        hash_password("short")
+
+
+def test_a_weaker_stored_hash_is_upgraded_at_sign_in(app, client, auth):
+    from sqlalchemy import select
+
+    from engine.models import Person
+    from web.extensions import db
+
+    app.config["DESKFLOW_PASSWORD_HASHING"] = "standard"  # production hashing from now on
+    auth.login("alice")
+    with app.app_context():
+        stored = db.session.scalar(select(Person.password_hash).where(Person.id == "alice"))
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=1$")
