@@ -92,6 +92,8 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
     if t in TEXT_TYPES:
         if not isinstance(value, str):
             return ["must be text"]
+        if "\x00" in value:
+            return ["must not contain NUL characters"]
         errors = []
         limit = f.effective_max_length
         if f.min_length is not None and len(value) < f.min_length:

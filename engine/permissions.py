@@ -14,7 +14,12 @@ from engine.models import Approval, Membership, Request, Task
 
 def can_order(session: Session, person_id: str, item: CatalogItem) -> bool:
     """Whether the item is visible to (and so orderable by) the person."""
-    for who in item.visible_to:
+    return can_see(session, person_id, item.visible_to)
+
+
+def can_see(session: Session, person_id: str, visible_to: tuple[str, ...]) -> bool:
+    """Whether a `visible_to` list (of an item or an article) includes the person."""
+    for who in visible_to:
         kind, _, ident = who.partition(":")
         if who == "everyone":
             return True

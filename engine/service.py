@@ -498,6 +498,8 @@ def _text(value: str, name: str, required: bool = True) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be text", {name: ["Must be text."]})
     value = value.strip()
+    if "\x00" in value:
+        raise InvalidInput(f"{name} contains a NUL character", {name: ["Must not contain NUL characters."]})
     if required and not value:
         raise InvalidInput(f"{name} is empty", {name: ["This field is required."]})
     if len(value) > MAX_COMMENT:

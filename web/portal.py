@@ -1,24 +1,260 @@
-"""The catalog: home with categories and search, item pages with their order forms."""
+"""The catalog: home with categories and search, item pages with their order forms, articles."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import login_required
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import Field as WTField
+
+from catalog.loader import Catalog
+from catalog.models import Article, CatalogItem
+from engine import people, permissions, queries
+from engine.errors import InvalidInput
+from engine.models import Person
+from engine.versions import workflow_of
+from forms.answers import clean_answers, defaults_for
+from forms.client import client_rules
+from forms.wtf import ItemForm, form_field, raw_answers
+from web.extensions import db
+from web.requests import state_label
+from web.views import catalog, now, order_form, service, viewer
 
 bp = Blueprint("portal", __name__)
+
+MAX_QUERY = 100
+MAX_WORDS = 10
+KEEP_INDEXES = 4
+#: the person picker's field; `requested_for` is a reserved catalog field name
+REQUESTED_FOR = "requested_for"
+
+#: Markdown without raw HTML: everything an author writes is escaped; links are vetted by markdown-it
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown(text: str) -> Markup:
+    """Render catalog Markdown safely (no raw HTML, no javascript: links), headings one level down."""
+    tokens = _markdown.parse(text or "")
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+    return Markup(_markdown.renderer.render(tokens, _markdown.options, {}))
+
+
+def _session() -> Session:
+    """The request's database session (the scoped session's current one, typed for the engine)."""
+    return db.session()
+
+
+# ---------------------------------------------------------------- search
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item's searchable text, folded once."""
+
+    item: CatalogItem
+    name: str
+    keywords: str
+    summary: str
+    category: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}\n{self.keywords}\n{self.summary}\n{self.category}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchIndex:
+    """Every item of one catalog version, ready to be searched."""
+
+    entries: tuple[Entry, ...]
+    texts: tuple[str, ...]
+
+    @classmethod
+    def build(cls, items: Iterable[CatalogItem]) -> SearchIndex:
+        entries = tuple(Entry(i, i.name.casefold(), "\n".join(i.keywords).casefold(),
+                              i.summary.casefold(), i.category.casefold()) for i in items)
+        return cls(entries, tuple(e.text for e in entries))
+
+    def search(self, query: str, allowed: Callable[[CatalogItem], bool]) -> list[CatalogItem]:
+        """Items matching every word of `query`; name hits first, then keywords, then summary."""
+        words = list(dict.fromkeys(query.casefold().split()))[:MAX_WORDS]
+        if not words:
+            return []
+        found: list[tuple[tuple[int, int, int, str], CatalogItem]] = []
+        for entry, text in zip(self.entries, self.texts, strict=True):
+            if all(w in text for w in words) and allowed(entry.item):
+                rank = (-sum(w in entry.name for w in words),
+                        -sum(w in entry.keywords for w in words),
+                        -sum(w in entry.summary for w in words), entry.name)
+                found.append((rank, entry.item))
+        found.sort(key=lambda pair: pair[0])
+        return [item for _, item in found]
+
+
+_indexes: dict[str, SearchIndex] = {}
+_lock = threading.Lock()
+
+
+def search_index(cat: Catalog) -> SearchIndex:
+    """The search index of the catalog version, built once (the last few versions are kept)."""
+    found = _indexes.get(cat.version)
+    if found is None:
+        with _lock:
+            found = _indexes.get(cat.version)
+            if found is None:
+                found = _indexes[cat.version] = SearchIndex.build(cat.items)
+                for old in list(_indexes)[:-KEEP_INDEXES]:
+                    del _indexes[old]
+    return found
+
+
+def _can_see(thing: CatalogItem | Article) -> bool:
+    """Whether the viewer may see an item or an article (both have `visible_to`)."""
+    return permissions.can_see(_session(), viewer(), thing.visible_to)
+
+
+def _orderable() -> Callable[[CatalogItem], bool]:
+    """can_order for the viewer, asked once per distinct `visible_to` (many items share one)."""
+    known: dict[tuple[str, ...], bool] = {}
+
+    def allowed(item: CatalogItem) -> bool:
+        answer = known.get(item.visible_to)
+        if answer is None:
+            answer = known[item.visible_to] = permissions.can_order(_session(), viewer(), item)
+        return answer
+
+    return allowed
 
 
 @bp.route("/")
 @login_required
 def home() -> Any:
-    from web.views import catalog
-
     cat = catalog()
-    query = (request.args.get("q") or "").strip()[:100]
-    items = list(cat.items)
-    categories: dict[str, list[Any]] = {}
-    for item in items:
-        categories.setdefault(item.category, []).append(item)
-    return render_template("portal/home.html", categories=categories, query=query)
+    query = " ".join((request.args.get("q") or "").split())[:MAX_QUERY]
+    allowed = _orderable()
+    if query:
+        results = search_index(cat).search(query, allowed)
+        return render_template("portal/home.html", query=query, results=results, categories={})
+    categories: dict[str, list[CatalogItem]] = {}
+    for item in cat.items:
+        if allowed(item):
+            categories.setdefault(item.category, []).append(item)
+    ordered = {name: sorted(items, key=lambda i: i.name.casefold())
+               for name, items in sorted(categories.items(), key=lambda kv: kv[0].casefold())}
+    return render_template("portal/home.html", query="", results=None, categories=ordered)
+
+
+# ---------------------------------------------------------------- ordering
+
+
+def _item_or_404(item_id: str) -> CatalogItem:
+    item = catalog().item(item_id)
+    if item is None or not permissions.can_order(_session(), viewer(), item):
+        abort(404)
+    return item
+
+
+def _articles_for(item: CatalogItem) -> list[Article]:
+    cat = catalog()
+    named = [cat.article(a) for a in item.articles]
+    linked = [a for a in cat.articles if item.id in a.items]
+    unique = {a.id: a for a in [*named, *linked] if a is not None}
+    return [a for a in unique.values() if _can_see(a)]
+
+
+def _people() -> list[tuple[str, str]]:
+    """Active people for the person picker: (id, name), the viewer first, then by name."""
+    rows = _session().execute(select(Person.id, Person.name).where(Person.active.is_(True))
+                              .order_by(Person.name, Person.id))
+    me = viewer()
+    return sorted(((pid, name) for pid, name in rows), key=lambda row: row[0] != me)
+
+
+def _hidden_names(form: ItemForm, item: CatalogItem, requester: dict[str, Any] | None) -> frozenset[str]:
+    if form.answers is not None:
+        return form.answers.hidden
+    return clean_answers(item, raw_answers(form), catalog(), requester, from_html=True).hidden
+
+
+def _show_service_errors(form: ItemForm, item: CatalogItem, exc: InvalidInput) -> dict[str, list[str]]:
+    """Put the service's per-field messages on the form's fields; return the rest."""
+    rest: dict[str, list[str]] = {}
+    for name, messages in exc.fields.items():
+        if item.get_field(name) is not None:
+            bound: WTField = form_field(form, name)
+            bound.errors = [*bound.errors, *messages]
+        else:
+            rest[name] = messages
+    if not exc.fields:
+        rest["_form"] = [exc.message]
+    return rest
+
+
+@bp.route("/items/<item_id>", methods=["GET", "POST"])
+@login_required
+def item(item_id: str) -> Any:
+    item = _item_or_404(item_id)
+    requester = people.snapshot(_session(), viewer())
+    form_class = order_form(item)
+    status = 200
+    other_errors: dict[str, list[str]] = {}
+    chosen = viewer()
+    if request.method == "POST":
+        form = form_class(requester=requester)
+        chosen = (request.form.get(REQUESTED_FOR) or "").strip() or viewer()
+        if form.validate():
+            assert form.answers is not None
+            try:
+                req = service().submit(item.id, viewer(), dict(form.answers.values),
+                                       requested_for=None if chosen == viewer() else chosen)
+            except InvalidInput as exc:
+                other_errors = _show_service_errors(form, item, exc)
+            else:
+                return redirect(url_for("portal.submitted", number=req.number))
+        status = 422
+    else:
+        form = form_class(formdata=None, data=defaults_for(item, requester, catalog()),
+                          requester=requester)
+    picker_errors = other_errors.pop(REQUESTED_FOR, [])
+    return render_template(
+        "portal/item.html", item=item, form=form, rules=client_rules(item),
+        hidden=_hidden_names(form, item, requester), articles=_articles_for(item),
+        people=_people() if item.order_for_others else [], chosen=chosen,
+        picker_errors=picker_errors, other_errors=other_errors,
+        description=markdown(item.description)), status
+
+
+@bp.route("/requests/<number>/submitted")
+@login_required
+def submitted(number: str) -> Any:
+    req = service().request(_session(), number, viewer(), now())
+    label = state_label(workflow_of(req.workflow_version), req.state)
+    names = queries.names(_session(), {req.requested_for_id})
+    return render_template("portal/submitted.html", req=req, state_label=label,
+                           closed=req.status == "closed",
+                           requested_for=names.get(req.requested_for_id, req.requested_for_id))
+
+
+# ---------------------------------------------------------------- knowledge
+
+
+@bp.route("/kb/<article_id>")
+@login_required
+def article(article_id: str) -> Any:
+    found = catalog().article(article_id)
+    if found is None or not _can_see(found):
+        abort(404)
+    cat, allowed = catalog(), _orderable()
+    items = [i for i in (cat.item(x) for x in found.items) if i is not None and allowed(i)]
+    return render_template("portal/article.html", article=found, body=markdown(found.body),
+                           items=items)

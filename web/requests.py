@@ -1,21 +1,314 @@
-"""My requests and the request page."""
+"""My requests and the request page: answers, state, timeline, approvals, tasks, SLAs, actions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from catalog.fields import is_empty
+from catalog.models import CatalogItem, Field, FieldType
+from catalog.workflow import Workflow
+from engine import permissions, queries
+from engine.errors import InvalidInput
+from engine.models import Comment, Request
+from engine.queries import TimelineEntry
+from engine.versions import workflow_of
+from forms.choices import all_choices
+from web.extensions import db
+from web.views import catalog, now, service, viewer
+from workflows.diagram import to_svg
+from workflows.errors import UnknownState
 
 bp = Blueprint("requests", __name__)
+
+STATUSES = ("all", "open", "closed")
+MAX_SEARCH = 100
+TRUE_WORDS = frozenset({"y", "yes", "on", "true", "1"})
+#: the diagram's one inline style; CSP forbids it and deskflow.css sizes `.df-diagram svg` instead
+
+EVENTS = {
+    "submitted": "Submitted", "transition": "Moved on", "comment": "Comment",
+    "approval_requested": "Approval requested", "approval_approved": "Approved",
+    "approval_rejected": "Rejected", "approval_delegated": "Approval delegated",
+    "approval_escalated": "Approval escalated", "approval_timeout": "Approval timed out",
+    "task_created": "Task created", "task_claimed": "Task claimed",
+    "task_reassigned": "Task reassigned", "task_completed": "Task completed",
+    "task_escalated": "Task escalated", "asked_requester": "Question for the requester",
+    "answered": "Question answered", "asset_created": "Asset recorded",
+    "timer_fired": "Waiting time over", "sla_warning": "Target at risk",
+    "sla_breach": "Target missed", "security_denied": "Refused",
+}
+SLA_WORDS = {"ok": "On track", "warning": "At risk", "breached": "Breached"}
+
+
+def _session() -> Session:
+    """The request's database session (the scoped session's current one, typed for the engine)."""
+    return db.session()
+
+
+# ---------------------------------------------------------------- presentation
+
+
+def state_label(wf: Workflow | None, name: str) -> str:
+    """A state in words: its label, else its name made readable."""
+    state = wf.state(name) if wf is not None else None
+    return state.label if state is not None and state.label else name.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class ShownAnswer:
+    """One answer as the page shows it: text, or a table of rows."""
+
+    label: str
+    text: str = ""
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A timeline entry in words."""
+
+    at: Any
+    who: str
+    title: str
+    detail: str = ""
+    body: str = ""
+    kind: str = "event"
+    internal: bool = False
+
+
+def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_value_text(f, v, labels) for v in value)
+    if f is not None and f.type in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
+        return labels.get(str(value), str(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels_of(f: Field) -> dict[str, str]:
+    if f.type not in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
+        return {}
+    return {c.value: c.label for c in all_choices(f, catalog())}
+
+
+def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[ShownAnswer]:
+    """Answers in form order with the fields' labels; empty and hidden ones left out."""
+    fields = list(item.fields) if item is not None else []
+    known = {f.name for f in fields}
+    out: list[ShownAnswer] = []
+    for f, name in [*((f, f.name) for f in fields),
+                    *((None, k) for k in answers if k not in known)]:
+        value = answers.get(name)
+        if is_empty(value):
+            continue
+        if f is not None and f.type is FieldType.TABLE and isinstance(value, list):
+            cols = f.columns
+            labels = {c.name: _labels_of(c) for c in cols}
+            rows = tuple(tuple("" if is_empty(row.get(c.name)) else
+                               _value_text(c, row.get(c.name), labels[c.name]) for c in cols)
+                         for row in value if isinstance(row, Mapping))
+            out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
+            continue
+        label = f.label if f is not None else name.replace("_", " ").capitalize()
+        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f) if f else {})))
+    return out
+
+
+def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) -> Shown:
+    e = entry.event
+    assert e is not None
+    who = names.get(entry.actor or "", entry.actor or "Deskflow")
+    title = EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
+    d = e.detail or {}
+    detail = ""
+    if e.event == "submitted":
+        detail = f"Starts at: {state_label(wf, e.to_state or '')}"
+    elif e.event == "transition":
+        trigger = d.get("trigger", "")
+        title = "Cancelled" if trigger == "cancel" else f"Now: {state_label(wf, e.to_state or '')}"
+        detail = f"From {state_label(wf, e.from_state or '')}" + (f" ({trigger})" if trigger else "")
+        if d.get("reason"):
+            detail += f". Reason: {d['reason']}"
+    elif e.event == "approval_requested":
+        approvers = d.get("approvers") or []
+        detail = "From " + ", ".join(names.get(a, a) for a in approvers) if approvers else ""
+    elif e.event == "approval_delegated":
+        detail = f"To {names.get(d.get('to', ''), d.get('to', ''))}"
+    elif e.event in ("task_created", "task_escalated"):
+        queue = d.get("queue") or d.get("to_queue") or ""
+        detail = f"Queue: {_group_name(queue)}" if queue else ""
+    elif e.event == "task_completed" and d.get("comment"):
+        detail = str(d["comment"])
+    elif e.event in ("sla_warning", "sla_breach"):
+        detail = f"{str(d.get('target', '')).capitalize()} target"
+    return Shown(e.at, who, title, detail)
+
+
+def _comment_text(entry: TimelineEntry, names: Mapping[str, str]) -> Shown:
+    c = entry.comment
+    assert c is not None
+    title = {"question": "Asked a question", "answer": "Answered"}.get(
+        c.kind, "Internal note" if c.internal else "Comment")
+    return Shown(c.created_at, names.get(c.author_id, c.author_id), title, body=c.body,
+                 kind=c.kind, internal=c.internal)
+
+
+def _group_name(group_id: str) -> str:
+    group = catalog().directory.group(group_id)
+    return group.name if group is not None else group_id
+
+
+def diagram(wf: Workflow, current: str) -> str:
+    """The workflow drawn with the current state marked (our own SVG: safe to inline)."""
+    try:
+        return to_svg(wf, current=current)
+    except UnknownState:
+        return to_svg(wf)
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _load(number: str) -> Request:
+    """The request, if the viewer may see it; NotFound (404) otherwise."""
+    return service().request(_session(), number, viewer(), now())
+
+
+def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | None = None,
+          values: Mapping[str, str] | None = None) -> Any:
+    me = viewer()
+    wf = workflow_of(req.workflow_version)
+    agent = permissions.is_agent(_session(), me, req)
+    entries = queries.timeline(_session(), req, internal=agent)
+    approvals = queries.approvals_of(_session(), req)
+    tasks = queries.tasks_of(_session(), req)
+    ids: set[str | None] = {req.requester_id, req.requested_for_id, *(e.actor for e in entries)}
+    for a in approvals:
+        ids |= {a.approver_id, a.decided_by_id, a.delegated_from_id}
+    for t in tasks:
+        ids |= {t.assignee_id, t.completed_by_id}
+    for e in entries:
+        if e.event is not None:
+            ids |= set((e.event.detail or {}).get("approvers") or ())
+            ids.add((e.event.detail or {}).get("to"))
+    names = queries.names(_session(), ids)
+    timeline = [_event_text(e, wf, names) if e.kind == "event" else _comment_text(e, names)
+                for e in entries]
+    question = _open_question(entries) if req.waiting_on_requester else None
+    cat = catalog()
+    prio = cat.settings.priority(req.priority) if req.priority else None
+    return render_template(
+        "requests/detail.html", req=req, wf=wf, state_words=state_label(wf, req.state),
+        answers=shown_answers(cat.item(req.item_id), req.answers or {}), timeline=timeline,
+        approvals=approvals, approval_states={a.state: state_label(wf, a.state) for a in approvals},
+        tasks=tasks, groups={t.queue: _group_name(t.queue) for t in tasks}, names=names,
+        agent=agent, party=permissions.is_party(req, me), question=question,
+        priority=prio.name if prio else req.priority, sla_words=SLA_WORDS,
+        svg=Markup(diagram(wf, req.state)),
+        errors=errors or {}, values=values or {}), status
+
+
+def _open_question(entries: list[TimelineEntry]) -> Comment | None:
+    questions = [e.comment for e in entries if e.comment is not None and e.comment.kind == "question"]
+    return questions[-1] if questions else None
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return max(1, int(text or default))
+    except ValueError:
+        return default
+
+
+def _seen_version() -> int:
+    """The request version the form was rendered with (stale forms get a 409 from the service)."""
+    text = (request.form.get("seen_version") or "").strip()
+    if not text.isdigit() or len(text) > 12:
+        raise InvalidInput("the form does not say which version of the request it was loaded with",
+                           {"seen_version": ["Reload the page and try again."]})
+    return int(text)
 
 
 @bp.route("/requests")
 @login_required
 def mine() -> Any:
-    from engine import queries
-    from web.extensions import db
-    from web.views import viewer
+    status = request.args.get("status", "all")
+    status = status if status in STATUSES else "all"
+    search = " ".join((request.args.get("q") or "").split())[:MAX_SEARCH]
+    page = queries.my_requests(_session(), viewer(), None if status == "all" else status,
+                               search or None, _int(request.args.get("page"), 1))
+    rows = [r for (r,) in page.rows]
+    names = queries.names(_session(), {r.requested_for_id for r in rows})
+    labels = {r.id: state_label(workflow_of(r.workflow_version), r.state) for r in rows}
+    return render_template("requests/mine.html", page=page, rows=rows, names=names,
+                           labels=labels, status=status, search=search)
 
-    page = queries.my_requests(db.session, viewer())
-    return render_template("requests/mine.html", page=page)
+
+@bp.route("/requests/<number>")
+@login_required
+def detail(number: str) -> Any:
+    return _page(_load(number))
+
+
+@bp.route("/requests/<number>/diagram.svg")
+@login_required
+def diagram_svg(number: str) -> Any:
+    req = _load(number)
+    svg = diagram(workflow_of(req.workflow_version), req.state)
+    return Response(svg, mimetype="image/svg+xml",
+                    headers={"Content-Disposition": f'inline; filename="{req.number}.svg"'})
+
+
+@bp.route("/requests/<number>/cancel", methods=["POST"])
+@login_required
+def cancel(number: str) -> Any:
+    req = _load(number)
+    reason = request.form.get("reason", "")
+    try:
+        service().cancel(number, viewer(), reason, seen_version=_seen_version())
+    except InvalidInput as exc:
+        return _page(req, 422, errors={"cancel": _messages(exc)}, values={"reason": reason})
+    flash(f"{number} is cancelled.", "success")
+    return redirect(url_for("requests.detail", number=number))
+
+
+@bp.route("/requests/<number>/comment", methods=["POST"])
+@login_required
+def comment(number: str) -> Any:
+    req = _load(number)
+    body = request.form.get("body", "")
+    internal = (request.form.get("internal") or "").strip().lower() in TRUE_WORDS
+    try:
+        service().comment(number, viewer(), body, internal=internal)
+    except InvalidInput as exc:
+        return _page(req, 422, errors={"body": _messages(exc)}, values={"body": body})
+    flash("Your internal note is added." if internal else "Your comment is added.", "success")
+    return redirect(url_for("requests.detail", number=number))
+
+
+@bp.route("/requests/<number>/answer", methods=["POST"])
+@login_required
+def answer(number: str) -> Any:
+    req = _load(number)
+    text = request.form.get("answer", "")
+    try:
+        service().answer(number, viewer(), text)
+    except InvalidInput as exc:
+        return _page(req, 422, errors={"answer": _messages(exc)}, values={"answer": text})
+    flash("Thank you. Your answer is sent and the work continues.", "success")
+    return redirect(url_for("requests.detail", number=number))
+
+
+def _messages(exc: InvalidInput) -> list[str]:
+    return [m for messages in exc.fields.values() for m in messages] or [exc.message]

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from wtforms import Form
 
 from catalog.loader import Catalog
@@ -17,6 +18,11 @@ from engine.service import RequestService
 from forms.wtf import form_class_for
 from web.extensions import db
 from web.state import deskflow
+
+
+def session() -> Session:
+    """The request's database session (Flask-SQLAlchemy's scoped session, called)."""
+    return db.session()
 
 
 def service() -> RequestService:

@@ -109,7 +109,7 @@ def to_svg(wf: Workflow, current: str | None = None) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="deskflow-diagram" role="img" '
         f'aria-labelledby="{prefix}-title {prefix}-desc" '
         f'viewBox="{_n(x0 - MARGIN)} {_n(y0 - MARGIN)} {_n(width)} {_n(full_height)}" '
-        f'width="{_n(width)}" height="{_n(full_height)}" style="max-width:100%;height:auto" '
+        f'width="{_n(width)}" height="{_n(full_height)}" '
         f'font-family="{_esc(FONT)}" data-workflow="{_esc(wf.id)}">',
         f'<title id="{prefix}-title">{_esc(title)}</title>',
         f'<desc id="{prefix}-desc">{_esc(desc)}</desc>',

@@ -72,3 +72,10 @@ def test_a_weaker_stored_hash_is_upgraded_at_sign_in(app, client, auth):
     with app.app_context():
         stored = db.session.scalar(select(Person.password_hash).where(Person.id == "alice"))
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=1$")
+
+
+def test_nul_characters_are_refused_before_anything_reads_them(client, post):
+    assert client.get("/login?next=%00").status_code == 400
+    response = post("/login", {"username": "ali\x00ce", "password": "x"})
+    assert response.status_code == 400
+    assert b"The request contains a NUL character." in response.data
