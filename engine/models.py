@@ -339,3 +339,13 @@ class LoginSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AppState(Base):
+    """Small shared facts every process reads, e.g. which catalog version should be serving."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]

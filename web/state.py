@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,11 @@ from sqlalchemy.orm import sessionmaker
 from catalog.errors import CatalogInvalid, SpecError
 from catalog.loader import Catalog, FileCache, load_catalog
 from engine.db import configure_sqlite, make_sessionmaker
+from engine.models import AppState
 from engine.service import RequestService, utcnow
+
+CATALOG_KEY = "catalog_version"
+FOLLOW_SECONDS = 3.0
 
 
 @dataclass
@@ -39,8 +44,14 @@ class Deskflow:
     def catalog(self) -> Catalog:
         return self.current.catalog
 
+    checked_at: float = 0.0
+
     def reload(self) -> Catalog:
-        """Load the catalog again; keep serving the old one when the new one has errors."""
+        """Load the catalog again; keep serving the old one when the new one has errors.
+
+        The version that should serve is recorded in the database, so every other
+        process (gunicorn worker) follows within a few seconds (see `follow`).
+        """
         with self.lock:
             fresh = load_catalog(self.path, self.cache)
             if not fresh.ok:
@@ -48,7 +59,27 @@ class Deskflow:
                 raise CatalogInvalid(list(fresh.errors))
             self.current = Loaded(fresh, datetime.now(UTC), fresh.warnings)
             self.last_refused = ()
+            with self.sessions.begin() as session:
+                row = session.get(AppState, CATALOG_KEY) or AppState(key=CATALOG_KEY)
+                row.value, row.updated_at = fresh.version, datetime.now(UTC)
+                session.add(row)
             return fresh
+
+    def follow(self, every: float = FOLLOW_SECONDS) -> None:
+        """Reload when another process reloaded a catalog version this one does not serve."""
+        now = time.monotonic()
+        if now - self.checked_at < every:
+            return
+        self.checked_at = now
+        with self.sessions() as session:
+            row = session.get(AppState, CATALOG_KEY)
+            wanted = row.value if row is not None else None
+        if wanted is None or wanted == self.catalog.version:
+            return
+        with self.lock:
+            fresh = load_catalog(self.path, self.cache)
+            if fresh.ok and fresh.version == wanted:
+                self.current = Loaded(fresh, datetime.now(UTC), fresh.warnings)
 
 
 def init_app(app: Flask, engine: object, catalog_path: Path) -> Deskflow:

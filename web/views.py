@@ -68,6 +68,10 @@ def inbox_count() -> int:
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def follow_catalog() -> None:
+        deskflow().follow()
+
     @app.context_processor
     def shared() -> dict[str, Any]:
         return {"site_name": catalog().settings.name, "inbox_count": inbox_count}

@@ -234,3 +234,26 @@ def test_the_replay_form_carries_a_csrf_token(app, client, auth):
     page = text(client.get("/admin/outbox"))
     form = page.split('action="/admin/outbox/')[1].split("</form>")[0]
     assert csrf_token(form)
+
+
+def test_a_reload_in_one_process_is_followed_by_the_others(tmp_path, template_db):
+    """Two apps on one database stand for two gunicorn workers."""
+    import shutil as _shutil
+
+    from tests.web.conftest import ACME
+    from web import create_app
+
+    db_file = tmp_path / "shared.sqlite"
+    _shutil.copy(template_db, db_file)
+    copy = tmp_path / "acme"
+    _shutil.copytree(ACME, copy)
+    config = {"TESTING": True, "SECRET_KEY": "t", "DESKFLOW_DATABASE_URL": f"sqlite:///{db_file}",
+              "DESKFLOW_CATALOG": str(copy), "DESKFLOW_SECURE_COOKIES": False}
+    one, two = create_app(config), create_app(config)
+    item = copy / "items" / "vpn-access.yaml"
+    item.write_text(item.read_text().replace("name: VPN access", "name: Remote access (VPN)"))
+    state_one, state_two = one.extensions["deskflow"], two.extensions["deskflow"]
+    before = state_two.catalog.version
+    state_one.reload()
+    state_two.follow(every=0)
+    assert state_two.catalog.version == state_one.catalog.version != before
