@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Collection, Mapping
 from datetime import date
 from typing import Any
@@ -22,6 +23,7 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern, regex.V0)
 
 
+@lru_cache(maxsize=4096)
 def is_backtracking_prone(pattern: str) -> bool:
     """Spot nested or alternated unbounded quantifiers such as `(a+)+` or `(a|aa)*`."""
     try:
