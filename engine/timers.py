@@ -85,11 +85,19 @@ def _approval_timeout(step: Step, req: Request, timer: Timer) -> None:
         return
     if action == "escalate":
         excluded = {req.requester_id, req.requested_for_id}
+        seated = {a.approver_id for a in runtime.approvals_of_visit(step.session, req)
+                  if a.name == spec.name and a.decision in ("pending", "approved", "rejected")}
         for a in pending:
+            # the nearest manager up who has no seat in this approval yet: one person, one vote
             up = next((m for m in people.managers_of(step.session, a.approver_id)
-                       if m not in excluded and people.active_person(step.session, m)), None)
+                       if m not in excluded and m not in seated
+                       and people.active_person(step.session, m)), None)
             if up is None:
+                a.reminders += 1  # nobody further up: remind the approver instead
+                step.notify(step, req, "approval_reminder", [a.approver_id],
+                            key=f"remind:{timer.id}:{a.id}")
                 continue
+            seated.add(up)
             a.decision = "escalated"
             step.session.add(Approval(
                 request_id=req.id, visit=a.visit, state=a.state, name=a.name, policy=a.policy,

@@ -1,19 +1,37 @@
 """Model-based test of the request service (RELIABILITY.md, test 1).
 
-A Hypothesis `RuleBasedStateMachine` submits acme requests and then approves, rejects,
-delegates, claims, completes, escalates, cancels, comments, asks and answers, fires
-timers, publishes new workflow versions and restarts the service, with legal and
-illegal actors alike. Every call must succeed or raise NotAllowed, NotFound, Conflict or
-InvalidInput; a refused call must write nothing. After every step the database is
-checked against the invariants below (`check_invariants`) and against the model the
-machine keeps (which requests exist, which are closed, what each call may touch).
+A Hypothesis `RuleBasedStateMachine` submits acme requests (laptops of both models, normal
+changes of low and high risk, onboarding, incidents, cheap and dear licences, read and admin
+access; valid answers and invalid ones) and then approves, rejects, delegates, sets
+standing delegations, claims, completes, escalates and reassigns tasks, cancels, comments,
+asks and answers, lets time pass and fires timers, publishes new catalog versions (a state
+added or renamed in four workflows) and restarts the service, warm or with cold caches.
+Actors are legal and illegal alike: the approver, a delegate, the requester, an admin, a
+queue member, a stranger. Every call must succeed or raise NotAllowed, NotFound, Conflict
+or InvalidInput; where the model knows the answer, it must be the right one; a refused
+call writes nothing; a successful one changes only the rows of its own request.
 
-Each example runs on a fresh SQLite file (and, when DESKFLOW_TEST_DATABASE_URL is set,
-on PostgreSQL with a quarter of the examples). The default budget suits CI on 2 cores;
-nightly runs raise it with the environment, e.g.
+After every step `check_invariants` reads the whole database:
+- each request's state is declared in the workflow version it pinned (parsed from
+  `WorkflowVersion.definition`, whose hash must still be its version), and the pin never moves;
+- its audit rows that change state are the `submitted` row then `transition` rows, each a
+  declared (from, trigger, to), chained, ending in the current state, one per state entered;
+- a closed request never changes again; open ⇔ not in an end state;
+- an approval is decided at most once (one audit row), a decision never changes, pending
+  rows turn `closed` only when their visit ended and `delegated`/`escalated` only with an
+  audit row; nobody decides their own request; one person casts one vote per approval;
+  leaving an approval state `approved` meets its policy (any, all, quorum of distinct people);
+- only the current visit has pending approvals or open tasks; a timer of an ended visit never
+  fires; a task state is left only by its task's outcome, or when all parallel tasks are done;
+- the database matches the machine's model of which requests exist and which are closed.
+
+Each example runs on a fresh SQLite file (and, when DESKFLOW_TEST_DATABASE_URL is set, on
+PostgreSQL with a quarter of the examples). The default budget (60 examples of 30 steps)
+suits CI on 2 cores; nightly runs raise it with the environment, and `-rP` prints what was
+covered (calls by outcome, states reached, known bugs hit):
 
     DESKFLOW_HYPOTHESIS_EXAMPLES=10000 DESKFLOW_HYPOTHESIS_STEPS=50 \
-        pytest tests/engine/test_model_based.py --hypothesis-show-statistics
+        pytest tests/engine/test_model_based.py -rP
 """
 
 from __future__ import annotations
@@ -42,7 +60,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.loader import Catalog, load_catalog
@@ -71,6 +89,9 @@ from workflows import compiler
 EXAMPLES = int(os.environ.get("DESKFLOW_HYPOTHESIS_EXAMPLES", "60"))
 STEPS = int(os.environ.get("DESKFLOW_HYPOTHESIS_STEPS", "30"))
 TYPED = (NotAllowed, NotFound, Conflict, InvalidInput)
+#: engine bugs the machine still hits, each shown by a strict xfail test at the end of this
+#: file; their invariant reports them instead of failing. Remove an entry once its test passes.
+KNOWN_BUGS: frozenset[str] = frozenset()
 START = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # Monday 09:30 in Amsterdam
 REQUEST_LEVEL = -1
 DIRECTORY_TABLES = {"people", "groups", "memberships", "roles", "person_roles"}
@@ -171,6 +192,16 @@ class Seen:
     approvals: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     tasks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     timers: dict[int, str] = field(default_factory=dict)
+    stale_timers: set[int] = field(default_factory=set)
+    #: engine bugs listed in KNOWN_BUGS that were hit (counted instead of failing)
+    known: set[tuple[str, str]] = field(default_factory=set)
+    tolerate: frozenset[str] = frozenset()
+
+    def bug(self, name: str, ok: bool, message: str) -> None:
+        """Assert `ok`, unless the bug is known (then remember it, for the report)."""
+        if not ok:
+            assert name in self.tolerate, f"{message} [{name}]"
+            self.known.add((name, message))
 
 
 def _rows(session: Session, model: type[Base]) -> list[Any]:
@@ -274,6 +305,15 @@ def _check_approvals(req: Any, wf: Workflow, rows: list[Any], audit: list[Any],
                 assert (f"approval_{a.decision}", a.id) in handed_on, (
                     f"{n}: approval {a.id} {a.decision} without an audit row")
         seen.approvals[a.id] = now
+    votes = Counter((a.visit, a.name, a.decided_by_id) for a in rows
+                    if a.decision in ("approved", "rejected") and a.decided_by_id)
+    for (visit, name, person), count in votes.items():
+        assert count == 1, f"{n}: {person} voted {count} times in {name} (visit {visit})"
+    seats = Counter((a.visit, a.name, a.approver_id) for a in rows
+                    if a.decision in ("pending", "approved", "rejected"))
+    for (visit, name, person), count in seats.items():
+        seen.bug("escalation-doubles-a-seat", count == 1,
+                 f"{n}: {person} holds {count} seats in {name} (visit {visit})")
     for state_name, visit in _left(moves, "approved"):
         state = wf.state(state_name)
         if state is None or state.kind is not StateKind.APPROVAL:
@@ -328,11 +368,15 @@ def _check_tasks(req: Any, wf: Workflow, rows: list[Any], moves: list[Any], seen
 
 
 def _check_timers(req: Any, rows: list[Any], seen: Seen) -> None:
+    """Timers of a visit that ended stay pending (they cancel themselves when due), but never fire."""
     for t in rows:
         if t.status == "pending":
-            assert req.status == "open" and t.visit in (REQUEST_LEVEL, req.visit), (
-                f"{req.number}: timer {t.id} ({t.kind}) pending in visit {t.visit}; "
-                f"the request is in visit {req.visit} ({req.status})")
+            assert req.status == "open", f"{req.number}: timer {t.id} ({t.kind}) pending after it closed"
+            if t.visit not in (REQUEST_LEVEL, req.visit):
+                seen.stale_timers.add(t.id)
+        if t.id in seen.stale_timers:
+            assert t.status != "fired", (
+                f"{req.number}: timer {t.id} ({t.kind}) of visit {t.visit} fired after the visit ended")
         before = seen.timers.get(t.id)
         assert before in (None, "pending", t.status), f"{req.number}: timer {t.id} {before} -> {t.status}"
         seen.timers[t.id] = t.status
@@ -396,6 +440,19 @@ def guarded_call(sessions: sessionmaker[Session], label: str, call: Callable[[],
     return "ok", result, after
 
 
+def other_votes(approvals: Iterable[Any], appr: Any, cast: bool) -> set[str]:
+    """Who holds another live seat in `appr`'s approval (with `cast`: who voted in it)."""
+    found: set[str | None] = set()
+    for o in approvals:
+        if o.id == appr.id or o.name != appr.name or o.visit != appr.visit:
+            continue
+        if o.decision in ("approved", "rejected"):
+            found.add(o.decided_by_id)
+        if not cast and o.decision in ("pending", "approved", "rejected"):
+            found.add(o.approver_id)
+    return {p for p in found if p}
+
+
 # ------------------------------------------------------------------ databases
 
 class Databases:
@@ -431,6 +488,12 @@ class Databases:
         engine.dispose()
         return self.pg_url
 
+    def engine(self, url: str) -> Engine:
+        if self.backend == "sqlite":
+            return make_engine(url)
+        # a crash never matters here, so PostgreSQL need not wait for its disk at each commit
+        return make_engine(url, connect_args={"options": "-c synchronous_commit=off"})
+
     def drop(self, url: str) -> None:
         if self.backend == "sqlite":
             path = Path(url.removeprefix("sqlite:///"))
@@ -455,15 +518,17 @@ class DeskflowMachine(RuleBasedStateMachine):
         self.url = self.databases.fresh()
         self.clock = Clock(START)
         self.published = "acme"
-        self.engine = make_engine(self.url)
+        self.engine = self.databases.engine(self.url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.service = self._service()
-        self.seen = Seen()
+        self.seen = Seen(tolerate=KNOWN_BUGS)
         self.numbers: dict[str, int] = {}       # the model: every request that exists ...
         self.closed: set[str] = set()           # ... and those known to be closed
         self.trace: list[str] = []
         self.last: Fingerprint | None = None
         self._orderers: dict[str, list[str]] = {}
+        self.reached: set[tuple[str, str, str]] = set()
+        self.known: set[tuple[str, str]] = set()
         acme = self.catalogs["acme"]
         self.people = sorted(p.id for p in acme.directory.people)
         self.admins = sorted(p.id for p in acme.directory.people if "admin" in p.roles)
@@ -512,10 +577,11 @@ class DeskflowMachine(RuleBasedStateMachine):
         found = self.catalogs["acme"].directory.group(group)
         return sorted(found.members) if found else []
 
-    def pick(self, data: st.DataObject, current: list[Any], others: list[Any]) -> Any:
+    def pick(self, data: st.DataObject, current: list[Any], others: list[Any], label: str) -> Any:
         """Mostly a row of the current visit, sometimes any row (stale, decided, closed)."""
-        pool = st.sampled_from(current) if current else st.nothing()
-        return data.draw(st.one_of(pool, pool, st.sampled_from(others)) if others else pool)
+        pool = st.sampled_from([r.id for r in current]) if current else st.nothing()
+        wanted = data.draw(st.one_of(pool, pool, st.sampled_from([r.id for r in others])), label=label)
+        return next(r for r in others if r.id == wanted)
 
     def who(self, data: st.DataObject, roles: dict[str, list[str]],
             weights: dict[str, int] | None = None) -> tuple[str, str]:
@@ -575,7 +641,7 @@ class DeskflowMachine(RuleBasedStateMachine):
         if not approvals:
             return
         current = [a for a in approvals if a.decision == "pending"]
-        appr = self.pick(data, current, approvals)
+        appr = self.pick(data, current, approvals, "approval")
         role, actor = self.who(data, {
             "approver": [appr.approver_id], "delegate": self.delegates_of(appr.approver_id),
             "requester": sorted({req.requester_id, req.requested_for_id}), "admin": self.admins,
@@ -584,7 +650,8 @@ class DeskflowMachine(RuleBasedStateMachine):
             actor == appr.approver_id or actor in self.delegates_of(appr.approver_id))
         live = appr.decision == "pending" and appr.visit == req.visit and req.status == "open"
         wording = verb == "approve" or bool(comment.strip())
-        expect = legal and live and wording
+        once = actor not in other_votes(approvals, appr, cast=True)  # one person counts once
+        expect = legal and live and wording and once
         call = self.service.approve if verb == "approve" else self.service.reject
         self.act(f"{verb} as {role}", lambda: call(appr.id, actor, comment), expect, {req.id})
 
@@ -593,14 +660,16 @@ class DeskflowMachine(RuleBasedStateMachine):
         req, approvals, _ = self.load(number)
         if not approvals:
             return
-        appr = self.pick(data, [a for a in approvals if a.decision == "pending"], approvals)
+        appr = self.pick(data, [a for a in approvals if a.decision == "pending"], approvals,
+                         "approval")
         role, actor = self.who(data, {"approver": [appr.approver_id], "admin": self.admins,
                                       "stranger": self.people})
         peers = sorted({a.approver_id for a in approvals if a.visit == appr.visit} - {appr.approver_id})
         to = data.draw(st.sampled_from(peers + self.people), label="to")
         may = actor == appr.approver_id or actor in self.admins
         live = appr.decision == "pending" and appr.visit == req.visit
-        fine = to not in (req.requester_id, req.requested_for_id, appr.approver_id)
+        fine = to not in (req.requester_id, req.requested_for_id, appr.approver_id,
+                          *other_votes(approvals, appr, cast=False))
         self.act(f"delegate as {role}", lambda: self.service.delegate(appr.id, actor, to),
                  may and live and fine, {req.id})
 
@@ -614,12 +683,13 @@ class DeskflowMachine(RuleBasedStateMachine):
             actor, delegate, starts, starts + timedelta(hours=hours)),
             delegate != actor and hours > 0, {None})
 
-    @rule(number=requests, data=st.data(), verb=st.sampled_from(["claim", "complete", "escalate"]))
+    @rule(number=requests, data=st.data(),
+          verb=st.sampled_from(["claim", "complete", "escalate", "reassign"]))
     def work_task(self, number: str, data: st.DataObject, verb: str) -> None:
         req, _, tasks = self.load(number)
         if not tasks:
             return
-        task = self.pick(data, [t for t in tasks if t.status == "open"], tasks)
+        task = self.pick(data, [t for t in tasks if t.status == "open"], tasks, "task")
         role, actor = self.who(data, {
             "assignee": [task.assignee_id] if task.assignee_id else [],
             "member": self.members(task.queue), "admin": self.admins, "stranger": self.people},
@@ -634,6 +704,10 @@ class DeskflowMachine(RuleBasedStateMachine):
             expect = may and live and task.assignee_id in (None, actor)
             self.act(f"claim as {role}", lambda: self.service.claim_task(task.id, actor),
                      expect, {req.id})
+        elif verb == "reassign":
+            to = data.draw(st.sampled_from(self.members(task.queue) + self.people), label="to")
+            self.act(f"reassign as {role}", lambda: self.service.reassign(task.id, actor, to),
+                     may and live and to in self.members(task.queue), {req.id})
         elif verb == "escalate":
             last = spec is None or task.tier + 1 >= len(spec.tiers)
             self.act(f"escalate as {role}", lambda: self.service.escalate_task(task.id, actor, "slow"),
@@ -649,20 +723,6 @@ class DeskflowMachine(RuleBasedStateMachine):
             self.act(f"complete as {role}", lambda: self.service.complete_task(
                 task.id, actor, outcome=outcome, answers=answers),
                 may and live and free and valid, {req.id})
-
-    @rule(number=requests, data=st.data())
-    def reassign(self, number: str, data: st.DataObject) -> None:
-        req, _, tasks = self.load(number)
-        if not tasks:
-            return
-        task = self.pick(data, [t for t in tasks if t.status == "open"], tasks)
-        role, actor = self.who(data, {"member": self.members(task.queue), "admin": self.admins,
-                                      "stranger": self.people})
-        to = data.draw(st.sampled_from(self.members(task.queue) + self.people), label="to")
-        may = actor in self.members(task.queue) or actor == task.assignee_id or actor in self.admins
-        live = task.status == "open" and task.visit == req.visit and req.status == "open"
-        self.act(f"reassign as {role}", lambda: self.service.reassign(task.id, actor, to),
-                 may and live and to in self.members(task.queue), {req.id})
 
     @rule(number=requests, data=st.data())
     def cancel(self, number: str, data: st.DataObject) -> None:
@@ -704,22 +764,39 @@ class DeskflowMachine(RuleBasedStateMachine):
         after = self.load(number)[0]
         assert (after.state, after.visit, after.status) == (before.state, before.visit, before.status)
 
-    @rule(number=requests, data=st.data())
-    def progress(self, number: str, data: st.DataObject) -> None:
-        """A legal next step by the right person, so requests get deep into their workflows."""
+    @rule(number=requests, data=st.data(), steps=st.integers(1, 4))
+    def progress(self, number: str, data: st.DataObject, steps: int) -> None:
+        """Legal next steps by the right people, so requests get deep into their workflows."""
+        for i in range(steps):
+            if i:
+                self.database_is_consistent()
+            if not self.step_forward(number, data):
+                return
+
+    @rule(number=requests, data=st.data(), steps=st.integers(1, 4))
+    def progress_again(self, number: str, data: st.DataObject, steps: int) -> None:
+        """The same as `progress`: a second entry makes it twice as likely to be chosen."""
+        self.progress(number, data, steps)
+
+    def step_forward(self, number: str, data: st.DataObject) -> bool:
         req, approvals, tasks = self.load(number)
-        pending = [a for a in approvals if a.decision == "pending"]
+        if req.status != "open":
+            return False
+        pending = [a for a in approvals if a.decision == "pending"
+                   and a.approver_id not in other_votes(approvals, a, cast=True)]
         open_tasks = [t for t in tasks if t.status == "open"]
         if pending:
-            appr = data.draw(st.sampled_from(pending), label="approval")
-            if data.draw(st.sampled_from([True, True, True, False]), label="approve"):
+            wanted = data.draw(st.sampled_from([a.id for a in pending]), label="approval")
+            appr = next(a for a in pending if a.id == wanted)
+            if data.draw(st.sampled_from([True] * 5 + [False]), label="approve"):
                 self.act("progress: approve", lambda: self.service.approve(appr.id, appr.approver_id),
                          True, {req.id})
             else:
                 self.act("progress: reject", lambda: self.service.reject(
                     appr.id, appr.approver_id, "Not now."), True, {req.id})
         elif open_tasks:
-            task = data.draw(st.sampled_from(open_tasks), label="task")
+            wanted = data.draw(st.sampled_from([t.id for t in open_tasks]), label="task")
+            task = next(t for t in open_tasks if t.id == wanted)
             worker = task.assignee_id or data.draw(st.sampled_from(self.members(task.queue)),
                                                    label="worker")
             with self.sessions() as s:
@@ -734,6 +811,11 @@ class DeskflowMachine(RuleBasedStateMachine):
                          True, {req.id})
             self.act("progress: complete", lambda: self.service.complete_task(
                 task.id, worker, outcome=outcome, answers=answers), True, {req.id})
+        elif any(a.decision == "pending" for a in approvals):
+            return False  # every pending seat is held by someone who already voted
+        else:  # a wait state
+            self.fire_timers(data.draw(st.sampled_from(CLOCK_STEPS[1:]), label="wait"))
+        return True
 
     @rule(step=st.sampled_from(CLOCK_STEPS))
     def fire_timers(self, step: timedelta) -> None:
@@ -741,24 +823,24 @@ class DeskflowMachine(RuleBasedStateMachine):
         fired = self.act("run_due", self.service.run_due, True, set(self.numbers.values()) | {None})
         event(f"timers fired: {min(fired, 3)}{'+' if fired >= 3 else ''}")
 
-    @rule(name=st.sampled_from(["v2", "v3", "acme"]))
-    def publish_version(self, name: str) -> None:
+    @rule(name=st.sampled_from(["v2", "v3", "acme"]),
+          restart=st.sampled_from(["no restart", "restart", "cold restart"]))
+    def publish_version(self, name: str, restart: str) -> None:
+        """Publish a catalog version; maybe restart (a new service on the same database)."""
         self.published = name
         self.record("publish", name)
-
-    @rule(forget=st.booleans())
-    def restart(self, forget: bool) -> None:
-        """A new process on the same database (optionally with cold caches)."""
+        if restart == "no restart":
+            return
         self.engine.dispose()
-        if forget:
+        if restart == "cold restart":  # a new process: nothing cached
             with versions._lock:
                 versions._cache.clear()
             with compiler._lock:
                 compiler._machines.clear()
-        self.engine = make_engine(self.url)
+        self.engine = self.databases.engine(self.url)
         self.sessions = make_sessionmaker(self.engine)
         self.service = self._service()
-        self.record("restart", "cold" if forget else "warm")
+        self.record("restart", restart)
 
     # -------------------------------------------------------------- invariants
 
@@ -767,6 +849,14 @@ class DeskflowMachine(RuleBasedStateMachine):
         with self.sessions() as s:
             check_invariants(s, self.seen)
             rows = {r.number: (r.id, r.status) for r in s.scalars(select(Request))}
+            reached = set(s.execute(select(WorkflowVersion.workflow_id, WorkflowVersion.version,
+                                           Request.state).join(Request.workflow_version)))
+        for name, _ in self.seen.known - self.known:
+            self.tally[f"known bug hit: {name}"] += 1
+        self.known |= self.seen.known
+        for wf_id, version, state in reached - self.reached:  # coverage, for the report
+            self.tally[f"reached {wf_id}@{version[:4]}.{state}"] += 1
+        self.reached |= reached
         assert {k: v[0] for k, v in rows.items()} == self.numbers, "requests appeared or vanished"
         for number in self.closed:
             assert rows[number][1] == "closed", f"{number} reopened"
@@ -903,11 +993,29 @@ def _task_of_closed_request(s, r):
     s.execute(update(Task).where(Task.id == task.id).values(request_id=r["cancelled"].id))
 
 
-def _quorum_of_one(s, r):
-    board = list(s.scalars(select(Approval).where(Approval.request_id == r["change"].id,
-                                                  Approval.decision == "approved")))
-    s.execute(update(Approval).where(Approval.id == board[1].id).values(
-        decided_by_id=board[0].decided_by_id))
+def _board(s, r):
+    return list(s.scalars(select(Approval).where(Approval.request_id == r["change"].id)
+                          .order_by(Approval.id)))
+
+
+def _one_person_votes_twice(s, r):
+    board = _board(s, r)
+    board[1].decided_by_id = board[0].decided_by_id
+
+
+def _quorum_not_met(s, r):
+    for a in _board(s, r):
+        a.policy = "quorum:3"
+
+
+def _two_seats(s, r):
+    board = _board(s, r)
+    board[1].approver_id = board[0].approver_id
+
+
+def _stale_timer_fires(s, r):
+    timer = _first(s, Timer, r["laptop"], kind="approval_timeout")
+    timer.status = "fired"
 
 
 def _definition_edited(s, r):
@@ -926,8 +1034,11 @@ def _definition_edited(s, r):
     (_decided_twice, "decided 2 times", False),
     (_pending_in_old_visit, "pending in visit 1", False),
     (_task_of_closed_request, "open in visit 3", False),
-    (_quorum_of_one, "needs 2 approvers", False),
+    (_one_person_votes_twice, "voted 2 times in cab_approval", False),
+    (_quorum_not_met, "needs 3 approvers", False),
+    (_two_seats, "holds 2 seats in cab_approval", False),
     (_definition_edited, "stored definition was changed", False),
+    (_stale_timer_fires, "fired after the visit ended", True),
 ])
 def test_the_checker_catches_a_broken_database(service, sessions, tamper, message, needs_history):
     scene = _scene(service, sessions)
@@ -958,3 +1069,31 @@ def test_an_unexpected_success_is_caught(service, sessions):
     with pytest.raises(AssertionError, match="should have been refused"):
         guarded_call(sessions, "comment", lambda: service.comment(req.number, "alice", "hi"),
                      False, {req.id})
+
+
+
+# ------------------------------------------------------------------ engine bugs the machine found
+
+def test_escalation_never_gives_one_person_two_seats(service, sessions, clock, catalogs):
+    # v3 of acme: onboarding needs two directors after HR, escalating on timeout
+    v3 = RequestService(sessions, lambda: catalogs["v3"], clock)
+    req = v3.submit("new-hire-onboarding", "alice", ACME_ANSWERS["new-hire-onboarding"])
+    with sessions() as s:
+        hr = s.scalars(select(Approval).where(Approval.request_id == req.id)).first()
+    v3.approve(hr.id, hr.approver_id)
+    clock.advance(days=4)  # Friday: past the 2 business days
+    v3.run_due()
+    with sessions() as s:
+        seats = [(a.id, a.approver_id) for a in s.scalars(select(Approval).where(
+            Approval.request_id == req.id, Approval.name == "budget_approval",
+            Approval.decision == "pending").order_by(Approval.id))]
+    holders = [p for _, p in seats]
+    assert len(holders) == len(set(holders)), f"seats after the timeout: {seats}"
+    for approval_id, person in seats:  # every director votes once: that must meet a quorum of 2
+        try:
+            v3.approve(approval_id, person)
+        except Conflict:
+            pass
+    with sessions() as s:
+        assert s.get(Request, req.id).state == "prepare"
+
