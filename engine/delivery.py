@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import smtplib
 import socket
 import ssl
@@ -543,7 +544,7 @@ def _retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): it takes '²', which float() refuses
         seconds = float(value)
     else:
         try:

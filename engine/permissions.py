@@ -67,3 +67,13 @@ def may_decide(session: Session, person_id: str, approval: Approval, now: dateti
     if approval.approver_id == person_id:
         return True
     return approval.approver_id in people.delegators_for(session, person_id, now)
+
+
+def may_cancel(session: Session, person_id: str, req: Request) -> bool:
+    """The requester (or the person it is for), or an admin."""
+    return is_party(req, person_id) or people.is_admin(session, person_id)
+
+
+def may_delegate(session: Session, person_id: str, approval: Approval) -> bool:
+    """The approver, or an admin (a delegate does not pass an approval on)."""
+    return approval.approver_id == person_id or people.is_admin(session, person_id)

@@ -159,9 +159,8 @@ class RequestService:
                seen_version: int | None = None) -> Request:
         def work(step: Step) -> Request:
             req = self.request(step.session, number, actor, step.now)
+            self._may_cancel(step, req, actor)
             _fresh(req, seen_version)
-            if not (permissions.is_party(req, actor) or people.is_admin(step.session, actor)):
-                raise NotAllowed(f"only the requester can cancel {number}")
             self._open(req)
             transition(step, req, "cancel", reason=_text(reason, "reason", required=False))
             return req
@@ -249,9 +248,6 @@ class RequestService:
 
     def reject(self, approval_id: int, actor: str, comment: str,
                seen_version: int | None = None) -> Approval:
-        if not isinstance(comment, str) or not comment.strip():
-            raise InvalidInput("a rejection needs a comment",
-                               {"comment": ["Say why the request is rejected."]})
         return self._decide(approval_id, actor, "rejected", comment, seen_version)
 
     def _approval(self, step: Step, approval_id: int, actor: str) -> tuple[Approval, Request]:
@@ -268,15 +264,11 @@ class RequestService:
                 seen_version: int | None) -> Approval:
         def work(step: Step) -> Approval:
             appr, req = self._approval(step, approval_id, actor)
+            self._may_decide(step, appr, req, actor)
             _fresh(req, seen_version)
-            if permissions.is_party(req, actor):
-                exc = NotAllowed(f"{actor} cannot decide on their own request {req.number}")
-                exc.security_event = {"request_id": req.id, "reason": "self-approval",  # type: ignore[attr-defined]
-                                      "approval": appr.id}
-                raise exc
-            if appr.approver_id != actor and not permissions.may_decide(step.session, actor, appr,
-                                                                        step.now):
-                raise NotAllowed(f"{actor} is not an approver of {req.number}")
+            if decision == "rejected" and (not isinstance(comment, str) or not comment.strip()):
+                raise InvalidInput("a rejection needs a comment",
+                                   {"comment": ["Say why the request is rejected."]})
             if appr.decision != "pending" or appr.visit != req.visit or req.status != "open":
                 raise Conflict(f"approval {approval_id} was already {appr.decision}; "
                                f"{req.number} is now {req.state}")
@@ -293,6 +285,40 @@ class RequestService:
             return appr
 
         return self.unit(actor, work)
+
+    @staticmethod
+    def _may_decide(step: Step, appr: Approval, req: Request, actor: str) -> None:
+        if permissions.is_party(req, actor):
+            exc = NotAllowed(f"{actor} cannot decide on their own request {req.number}")
+            exc.security_event = {"request_id": req.id, "reason": "self-approval",  # type: ignore[attr-defined]
+                                  "approval": appr.id}
+            raise exc
+        if appr.approver_id != actor and not permissions.may_decide(step.session, actor, appr, step.now):
+            raise NotAllowed(f"{actor} is not an approver of {req.number}")
+
+    @staticmethod
+    def _may_cancel(step: Step, req: Request, actor: str) -> None:
+        if not permissions.may_cancel(step.session, actor, req):
+            raise NotAllowed(f"only the requester can cancel {req.number}")
+
+    def authorize(self, action: str, target: int | str, actor: str) -> None:
+        """Refuse (NotFound/NotAllowed) before any input is read if `actor` may not act at all.
+
+        Runs the same checks as the action itself (a refused self-approval is recorded) and
+        changes nothing else; views call it before validating their forms.
+        """
+
+        def work(step: Step) -> None:
+            if action == "cancel":
+                self._may_cancel(step, self.request(step.session, str(target), actor, step.now), actor)
+                return
+            appr, req = self._approval(step, int(target), actor)
+            if action in ("approve", "reject"):
+                self._may_decide(step, appr, req, actor)
+            elif action == "delegate" and not permissions.may_delegate(step.session, actor, appr):
+                raise NotAllowed(f"{actor} is not the approver of approval {target}")
+
+        self.unit(actor, work)
 
     @staticmethod
     def _already_votes(step: Step, appr: Approval, person: str, decided: bool) -> bool:
@@ -316,9 +342,9 @@ class RequestService:
         def work(step: Step) -> Approval:
             s = step.session
             appr, req = self._approval(step, approval_id, actor)
-            _fresh(req, seen_version)
-            if appr.approver_id != actor and not people.is_admin(s, actor):
+            if not permissions.may_delegate(s, actor, appr):
                 raise NotAllowed(f"{actor} is not the approver of approval {approval_id}")
+            _fresh(req, seen_version)
             if appr.decision != "pending" or appr.visit != req.visit:
                 raise Conflict(f"approval {approval_id} is no longer pending")
             if people.active_person(s, to_person) is None:

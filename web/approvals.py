@@ -302,6 +302,7 @@ def reject(approval_id: int) -> Any:
 
 def _decide(approval_id: int, verb: str) -> Any:
     appr, req = load(approval_id)
+    service().authorize(verb, approval_id, viewer())
     form = DecisionForm(prefix="decision")
     if not form.validate():
         return _render_approval(appr, req, decision=form, status=422,
@@ -320,6 +321,7 @@ def _decide(approval_id: int, verb: str) -> Any:
 @login_required
 def delegate(approval_id: int) -> Any:
     appr, req = load(approval_id)
+    service().authorize("delegate", approval_id, viewer())
     form = DelegateForm(prefix="delegate")
     if not form.validate():
         return _render_approval(appr, req, delegate=form, status=422,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -234,7 +235,7 @@ def _int(text: str | None, default: int) -> int:
 def _seen_version() -> int:
     """The request version the form was rendered with (stale forms get a 409 from the service)."""
     text = (request.form.get("seen_version") or "").strip()
-    if not text.isdigit() or len(text) > 12:
+    if not re.fullmatch(r"[0-9]{1,12}", text):  # isdigit() takes '²', which int() refuses
         raise InvalidInput("the form does not say which version of the request it was loaded with",
                            {"seen_version": ["Reload the page and try again."]})
     return int(text)
@@ -274,6 +275,7 @@ def diagram_svg(number: str) -> Any:
 @login_required
 def cancel(number: str) -> Any:
     req = _load(number)
+    service().authorize("cancel", number, viewer())
     reason = request.form.get("reason", "")
     try:
         service().cancel(number, viewer(), reason, seen_version=_seen_version())
