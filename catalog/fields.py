@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Collection, Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import regex
