@@ -477,7 +477,7 @@ class RequestService:
             task, req = self._task(step, task_id, actor, seen_version)
             if task.assignee_id not in (None, actor) and not people.is_admin(s, actor):
                 raise Conflict(f"task {task_id} is claimed by {task.assignee_id}")
-            spec = spec_of(step, req, task)
+            spec = spec_of(req, task)
             outcomes = spec.outcomes if spec else ("done",)
             chosen = outcome or outcomes[0]
             if chosen not in outcomes:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from engine.runtime import Step
 
 
-def spec_of(step: Step, req: Request, task: Task) -> TaskSpec | None:
+def spec_of(req: Request, task: Task) -> TaskSpec | None:
+    """The definition of a task, from the workflow version its request is pinned to."""
     from engine.runtime import workflow
 
     state = workflow(req).state(task.state)
@@ -21,7 +22,7 @@ def spec_of(step: Step, req: Request, task: Task) -> TaskSpec | None:
 
 
 def next_tier(step: Step, req: Request, task: Task) -> str | None:
-    spec = spec_of(step, req, task)
+    spec = spec_of(req, task)
     tiers = spec.tiers if spec else (task.queue,)
     return tiers[task.tier + 1] if task.tier + 1 < len(tiers) else None
 

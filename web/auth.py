@@ -76,11 +76,11 @@ class User:
 
     @cached_property
     def is_admin(self) -> bool:
-        return people.is_admin(db.session, self.id)
+        return people.is_admin(db.session(), self.id)
 
     @cached_property
     def groups(self) -> list[str]:
-        return people.groups_of(db.session, self.id)
+        return people.groups_of(db.session(), self.id)
 
     @cached_property
     def is_agent(self) -> bool:

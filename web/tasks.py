@@ -17,7 +17,7 @@ from catalog.workflow import TaskSpec
 from engine import people, queries
 from engine.errors import InvalidInput, NotFound
 from engine.models import Group, Request, Task
-from engine.versions import workflow_of
+from engine.tasks import spec_of
 from forms.wtf import ItemForm, build_form_class
 from web.approvals import (
     ActionForm,
@@ -151,11 +151,6 @@ def load(task_id: int) -> tuple[Task, Request]:
     if task is None or req is None or not (task.assignee_id == me or _may_work(task.queue)):
         raise NotFound(f"no task {task_id}")
     return task, req
-
-
-def spec_of(req: Request, task: Task) -> TaskSpec | None:
-    state = workflow_of(req.workflow_version).state(task.state)
-    return next((t for t in state.tasks if t.name == task.name), None) if state else None
 
 
 def _render(task: Task, req: Request, status: int = 200, errors: list[str] | None = None,

@@ -62,7 +62,7 @@ def catalog_queues() -> frozenset[str]:
 
 def inbox_count() -> int:
     if "inbox_count" not in g:
-        g.inbox_count = (queries.inbox_count(db.session, viewer(), now())
+        g.inbox_count = (queries.inbox_count(db.session(), viewer(), now())
                          if current_user.is_authenticated else 0)
     return int(g.inbox_count)
 
