@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from catalog.models import Duration, Settings
+from catalog.public_holidays import days_off
 
 #: How far a calculation may reach before the calendar is judged to have (almost) no working time.
 MAX_SPAN = timedelta(days=3653)
@@ -25,7 +26,7 @@ class BusinessCalendar:
     not a holiday, so a 09:00-17:00 day lasts 8 hours even on the day the clocks change.
     """
 
-    __slots__ = ("_end", "_start", "day_minutes", "holidays", "settings", "week_minutes",
+    __slots__ = ("_days_off", "_end", "_start", "day_minutes", "settings", "week_minutes",
                  "working_days", "zone")
 
     def __init__(self, settings: Settings) -> None:
@@ -35,12 +36,24 @@ class BusinessCalendar:
         self.settings = settings
         self.zone = ZoneInfo(settings.time_zone)
         self.working_days = frozenset(settings.working_days)
-        self.holidays = frozenset(h.day for h in settings.holidays)
+        #: year -> days off, filled as calculations reach each year
+        self._days_off: dict[int, frozenset[date]] = {}
         self._start = settings.day_start
         self._end: time | None = None if settings.day_end >= _END_OF_DAY else settings.day_end
         end_seconds = 24 * 3600 if self._end is None else _seconds(self._end)
         self.day_minutes = (end_seconds - _seconds(self._start)) // 60
         self.week_minutes = self.day_minutes * len(self.working_days)
+
+    def is_holiday(self, day: date) -> bool:
+        """Tell whether a local date is a day off (a holiday), whatever its year."""
+        return day in self.holidays_in(day.year)
+
+    def holidays_in(self, year: int) -> frozenset[date]:
+        """Return the days off in one year, from the settings' country and dates."""
+        days = self._days_off.get(year)
+        if days is None:
+            days = self._days_off[year] = days_off(self.settings.holidays, year)
+        return days
 
     def business_minutes(self, duration: Duration) -> int:
         """Return the business minutes in a duration: a day is one working day, a week one working week."""
@@ -82,7 +95,7 @@ class BusinessCalendar:
 
     def _period(self, day: date) -> tuple[datetime, datetime] | None:
         """Return the UTC bounds of the working period on a local date, if it has one."""
-        if day.weekday() not in self.working_days or day in self.holidays:
+        if day.weekday() not in self.working_days or self.is_holiday(day):
             return None
         begin = datetime.combine(day, self._start, self.zone).astimezone(UTC)
         if self._end is None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.models import Duration, Holiday, Settings
+from catalog.models import Duration, Holiday, Holidays, Settings
 from engine.businesstime import BusinessCalendar
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -21,7 +21,13 @@ NYC = BusinessCalendar(Settings(time_zone="America/New_York", working_days=(0, 1
                                 day_start=time(9), day_end=time(17)))
 CHRISTMAS = BusinessCalendar(Settings(
     time_zone="Europe/Amsterdam", day_start=time(9), day_end=time(17),
-    holidays=(Holiday(date(2026, 12, 25), "Christmas Day"), Holiday(date(2026, 12, 28), "Bridge day"))))
+    holidays=Holidays(add=(Holiday(date(2026, 12, 25), "Christmas Day"),
+                           Holiday(date(2026, 12, 28), "Bridge day")))))
+#: the Dutch public holidays of every year, Liberation Day 2026 added, Whit Monday 2026 worked
+DUTCH = BusinessCalendar(Settings(
+    time_zone="Europe/Amsterdam", day_start=time(9), day_end=time(17),
+    holidays=Holidays(country="NL", add=(Holiday(date(2026, 5, 5), "Liberation Day"),),
+                      remove=(date(2026, 5, 25),))))
 
 
 def ams(*args: int) -> datetime:
@@ -189,6 +195,28 @@ def test_holidays_are_not_working_time():
     assert CHRISTMAS.is_working_time(ams(2026, 12, 24, 10))
 
 
+def test_an_sla_across_kings_day_2028_skips_it():
+    # Wednesday 26 April 16:00 + 2 business hours: one hour on Wednesday, none on King's Day
+    # (Thursday 27 April), one on Friday; a year no hand-typed list reaches
+    assert DUTCH.add(ams(2028, 4, 26, 16), d("2 business hours")) == ams(2028, 4, 28, 10)
+
+
+def test_a_countrys_holidays_come_for_any_year_asked_about():
+    assert not DUTCH.is_working_time(ams(2041, 12, 25, 10))       # Christmas Day, a Wednesday
+    assert DUTCH.is_working_time(ams(2041, 12, 24, 10))
+    assert date(2061, 1, 1) in DUTCH.holidays_in(2061)
+
+
+def test_liberation_day_2026_is_kept_by_add():
+    assert not DUTCH.is_working_time(ams(2026, 5, 5, 10))
+    assert DUTCH.is_holiday(date(2026, 5, 5))
+
+
+def test_a_removed_public_holiday_is_a_working_day():
+    assert DUTCH.is_working_time(ams(2026, 5, 25, 10))            # Whit Monday 2026, removed
+    assert not DUTCH.is_working_time(ams(2027, 5, 17, 10))        # Whit Monday 2027, kept
+
+
 # ---------------------------------------------------------------- between
 
 @pytest.mark.parametrize(("a", "b", "expected"), [
@@ -276,7 +304,7 @@ def test_calendar_without_working_days_raises_instead_of_looping():
 def test_calendar_where_every_working_day_is_a_holiday_raises():
     mondays = tuple(Holiday(date(2026, 1, 5) + timedelta(weeks=i), "closed") for i in range(600))
     monday_only = BusinessCalendar(Settings(time_zone="Europe/Amsterdam", working_days=(0,),
-                                            holidays=mondays))
+                                            holidays=Holidays(add=mondays)))
     with pytest.raises(ValueError, match="^no 1 business minutes within 10 years"):
         monday_only.add_minutes(ams(2026, 1, 5, 9), 1)
 
