@@ -5,66 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
-import regex
-
 from catalog.models import CHOICE_TYPES, TEXT_TYPES, Field, FieldType
+from catalog.patterns import full_match
 
-PATTERN_TIMEOUT_SECONDS = 0.05
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
-MAX_TABLE_ROWS = 1000
-
-
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """Compile an author's pattern; raise regex.error when it is not a regular expression."""
-    return regex.compile(pattern, regex.V0)
-
-
-@lru_cache(maxsize=4096)
-def is_backtracking_prone(pattern: str) -> bool:
-    """Spot nested or alternated unbounded quantifiers such as `(a+)+` or `(a|aa)*`."""
-    try:
-        import re._parser as sre  # the stdlib parser: a pattern's structure, not its text
-        tree = sre.parse(pattern)
-    except Exception:  # noqa: BLE001 - any failure means we cannot tell; compile checks syntax
-        return False
-    return _risky(tree, inside_repeat=False)
-
-
-def _risky(items: Any, inside_repeat: bool) -> bool:
-    import re._constants as c
-
-    for op, arg in items:
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-            low, high, sub = arg
-            unbounded = high is c.MAXREPEAT or high > 100
-            if unbounded and inside_repeat:
-                return True
-            if unbounded and _has_branch(sub):
-                return True
-            if _risky(sub, inside_repeat or unbounded):
-                return True
-        elif op == c.SUBPATTERN:
-            if _risky(arg[-1], inside_repeat):
-                return True
-        elif op == c.BRANCH:
-            if any(_risky(b, inside_repeat) for b in arg[1]):
-                return True
-    return False
-
-
-def _has_branch(items: Any) -> bool:
-    import re._constants as c
-
-    for op, arg in items:
-        if op == c.BRANCH:
-            return True
-        if op == c.SUBPATTERN and _has_branch(arg[-1]):
-            return True
-    return False
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
@@ -106,12 +53,8 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
             errors.append("must be an email address")
         if t is FieldType.URL and not URL.match(value):
             errors.append("must be an http or https URL")
-        if f.pattern and not errors:
-            try:
-                if not compile_pattern(f.pattern).fullmatch(value, timeout=PATTERN_TIMEOUT_SECONDS):
-                    errors.append(f"must match the pattern {f.pattern}")
-            except TimeoutError:
-                errors.append("could not be checked against its pattern in time")
+        if f.pattern and not errors and not full_match(f.pattern, value):
+            errors.append(f"must match the pattern {f.pattern}")
         return errors
     if t in (FieldType.INTEGER, FieldType.NUMBER):
         ok = isinstance(value, int) if t is FieldType.INTEGER else isinstance(value, int | float)
@@ -159,10 +102,10 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
             return [f"{value} is not a known person"]
         return []
     if t is FieldType.TABLE:
+        if isinstance(value, list) and len(value) > f.max_rows:  # before any row is looked at
+            return [f"must have at most {f.max_rows} rows"]
         if not isinstance(value, list) or not all(isinstance(r, Mapping) for r in value):
             return ["must be a list of rows"]
-        if len(value) > MAX_TABLE_ROWS:
-            return [f"must have at most {MAX_TABLE_ROWS} rows"]
         errors = _count_errors(f, len(value), "rows")
         names = {c.name for c in f.columns}
         for i, row in enumerate(value, 1):

@@ -6,7 +6,6 @@ every file but only re-validates the ones whose bytes changed.
 
 from __future__ import annotations
 
-import copy
 import datetime
 import gc
 import hashlib
@@ -20,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -29,10 +28,12 @@ from catalog.checks import Index, check_references, check_workflow_use, expand_i
 from catalog.errors import CatalogInvalid, Location, SpecError, UsageError
 from catalog.models import Article, CatalogItem, Directory, FieldSet, Lookup, Settings
 from catalog.parse import Parsed, suggest
-from catalog.source import SourceDoc, dotted, parse_yaml
+from catalog.source import MAX_BYTES, SourceDoc, dotted, parse_yaml, too_large
 from catalog.workflow import Workflow
 
 MAX_FILES = 20_000
+#: the kind given to a symlink that leads out of the catalog directory: refused, not read
+OUTSIDE = ""
 MAX_MESSAGE = 200
 
 #: kind -> (schema file, folder or file name, parser)
@@ -69,8 +70,8 @@ def validator(name: str) -> Draft202012Validator:
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
-def _is_date(value: Any) -> bool:
-    if not isinstance(value, str) or not _DATE.match(value):
+def _is_date(value: str) -> bool:
+    if not _DATE.fullmatch(value):
         return False
     try:
         datetime.date.fromisoformat(value)
@@ -79,16 +80,25 @@ def _is_date(value: Any) -> bool:
     return True
 
 
+#: the formats jsonschema's FORMAT_CHECKER asserts, as it checks them (strings only)
+FAST_FORMATS: dict[str, Callable[[str], bool]] = {"date": _is_date, "email": lambda v: "@" in v}
+
+
+def fast_validator(s: dict[str, Any]) -> Callable[[Any], bool]:
+    """Check a Draft 2020-12 schema, then compile it with jsonschema-rs for quick yes/no answers."""
+    Draft202012Validator.check_schema(s)
+    compiled = jsonschema_rs.Draft202012Validator(s, validate_formats=True, formats=FAST_FORMATS)
+    return compiled.is_valid  # type: ignore[no-any-return]
+
+
 @cache
-def fast_check(name: str) -> Callable[[Any], Any]:
-    """The same schema compiled to Python code: the quick yes on clean files.
+def fast_check(name: str) -> Callable[[Any], bool]:
+    """One of the packaged schemas compiled by jsonschema-rs: the quick yes on clean files.
 
     Only files it rejects go through jsonschema, which then says what is wrong and where.
-    Its formats are jsonschema's, so both agree on every document (tests/catalog/test_schemas.py).
+    Both read Draft 2020-12 and assert the same formats (tests/catalog/test_schemas.py).
     """
-    s = copy.deepcopy(schema(name))
-    s["$schema"] = "http://json-schema.org/draft-07/schema#"
-    return fastjsonschema.compile(s, formats={"date": _is_date, "email": lambda v: "@" in v})
+    return fast_validator(schema(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,27 +188,37 @@ class FileCache:
         known = self.stats.get(str(path))
         if known is not None and known[:3] == sig:
             return known[3], None
-        raw = path.read_bytes()
+        raw = read_head(path)
         digest = hashlib.sha256(raw).hexdigest()
         self.stats[str(path)] = (*sig, digest)
         return digest, raw
 
 
+def read_head(path: Path) -> bytes:
+    """The file's bytes, but no more than one past the size limit: enough to refuse it."""
+    with path.open("rb") as fh:
+        return fh.read(MAX_BYTES + 1)
+
+
 DEFAULT_CACHE = FileCache()
 
 
-def load_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:
-    """Load and validate a catalog directory; every problem is in `.problems`."""
+def load_catalog(path: str | Path, cache: FileCache | None = None,
+                 today: datetime.date | None = None) -> Catalog:
+    """Load and validate a catalog directory; every problem is in `.problems`.
+
+    `today` (default: the machine's date) dates the warning that listed holidays run out.
+    """
     enabled = gc.isenabled()
     gc.disable()  # a load allocates many long-lived objects; collecting midway only costs time
     try:
-        return _load_catalog(path, cache)
+        return _load_catalog(path, cache, today or datetime.date.today())
     finally:
         if enabled:
             gc.enable()
 
 
-def _load_catalog(path: str | Path, cache: FileCache | None) -> Catalog:
+def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.date) -> Catalog:
     root = Path(path)
     if not root.is_dir():
         raise UsageError(f"{path}: not a catalog directory")
@@ -214,12 +234,16 @@ def _load_catalog(path: str | Path, cache: FileCache | None) -> Catalog:
         problems.append(SpecError(Location(PurePosixPath("deskflow.yaml"), 1, 1), "",
                                   "file is missing", "every catalog needs its settings file"))
     for rel, expected in files:
+        if expected == OUTSIDE:
+            problems.append(SpecError(Location(rel, 1, 1), "", "symlink points outside the catalog "
+                                      "directory", "copy the file into the catalog instead"))
+            continue
         try:
             digest, raw = cache.digest(root / rel)
             key = (rel.as_posix(), digest)
             result = cache.get(key)
             if result is None and raw is None:
-                raw = (root / rel).read_bytes()
+                raw = read_head(root / rel)
         except OSError as exc:
             problems.append(SpecError(Location(rel, 1, 1), "", f"cannot read file: {exc.strerror}"))
             continue
@@ -234,6 +258,8 @@ def _load_catalog(path: str | Path, cache: FileCache | None) -> Catalog:
             parsed.append(result)
     index = Index(parsed)
     problems += index.problems
+    for settings in index.all.get("Settings", []):
+        problems += parse.holidays_run_out(settings, today)
     problems += check_references((r for p in parsed for r in p.refs), index)
     items, item_problems = expand_items(index)
     problems += item_problems
@@ -269,31 +295,62 @@ def _dedupe(problems: list[SpecError]) -> Iterator[SpecError]:
 
 
 def _discover(root: Path) -> Iterator[tuple[PurePosixPath, str]]:
+    """The catalog's files and their kind; OUTSIDE for a symlink that leaves the catalog."""
+    real = root.resolve()
     for name, kind in (("deskflow.yaml", "Settings"), ("directory.yaml", "Directory")):
-        if (root / name).is_file():
+        path = root / name
+        if path.is_symlink() and not _inside(path, real):
+            yield PurePosixPath(name), OUTSIDE
+        elif path.is_file():
             yield PurePosixPath(name), kind
     for folder, kind in (*FOLDERS.items(), ("kb", "Article")):
+        if (root / folder).is_symlink() and not _inside(root / folder, real):
+            yield PurePosixPath(folder), OUTSIDE
+            continue
         suffixes = (".md",) if kind == "Article" else (".yaml", ".yml")
-        for rel in sorted(_walk(root / folder, folder)):
-            if rel.endswith(suffixes):
+        for rel, inside in sorted(_walk(root / folder, folder, real)):
+            if not inside:
+                yield PurePosixPath(rel), OUTSIDE
+            elif rel.endswith(suffixes):
                 yield PurePosixPath(rel), kind
 
 
-def _walk(base: Path, rel: str) -> Iterator[str]:
-    """Relative paths of the regular files under `base` (no symlinked folders followed)."""
+def _walk(base: Path, rel: str, real_root: Path) -> Iterator[tuple[str, bool]]:
+    """Relative paths of the files under `base`, each with whether it stays in the catalog.
+
+    Symlinked files are followed when they point into the catalog; symlinked folders
+    never are. A symlink (file or folder) pointing outside is returned as not inside.
+    """
     try:
         entries = list(os.scandir(base))
     except OSError:
         return
     for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path), f"{rel}/{entry.name}")
-        elif entry.is_file():
-            yield f"{rel}/{entry.name}"
+        if entry.is_symlink() and not _inside(Path(entry.path), real_root):
+            yield f"{rel}/{entry.name}", False
+        elif entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), f"{rel}/{entry.name}", real_root)
+        elif _is_file(entry):
+            yield f"{rel}/{entry.name}", True
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return True  # a symlink loop: reading it says why it cannot be read
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    """Whether `path`, its symlinks resolved, is in the catalog directory."""
+    # realpath, unlike Path.resolve() on 3.11, does not raise on a symlink loop
+    return Path(os.path.realpath(path)).is_relative_to(real_root)
 
 
 def _load_file(rel: PurePosixPath, raw: bytes, expected: str) -> Parsed | SpecError:
     """Parse, schema-check and model one file."""
+    if len(raw) > MAX_BYTES:
+        return too_large(rel)
     body = ""
     try:
         if expected == "Article":
@@ -342,11 +399,8 @@ def _split_front_matter(rel: PurePosixPath, raw: bytes) -> tuple[str, str, int]:
 
 def schema_errors(doc: SourceDoc, name: str) -> list[SpecError]:
     """Schema violations, each at the position of the value (or key) it is about."""
-    try:
-        fast_check(name)(doc.data)
+    if fast_check(name)(doc.data):
         return []
-    except fastjsonschema.JsonSchemaException:
-        pass
     return [_spec_error(doc, e) for e in validator(name).iter_errors(doc.data)]
 
 

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
+from yaml.events import CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.errors import Location, SpecError
@@ -159,11 +160,16 @@ def dotted(path: Iterable[str | int]) -> str:
     return out
 
 
+def too_large(path: PurePosixPath) -> SpecError:
+    """The error for a file over MAX_BYTES (YAML, or a KB article)."""
+    return SpecError(Location(path, 1, 1), "", f"file is larger than {MAX_BYTES // 1024} KiB",
+                     "split it into smaller files")
+
+
 def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
     """Parse one YAML document safely; raise SpecError pointing at the problem."""
     if len(text) > MAX_BYTES:
-        raise SpecError(Location(path, 1, 1), "",
-                        f"file is larger than {MAX_BYTES // 1024} KiB", "split it into smaller files")
+        raise too_large(path)
     if isinstance(text, bytes):
         raw = text
         try:
@@ -189,7 +195,22 @@ def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
         mark = p.node.start_mark if p.node is not None else None
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         raise SpecError(where, "", p.message, p.hint) from None
-    except yaml.MarkedYAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
+        # The parser may give up on deep nesting before our own check sees the tree
+        # (libyaml has its own depth limit): report our limit, wherever it is crossed first.
+        mark = getattr(exc, "problem_mark", None)
+        deep = _too_deep(text[: mark.index] if mark is not None else text)
+        if deep is not None:
+            raise SpecError(Location(path, *deep), "", f"nesting deeper than {MAX_DEPTH} levels",
+                            "flatten the structure") from None
+        raise _yaml_error(exc, path) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(exc: BaseException, path: PurePosixPath) -> SpecError:
+    """The parser's complaint, positioned and in our words where we have them."""
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         message = (exc.problem or exc.context or "invalid YAML").strip()
@@ -197,14 +218,38 @@ def parse_yaml(text: str | bytes, path: PurePosixPath) -> SourceDoc:
             message, hint = "only one YAML document per file is allowed", "remove the extra ---"
         else:
             hint = "check the indentation and quoting near this position"
-        raise SpecError(where, "", f"invalid YAML: {message}", hint) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(Location(path, 1, 1), "", f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise SpecError(Location(path, 1, 1), "", f"nesting deeper than {MAX_DEPTH} levels",
-                        "flatten the structure") from None
+        return SpecError(where, "", f"invalid YAML: {message}", hint)
+    if isinstance(exc, RecursionError):
+        return SpecError(Location(path, 1, 1), "", f"nesting deeper than {MAX_DEPTH} levels",
+                         "flatten the structure")
+    return SpecError(Location(path, 1, 1), "", f"invalid YAML: {exc}")
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Line and column where collections first nest MAX_DEPTH deep, reading events until the parser stops.
+
+    Called with the text before the point where parsing failed: cut there, it is read
+    without hitting whatever depth limit the YAML library enforces itself (libyaml's
+    fires while it looks ahead for keys, before any event), so ours is always the one
+    reported.
+    """
+    loader = PlainLoader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                mark = event.start_mark
+                if depth >= MAX_DEPTH and mark is not None:
+                    return mark.line + 1, mark.column + 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
     finally:
         loader.dispose()
+    return None
 
 
 def _check_shape(root: Node) -> bool:

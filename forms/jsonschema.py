@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.fields import EMAIL, MAX_TABLE_ROWS, URL
+from catalog.fields import EMAIL, URL
 from catalog.loader import Catalog
 from catalog.models import CatalogItem, Field, FieldType
 from forms.answers import LIST_TYPES, STRING_TYPES
 from forms.choices import all_choices
-from forms.patterns import ascii_ignorecase, ecma_compatible
+from forms.patterns import ascii_ignorecase, ecma_pattern
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: catalog.fields.URL is case-insensitive; JSON Schema patterns have no flags
@@ -93,7 +93,7 @@ def value_schema(f: Field, catalog: Catalog, required: bool, *,
             "required": [c.name for c in f.columns if c.required],
             "additionalProperties": False,
         }
-        return _counted({"type": "array", "items": row}, f, required, MAX_TABLE_ROWS)
+        return _counted({"type": "array", "items": row}, f, required, f.max_rows)
     return {}
 
 
@@ -111,8 +111,9 @@ def _text(f: Field, required: bool) -> dict[str, Any]:
     elif f.type is FieldType.URL:
         s["format"] = "uri"
         patterns.append(URL_PATTERN)
-    if f.pattern and ecma_compatible(f.pattern):
-        patterns.append(f"^(?:{f.pattern})$")
+    ecma = ecma_pattern(f.pattern) if f.pattern else None
+    if ecma is not None:
+        patterns.append(f"^(?:{ecma})$")
     if patterns:
         s["pattern"] = patterns[0]
     if len(patterns) > 1:

@@ -18,8 +18,9 @@ points at `<field id>-help`, the element the template renders the help text in.
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -43,13 +44,13 @@ from wtforms import (
 )
 from wtforms.fields.core import UnboundField
 
-from catalog.fields import MAX_TABLE_ROWS, parse_date
+from catalog.fields import parse_date
 from catalog.loader import Catalog
 from catalog.models import TEXT_TYPES, CatalogItem, Field, FieldType
 from forms.answers import Answers, clean_answers
 from forms.choices import all_choices
 from forms.client import condition_ast
-from forms.patterns import ecma_compatible
+from forms.patterns import ecma_pattern
 
 BLANK_LABEL = "Choose one"
 KEEP_VERSIONS = 4
@@ -62,6 +63,35 @@ class IsoDateField(DateField):
 
     def process_data(self, value: Any) -> None:
         self.data = parse_date(value) if isinstance(value, str | date) else None
+
+
+#: a table row's index in an input name (`accessories-3-accessory`): ASCII digits, bounded
+ROW_INDEX = re.compile(r"[0-9]{1,9}")
+ROW_INDEX_MESSAGE = ("A row of this table is numbered wrongly (0 to 999999999, in digits 0-9); "
+                     "reload the page and try again.")
+
+
+class RowList(FieldList):
+    """A table's rows. WTForms takes any `str.isdigit()` index ('²', '٣', 5,000 digits),
+    which `int()` then refuses or reads; here such an index is an error on the table (422)."""
+
+    misnumbered = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.type = "FieldList"  # what templates tell tables by
+
+    def _extract_indices(self, prefix: str, formdata: Any) -> Iterator[int]:
+        self.misnumbered = False
+        start = prefix + self._field_separator
+        for key in formdata:
+            if not key.startswith(start):
+                continue
+            index = key[len(start):].split(self._field_separator, 1)[0]
+            if ROW_INDEX.fullmatch(index):
+                yield int(index)
+            elif index.isdigit():  # digits, but not ours: other scripts, or far too many
+                self.misnumbered = True
 
 
 class ItemForm(Form):
@@ -100,6 +130,10 @@ class ItemForm(Form):
                 self.form_errors.extend(messages)
             else:
                 self._fields[where].errors[:0] = messages
+        for attr in self._attrs.values():
+            bound = self._fields[attr]
+            if isinstance(bound, RowList) and bound.misnumbered:
+                bound.errors.append(ROW_INDEX_MESSAGE)
         return not self.errors
 
 
@@ -192,7 +226,7 @@ def table_field(f: Field, catalog: Catalog, kw: dict[str, Any]) -> UnboundField:
     body = _class_body(f.columns, catalog, Form, lambda c: c.required and table_required)
     row = type(f"Row_{f.name}", (Form,), body)
     # one row more than the rules allow, so that too many rows is an error, not lost rows
-    return FieldList(FormField(row), min_entries=1, max_entries=MAX_TABLE_ROWS + 1, **kw)
+    return RowList(FormField(row), min_entries=1, max_entries=f.max_rows + 1, **kw)
 
 
 FIELD_TYPES: dict[FieldType, Builder] = {
@@ -235,8 +269,9 @@ def render_kw(f: Field, attr: str, *, required: bool) -> dict[str, Any]:
         if f.min_length:
             kw["minlength"] = f.min_length
         kw["maxlength"] = f.effective_max_length
-        if f.pattern and ecma_compatible(f.pattern, unicode_sets=True):
-            kw["pattern"] = f.pattern
+        browser = ecma_pattern(f.pattern, unicode_sets=True) if f.pattern else None
+        if browser is not None:
+            kw["pattern"] = browser
     for key, bound in (("min", f.min), ("max", f.max)):
         if bound is not None:
             kw[key] = bound.isoformat() if isinstance(bound, date) else bound

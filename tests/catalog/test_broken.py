@@ -36,7 +36,11 @@ EXPECTED_ERRORS = [
     "must be at most 5 (change the default or the rule)",
     # invalid regular expression
     "items/laptop.yaml:24:14: form[4].pattern: invalid regular expression [unclosed: "
-    "unterminated character set at position 9",
+    "a [ is not closed",
+    # a pattern RE2 cannot match in linear time
+    "fieldsets/contact.yaml:4:42: fields[0].pattern: invalid regular expression ^(?!0)[0-9]+$: "
+    "it uses lookaround (backreferences and lookaround are not supported: answers are matched "
+    "in linear time)",
     # schema: pattern and unknown key
     "workflows/bad-schema.yaml:2:5: id: 'Bad_Schema' does not match '^[a-z][a-z0-9-]*$'",
     "workflows/bad-schema.yaml:5:19: states.go.colour: unknown key colour "
@@ -63,8 +67,7 @@ EXPECTED_ERRORS = [
 ]
 
 EXPECTED_WARNINGS = [
-    "fieldsets/contact.yaml:4:42: fields[0].pattern: pattern (a+)+$ is prone to catastrophic "
-    "backtracking (avoid nested quantifiers such as (a+)+; answers are checked with a time limit)",
+    "fieldsets/contact.yaml:2:5: id: fieldset contact is not used by any item",
 ]
 
 
@@ -79,7 +82,7 @@ def test_every_error_kind_is_reported_where_it_is_written(broken, expected):
 
 
 @pytest.mark.parametrize("expected", EXPECTED_WARNINGS)
-def test_risky_patterns_are_warnings_not_errors(broken, expected):
+def test_warnings_are_not_errors(broken, expected):
     assert expected in [w.render() for w in broken.warnings]
     assert expected not in [e.render() for e in broken.errors]
 

@@ -28,11 +28,11 @@ def test_validate_broken_prints_every_error_with_its_position(runner, broken_pat
     result = runner.invoke(main, ["validate", str(broken_path)])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert lines[-1].endswith("23 errors, 2 warnings in 9 files (1 items, 1 workflows)")
+    assert lines[-1].endswith("24 errors, 1 warning in 9 files (1 items, 1 workflows)")
     for line in lines[:-1]:
         assert re.match(r"^[^:]+:\d+:\d+: ", line), line
         assert line.startswith(str(broken_path))
-    assert sum(": warning: " in line for line in lines) == 2
+    assert sum(": warning: " in line for line in lines) == 1
 
 
 def test_validate_json_format(runner, broken_path):
@@ -40,7 +40,7 @@ def test_validate_json_format(runner, broken_path):
     assert result.exit_code == 1
     report = json.loads(result.output)
     assert report["ok"] is False
-    assert report["errors"] == 23
+    assert report["errors"] == 24
     first = report["problems"][0]
     assert set(first) == {"file", "line", "col", "severity", "path", "message", "hint"}
 

@@ -102,6 +102,17 @@ def test_absurd_nesting_gets_a_clean_error(text):
     assert "nesting deeper than 64 levels (flatten the structure)" in error(text)
 
 
+def test_nesting_is_refused_at_our_limit_even_when_the_parser_gives_up_first():
+    # libyaml (PyYAML >= 6.0.4) stops at its own depth limit before any node exists
+    assert error("[" * 5000 + "]" * 5000) == (
+        "x.yaml:1:64: nesting deeper than 64 levels (flatten the structure)")
+
+
+def test_nesting_past_the_limit_is_reported_before_a_later_syntax_error():
+    assert error("[" * 70 + "}") == (
+        "x.yaml:1:64: nesting deeper than 64 levels (flatten the structure)")
+
+
 def test_locate_points_at_values_and_keys():
     doc = parse_yaml("a:\n  b: 1\n  c: [1, {d: 2}]\n", P)
     assert str(doc.locate(["a", "c", 1, "d"])) == "x.yaml:3:14"

@@ -17,6 +17,7 @@ from forms.answers import REQUIRED, clean_answers, defaults_for
 from forms.wtf import (
     FIELD_TYPES,
     IsoDateField,
+    RowList,
     build_form_class,
     form_class_for,
     form_field,
@@ -40,7 +41,7 @@ def test_one_wtforms_field_per_catalog_field(everything):
         "count": wtforms.IntegerField, "amount": wtforms.FloatField,
         "agree": wtforms.BooleanField, "colour": wtforms.SelectField,
         "tags": wtforms.SelectMultipleField, "day": IsoDateField, "mail": wtforms.EmailField,
-        "link": wtforms.URLField, "owner": wtforms.SelectField, "lines": wtforms.FieldList}
+        "link": wtforms.URLField, "owner": wtforms.SelectField, "lines": RowList}
 
 
 def test_the_registry_covers_every_field_type():
