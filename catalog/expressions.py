@@ -1,9 +1,10 @@
 """The one expression language of conditions and `{{ }}` templates.
 
 Expressions are parsed and checked when the catalog loads (syntax, known names,
-allowed functions) and evaluated by simpleeval against plain dict snapshots.
-Attribute access `a.b` is rewritten to item access `a['b']`, so no attribute of
-any Python object is ever reached.
+allowed functions; constant parts are evaluated then, under the budget) and evaluated
+by simpleeval (`catalog.sandbox`: a budget, null semantics) against plain dict
+snapshots. Attribute access `a.b` is rewritten to item access `a['b']`, so no
+attribute of any Python object is ever reached.
 """
 
 from __future__ import annotations
@@ -18,30 +19,17 @@ from typing import Any
 import simpleeval
 
 from catalog.errors import DeskflowError
+from catalog.sandbox import FUNCTIONS as BUILTIN_FUNCTIONS
+from catalog.sandbox import MAX_DIGITS, MAX_ITEMS, MAX_TEXT, Evaluator, OverBudget
 
 MAX_EXPRESSION_LENGTH = 1000
 ROOTS = frozenset({"form", "requester", "requested_for", "request", "item", "now"})
 
-
-def _lower(value: Any) -> str:
-    return str(value).lower() if value is not None else ""
-
-
-def _upper(value: Any) -> str:
-    return str(value).upper() if value is not None else ""
-
-
-def _length(value: Any) -> int:
-    return len(value) if value is not None else 0
-
-
-BUILTIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": _length, "lower": _lower, "upper": _upper, "str": str, "int": int,
-    "float": float, "round": round, "min": min, "max": max, "abs": abs,
-}
 #: Functions the catalog supplies at evaluation time (their names are known at load).
 CATALOG_FUNCTIONS = frozenset({"lookup"})
 FUNCTIONS = frozenset(BUILTIN_FUNCTIONS) | CATALOG_FUNCTIONS
+BUDGET_HINT = (f"an expression may not build lists of more than {MAX_ITEMS:,} items, text of "
+               f"more than {MAX_TEXT:,} characters or numbers of more than {MAX_DIGITS} digits")
 
 _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.Expr, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
@@ -81,8 +69,8 @@ class ExpressionError(DeskflowError):
         self.message, self.hint = message, hint
 
 
-class _Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
-    ATTR_INDEX_FALLBACK = False
+class ExpressionBudgetExceeded(ExpressionError):
+    """Evaluating an expression would take more memory or time than its budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +85,12 @@ class Expression:
     def evaluate(self, names: Mapping[str, Any],
                  functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
         """Evaluate against `names` (plain dicts); raise ExpressionError on any failure."""
-        evaluator = _Evaluator(names=dict(names),
-                               functions={**BUILTIN_FUNCTIONS, **(functions or {}), _GET: _get})
+        evaluator = Evaluator(names, {**BUILTIN_FUNCTIONS, **(functions or {}), _GET: _get})
         try:
             return evaluator.eval(self.source, previously_parsed=self.node)
+        except OverBudget as exc:
+            raise ExpressionBudgetExceeded(f"{self.source}: expression exceeded its budget: {exc}",
+                                           BUDGET_HINT) from None
         except ExpressionError as exc:
             raise ExpressionError(f"{self.source}: {exc.message}") from None
         except simpleeval.NameNotDefined as exc:
@@ -147,9 +137,46 @@ def _compile(source: str, roots: frozenset[str]) -> Expression:
         raise ExpressionError("does not parse", "simplify the expression") from None
     paths: set[tuple[str, ...]] = set()
     calls: list[tuple[str, tuple[Any, ...]]] = []
-    body = _rewrite(tree.body, roots, paths, calls)
-    node = ast.fix_missing_locations(ast.Expr(value=body))
+    node = ast.fix_missing_locations(ast.Expr(value=_rewrite(tree.body, roots, paths, calls)))
+    _fold_constants(node.value)
     return Expression(source, frozenset(paths), tuple(calls), node)
+
+
+def _fold_constants(body: ast.expr) -> None:
+    """Evaluate the parts that read no names now, under the budget, to refuse overruns at load.
+
+    `len([[[1]*300]*300]*300) > 0` or `'%01000000000d' % 1` exceed the budget whatever the
+    answers are; only the budget is judged here, other failures surface at run time.
+    """
+    constant: list[ast.expr] = []
+    if _collect_constants(body, constant):
+        constant = [body]
+    for node in constant:
+        try:
+            Evaluator({}, BUILTIN_FUNCTIONS).eval("", previously_parsed=node)
+        except OverBudget as exc:
+            raise ExpressionBudgetExceeded(f"exceeds its budget: {exc}", BUDGET_HINT) from None
+        except Exception:  # any other failure is reported when the expression runs
+            continue
+
+
+def _collect_constants(node: ast.expr, out: list[ast.expr]) -> bool:
+    """Whether `node` reads no names; the largest such parts of one that does go to `out`."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return False
+    if isinstance(node, ast.Call):
+        children, own = node.args, isinstance(node.func, ast.Name) and (
+            node.func.id in BUILTIN_FUNCTIONS)
+    else:
+        children, own = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)], True
+    flags = [_collect_constants(c, out) for c in children]
+    if own and all(flags):
+        return True
+    out.extend(c for c, flag in zip(children, flags, strict=True)
+               if flag and not isinstance(c, ast.Constant))
+    return False
 
 
 def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
@@ -193,6 +220,15 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
         if not isinstance(node.value, str | int | float | bool | type(None)):
             raise ExpressionError(f"literal {node.value!r} is not allowed")
         return node
+    if isinstance(node, ast.Compare):
+        operands = [_rewrite(o, roots, paths, calls) for o in (node.left, *node.comparators)]
+        for cmp, left, right in zip(node.ops, operands, operands[1:], strict=False):
+            _check_only(cmp)
+            if isinstance(cmp, ast.Is | ast.IsNot) and not (_is_null(left) or _is_null(right)):
+                raise ExpressionError("is and is not compare with null only",
+                                      "write form.x is null, or compare values with ==")
+        node.left, node.comparators = operands[0], operands[1:]
+        return node
     for name, value in ast.iter_fields(node):
         if isinstance(value, ast.AST):
             setattr(node, name, _rewrite(value, roots, paths, calls)
@@ -201,6 +237,10 @@ def _rewrite(node: ast.AST, roots: frozenset[str], paths: set[tuple[str, ...]],
             setattr(node, name, [_rewrite(v, roots, paths, calls) if isinstance(v, ast.expr)
                                  else _check_only(v) for v in value])
     return node  # type: ignore[return-value]
+
+
+def _is_null(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
 
 
 def _check_only(node: Any) -> Any:
@@ -274,8 +314,9 @@ class Template:
                 value = part.evaluate(names, functions)
                 out.append("" if value is None else _text(value))
         text = "".join(out)
-        if len(text) > simpleeval.MAX_STRING_LENGTH:
-            raise ExpressionError(f"{self.source[:40]}: rendered text is too long")
+        if len(text) > MAX_TEXT:
+            raise ExpressionBudgetExceeded(f"{self.source[:40]}: rendered text is too long",
+                                           f"a template renders at most {MAX_TEXT:,} characters")
         return text
 
 

@@ -5,7 +5,10 @@
 is true or its `required_if` holds), `show_if` and `required_if` (condition ASTs,
 below, or null), `pattern` (null when JavaScript would read it differently; the
 server still checks it), `min`/`max` (numbers, or ISO dates), `min_length`/
-`max_length`, `min_items`/`max_items`, `depends_on` and, for tables, `columns`.
+`max_length`, `min_items`/`max_items`, `depends_on` and, for tables, `columns`;
+then the item's `checks` across fields, each `when` (a condition AST), `message`
+and `field` (null: the top of the form). The browser shows a check's message while
+its `when` holds (a `{"server": true}` one never: the server decides it).
 The browser is a convenience: the server decides every answer again.
 
 Condition AST (one JSON object per node):
@@ -19,6 +22,8 @@ Condition AST (one JSON object per node):
     {"op": OP, "left": NODE, "right": NODE}
                                       OP is == != < <= > >= in "not in"
     {"call": "len"|"lower"|"upper", "args": [NODE]}
+    {"call": "default", "args": [NODE, NODE]}
+                                      the first value, or the second when it is null
     {"server": true}                  the whole rule: only the server decides
 
 Values follow the server's view of the form: an empty or hidden field, or one
@@ -26,10 +31,11 @@ after the field being decided, is null; a number field holds a number, a
 checkbox true or false, a multichoice a list of strings (empty when nothing is
 chosen). Truthiness is Python's: null, false, 0, "" and [] are false. `==`
 compares strings, numbers, booleans, null and lists (element-wise) by value.
-Ordering compares two numbers or two strings. `in` tests membership in a list
-or a substring of a string. `len(null)` is 0, `lower(null)` and `upper(null)`
-are "". Anything else the server cannot evaluate either (`null < 3`, `'a' in
-null`): the whole rule is then false, as on the server. A rule that reads the
+Ordering compares two numbers or two strings, and is false when either side is
+null. `in` tests membership in a list or a substring of a string, and is false
+for null. `len(null)` is 0, `lower(null)` and `upper(null)` are "". Anything else
+the server cannot evaluate either (`3 < 'a'`, `'a' in 3`): the whole rule is then
+false, as on the server. A rule that reads the
 requester, calls another function, does arithmetic or uses `x if c else y`
 is `{"server": true}`: the browser shows the field and does not require it.
 """
@@ -42,7 +48,7 @@ from typing import Any
 
 from catalog.expressions import Expression
 from catalog.models import CatalogItem, Field
-from forms.patterns import ecma_compatible
+from forms.patterns import ecma_pattern
 
 FORMAT = 1
 SERVER: dict[str, Any] = {"server": True}
@@ -61,7 +67,9 @@ class _Unsupported(Exception):
 
 def client_rules(item: CatalogItem) -> dict[str, Any]:
     """Rules of every field of `item` for the browser, JSON-serialisable."""
-    return {"format": FORMAT, "item": item.id, "fields": [field_rules(f) for f in item.fields]}
+    return {"format": FORMAT, "item": item.id, "fields": [field_rules(f) for f in item.fields],
+            "checks": [{"when": condition_ast(c.when), "message": c.message, "field": c.field}
+                       for c in item.checks]}
 
 
 def field_rules(f: Field) -> dict[str, Any]:
@@ -69,7 +77,7 @@ def field_rules(f: Field) -> dict[str, Any]:
     rules: dict[str, Any] = {
         "name": f.name, "type": f.type.value, "label": f.label, "required": f.required,
         "show_if": condition_ast(f.show_if), "required_if": condition_ast(f.required_if),
-        "pattern": f.pattern if f.pattern and ecma_compatible(f.pattern) else None,
+        "pattern": ecma_pattern(f.pattern) if f.pattern else None,
         "min": _bound(f.min), "max": _bound(f.max),
         "min_length": f.min_length, "max_length": f.effective_max_length,
         "min_items": f.min_items, "max_items": f.max_items, "depends_on": f.depends_on,
@@ -118,6 +126,8 @@ def _convert(node: ast.AST) -> dict[str, Any]:
             return {"field": _form_field(*node.args)}
         if node.func.id in _FUNCTIONS and len(node.args) == 1:
             return {"call": node.func.id, "args": [_convert(node.args[0])]}
+        if node.func.id == "default" and len(node.args) == 2:
+            return {"call": "default", "args": [_convert(a) for a in node.args]}
     raise _Unsupported
 
 

@@ -98,6 +98,19 @@ def test_a_default_route_declared_first_is_still_tried_last():
     assert fire(wf, "check", "route", {"form": {"n": 0}}) == "small"
 
 
+@pytest.mark.parametrize("when", ["form.n > 1", "form.n * 2 > 2", "not form.n <= 1"])
+def test_an_empty_answer_compared_with_an_ordering_takes_no_route_but_does_not_strand(when):
+    wf = Workflow(id="odd", start="check", version=f"odd-{when}", states=(
+        State("check", StateKind.DECISION, routes=(
+            Route("big", compile_expression(when)), Route("small"))),
+        State("big", StateKind.END, outcome="fulfilled"),
+        State("small", StateKind.END, outcome="rejected"),
+        State("cancelled", StateKind.END, outcome="cancelled"),
+    ))
+    expected = "big" if when.startswith("not") else "small"  # an ordering with null is false
+    assert fire(wf, "check", "route", {"form": {"n": None}}) == expected
+
+
 def test_machines_are_built_once_per_version(acme):
     wf = acme.workflow("laptop-request")
     assert machine_for(wf) is machine_for(wf)

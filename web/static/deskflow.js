@@ -21,12 +21,14 @@
   }
 
   function ordered(op, a, b) {
+    if (a === null || b === null) return false;  // an empty value is neither smaller nor larger
     var nums = typeof a === "number" && typeof b === "number";
     if (!nums && !(typeof a === "string" && typeof b === "string")) throw FAIL;
     return op === "<" ? a < b : op === "<=" ? a <= b : op === ">" ? a > b : a >= b;
   }
 
   function contains(item, box) {
+    if (box === null) return false;
     if (Array.isArray(box)) return box.some(function (x) { return equal(item, x); });
     if (typeof box === "string" && typeof item === "string") return box.indexOf(item) !== -1;
     throw FAIL;
@@ -47,6 +49,7 @@
     if ("not" in node) return !truthy(evaluate(node.not, values));
     if ("call" in node) {
       var arg = evaluate(node.args[0], values);
+      if (node.call === "default") return arg === null ? evaluate(node.args[1], values) : arg;
       if (node.call === "len") {
         if (arg === null) return 0;
         if (typeof arg === "string" || Array.isArray(arg)) return arg.length;
@@ -107,13 +110,53 @@
     return text;
   }
 
+  // a required_if field that holds looks like an always-required one: the same hidden-from-
+  // screen-readers asterisk after its label (inside a table's legend), `required` on its inputs
   function setRequired(form, f, required) {
     var wrap = form.querySelector('[data-field-wrap="' + f.name + '"]');
-    inputsOf(form, f.name).forEach(function (el) { el.required = required; });
-    if (wrap && f.required_if) {
-      var label = wrap.querySelector("label, legend");
-      if (label) label.classList.toggle("df-required", required);
+    if (f.type !== "table") {
+      inputsOf(form, f.name).forEach(function (el) {
+        el.required = required;
+        if (required) el.setAttribute("aria-required", "true"); else el.removeAttribute("aria-required");
+      });
     }
+    if (!wrap || !f.required_if) return;
+    var label = wrap.querySelector("label, legend");
+    if (!label) return;
+    var mark = wrap.querySelector("[data-required-mark]");
+    if (required && !mark) {
+      mark = document.createElement("span");
+      mark.className = "text-danger";
+      mark.setAttribute("aria-hidden", "true");
+      mark.setAttribute("data-required-mark", "");
+      mark.textContent = " *";
+      if (label.tagName === "LEGEND") label.appendChild(mark); else label.after(mark);
+    } else if (!required && mark) {
+      mark.remove();
+    }
+  }
+
+  // checks across fields (forms.client): a message next to its field, or at the top of the form
+  function applyChecks(form, rules, values) {
+    form.querySelectorAll("[data-check-message]").forEach(function (el) { el.remove(); });
+    (rules.checks || []).forEach(function (check) {
+      if (holds(check.when, values, false) !== true) return;
+      var wrap = check.field && form.querySelector('[data-field-wrap="' + check.field + '"]');
+      var shownThere = wrap && !wrap.hidden;
+      var said = Array.prototype.some.call((shownThere ? wrap : form).querySelectorAll(".invalid-feedback"),
+        function (el) { return el.textContent.indexOf(check.message) !== -1; });
+      if (said) return;  // the server already put it there
+      var box = document.createElement("div");
+      box.setAttribute("data-check-message", "");
+      box.textContent = check.message;
+      if (shownThere) {
+        box.className = "invalid-feedback d-block";
+        wrap.appendChild(box);
+      } else {
+        box.className = "alert alert-danger py-2";
+        form.insertBefore(box, form.firstChild);
+      }
+    });
   }
 
   // in form order, as the server does: a condition sees the answers above it, hidden ones as null
@@ -124,10 +167,11 @@
       var shown = holds(f.show_if, values, true) !== false;
       var wrap = form.querySelector('[data-field-wrap="' + f.name + '"]');
       if (wrap) wrap.hidden = !shown;
-      var required = shown && f.type !== "table" && (f.required || holds(f.required_if, values, false) === true);
+      var required = shown && (f.required || holds(f.required_if, values, false) === true);
       setRequired(form, f, required);
       values[f.name] = shown ? readValue(form, f) : null;
     });
+    applyChecks(form, rules, values);
   }
 
   // cascading selects: offer only the options whose data-parent matches the parent's value
