@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from catalog.expressions import ExpressionError, Template
+from catalog.expressions import Template
 from catalog.workflow import Action
 from engine import people
 from engine.models import Asset, Request, Task
@@ -19,14 +19,10 @@ ActionFn = Callable[["Step", Request, Action, str], None]
 
 
 def _render(step: Step, req: Request, value: Any) -> Any:
-    from engine.runtime import context
+    """Fill in a template parameter; a failure fails the action (the request needs attention)."""
+    from engine.runtime import fill
 
-    if isinstance(value, Template):
-        try:
-            return value.render(context(step, req), step.functions)
-        except ExpressionError as exc:
-            return f"[{exc.message}]"
-    return value
+    return fill(step, req, value) if isinstance(value, Template) else value
 
 
 def recipients(step: Step, req: Request, to: str) -> list[str]:

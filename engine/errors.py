@@ -41,6 +41,21 @@ class InvalidInput(EngineError):
         self.message = message
 
 
+class StepFailed(EngineError):
+    """A workflow step failed at runtime: the request halts there, flagged for an admin.
+
+    Raised inside the engine and turned into the request's "needs attention" condition
+    (`runtime.flag`); it never reaches a caller of the request service.
+    """
+
+    status = 500
+
+    def __init__(self, state: str, step: str, what: str, message: str) -> None:
+        super().__init__(f"{state}: {what}: {message}")
+        #: `step` says what to re-run (engine.attention); `what` says it in words
+        self.state, self.step, self.what, self.message = state, step, what, message
+
+
 class Unavailable(EngineError):
     """The database is busy; try again shortly (503)."""
 

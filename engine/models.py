@@ -144,6 +144,7 @@ class Request(Base):
         Index("ix_requests_requester_created", "requester_id", "created_at"),
         Index("ix_requests_requested_for_created", "requested_for_id", "created_at"),
         Index("ix_requests_status_created", "status", "created_at"),
+        Index("ix_requests_attention", "attention_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,6 +171,12 @@ class Request(Base):
     resolution_due: Mapped[datetime | None]
     sla_paused_at: Mapped[datetime | None]
     sla_state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | warning | breached
+    #: set while a workflow step failed at runtime and an admin has to retry or route it
+    attention_at: Mapped[datetime | None]
+    #: the state the request halted in, the step that failed there (`engine.attention`), why
+    attention_state: Mapped[str | None] = mapped_column(String(64))
+    attention_step: Mapped[str | None] = mapped_column(String(100))
+    attention_error: Mapped[str | None] = mapped_column(Text)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
@@ -283,7 +290,7 @@ class Timer(Base):
     visit: Mapped[int]
     ref: Mapped[str] = mapped_column(String(64), default="")
     due_at: Mapped[datetime]
-    #: pending | fired | cancelled
+    #: pending | fired | cancelled | failed (its firing failed; the request needs attention)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     fired_at: Mapped[datetime | None]
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -4,33 +4,42 @@
 belonged to the state it leaves, records the audit row, and enters the next state:
 creating approvals, tasks and timers, running actions, and following decisions and
 action states until the request waits or ends.
+
+A step that fails at runtime (an expression, an action, a lookup, nobody to approve) raises
+`StepFailed` inside its guard (`guard`); `transition` and `start` catch it and `flag` the
+request where it halted, so what the caller did still commits. `engine.attention` retries
+the step or routes the request by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError, Template
 from catalog.loader import Catalog
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, people
+from engine import approvals, people, table_text
 from engine.actions import ACTIONS
 from engine.businesstime import BusinessCalendar
-from engine.errors import Conflict
+from engine.errors import Conflict, StepFailed
 from engine.models import Approval, AuditEvent, Membership, Person, Request, Task, Timer
 from engine.outbox import insert_rows
 from engine.versions import workflow_of
-from workflows.compiler import fire
+from workflows.compiler import fire, machine_for
 from workflows.errors import WorkflowError
 
 MAX_AUTOMATIC_STEPS = 100
+MAX_ERROR = 2000  # characters of a step's error kept on the request
 REQUEST_LEVEL = -1  # the visit of timers that outlive states (SLA clocks)
 
 
@@ -168,7 +177,7 @@ def context(step: Step, req: Request) -> dict[str, Any]:
     }
 
 
-def audit(step: Step, req: Request | None, event: str, from_state: str | None = None,
+def audit(step: Step, req: Request | None, event: str, /, from_state: str | None = None,
           to_state: str | None = None, actor: str | None | bool = True, **detail: Any) -> None:
     """Record an audit row (written in bulk when the unit ends)."""
     step.audit_rows.append({
@@ -178,23 +187,119 @@ def audit(step: Step, req: Request | None, event: str, from_state: str | None = 
 
 
 def render(step: Step, req: Request, template: Template | None, default: str = "") -> str:
+    """Fill in a template; a failure is the failure of the step that renders it."""
     if template is None:
         return default
+    return fill(step, req, template)
+
+
+def fill(step: Step, req: Request, template: Template) -> str:
+    """Render a template; a failing placeholder is named by its expression, trimmed."""
     try:
-        return template.render(context(step, req), step.functions)
+        return template.render(table_text.readable(context(step, req)), step.functions)
     except ExpressionError as exc:
-        return f"{default} [{exc.message}]" if default else f"[{exc.message}]"
+        for part in template.expressions:
+            if exc.message.startswith(f"{part.source}: "):
+                raise ExpressionError(f"{part.source.strip()}: "
+                                      f"{exc.message[len(part.source) + 2:]}") from None
+        raise
+
+
+# ---------------------------------------------------------------- failing steps
+
+
+def describe(exc: BaseException) -> str:
+    """An error in words: our own errors' text, else the kind of error and its message."""
+    if isinstance(exc, ExpressionError):
+        return exc.message
+    if isinstance(exc, DeskflowError):
+        return str(exc)
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def guard(req: Request, key: str, what: str) -> Iterator[None]:
+    """Run one workflow step; its failure becomes StepFailed (database errors pass through).
+
+    `key` names the step for a retry (see engine.attention), `what` in words.
+    """
+    try:
+        yield
+    except (StepFailed, SQLAlchemyError):
+        raise
+    except Exception as exc:
+        raise StepFailed(req.state, key, what, describe(exc)) from exc
+
+
+def flag(step: Step, req: Request, exc: StepFailed) -> None:
+    """Halt the request where a step failed, visibly: what it needs is an admin's retry or route."""
+    req.attention_at = step.now
+    req.attention_state, req.attention_step = exc.state, exc.step
+    req.attention_error = str(exc)[:MAX_ERROR]
+    touch(step, req)
+    audit(step, req, "needs_attention", actor=False, state=exc.state, step=exc.step,
+          error=req.attention_error)
+
+
+def clear(req: Request) -> None:
+    """The request moves on: whatever held it up is settled or moot."""
+    if req.attention_at is not None or req.attention_step is not None:
+        req.attention_at = req.attention_state = req.attention_step = req.attention_error = None
+
+
+def drive(step: Step, req: Request, work: Callable[[], Any]) -> bool:
+    """Run `work`; if a step in it fails, flag the request and keep what came before."""
+    try:
+        work()
+    except StepFailed as exc:
+        flag(step, req, exc)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- moving on
 
 
 def transition(step: Step, req: Request, trigger: str, **detail: Any) -> None:
-    """Fire `trigger`, leave the current state, and enter the next one (and onwards)."""
+    """Fire `trigger`, leave the current state, and enter the next one (and onwards).
+
+    A trigger the state does not have is a Conflict and changes nothing. A step that fails
+    after that halts the request where it failed, flagged; what came before it is kept.
+    """
+    drive(step, req, lambda: move(step, req, trigger, detail, asked=True))
+
+
+def start(step: Step, req: Request, wf: Workflow) -> None:
+    """Enter the state the request is in (a new request's first) and go on as far as it goes."""
+
+    def work() -> None:
+        trigger = enter(step, req, wf)
+        if trigger:
+            move(step, req, trigger, {})
+
+    drive(step, req, work)
+
+
+def move(step: Step, req: Request, trigger: str, detail: dict[str, Any],
+         asked: bool = False) -> None:
+    """Fire `trigger` and follow automatic steps; StepFailed when a step fails.
+
+    `asked`: the trigger is what the caller asked for, so one the state lacks is a Conflict.
+    """
     wf = workflow(req)
     for _ in range(MAX_AUTOMATIC_STEPS):
         source = req.state
-        try:
+        if asked and trigger not in machine_for(wf).get_triggers(source):
+            try:
+                fire(wf, source, trigger, {}, step.functions)
+            except WorkflowError as exc:
+                raise Conflict(f"{req.number} is {source}; cannot {trigger}: {exc}") from None
+        asked = False
+        with guard(req, f"trigger:{trigger}",
+                   "decision" if trigger == "route" else f"trigger {trigger}"):
             dest = fire(wf, source, trigger, context(step, req), step.functions)
-        except (WorkflowError, ExpressionError) as exc:
-            raise Conflict(f"{req.number} is {source}; cannot {trigger}: {exc}") from None
+        clear(req)
         close_visit(step, req)
         audit(step, req, "transition", source, dest, trigger=trigger, **detail)
         req.state = dest
@@ -203,20 +308,32 @@ def transition(step: Step, req: Request, trigger: str, **detail: Any) -> None:
         detail = {}
         if not trigger:
             return
-    raise Conflict(f"{req.number}: workflow {wf.id} loops without waiting")
+    raise StepFailed(req.state, f"trigger:{trigger}", "automatic steps",
+                     f"workflow {wf.id} loops without waiting "
+                     f"({MAX_AUTOMATIC_STEPS} steps without a state that waits)")
 
 
 def enter(step: Step, req: Request, wf: Workflow) -> str | None:
     """Set up the state the request is in; return the trigger to fire at once, if any."""
     req.visit += 1
+    return settle(step, req, wf)
+
+
+def settle(step: Step, req: Request, wf: Workflow, first_action: int = 0) -> str | None:
+    """Run the state's actions from `first_action`, then open what it waits for.
+
+    Return the trigger to fire at once, if any. A retry re-runs it from the failed step.
+    """
     state = wf.state(req.state)
     assert state is not None
-    run_actions(step, req, state.actions)
+    run_actions(step, req, state.actions, first_action)
     if state.kind is StateKind.APPROVAL:
-        open_approvals(step, req, wf)
+        with guard(req, "approvals", "opening its approvals"):
+            open_approvals(step, req, wf)
         return None
     if state.kind is StateKind.TASK:
-        open_tasks(step, req, wf)
+        with guard(req, "tasks", "opening its tasks"):
+            open_tasks(step, req, wf)
         return None
     if state.kind is StateKind.WAIT:
         assert state.wait is not None
@@ -231,18 +348,25 @@ def enter(step: Step, req: Request, wf: Workflow) -> str | None:
     return None
 
 
-def run_actions(step: Step, req: Request, actions: tuple[Any, ...]) -> None:
+def run_actions(step: Step, req: Request, actions: tuple[Any, ...], first: int = 0,
+                key: str = "action", label: str = "action") -> None:
+    """Run `actions` from index `first`; the one that fails names itself (`key:index`)."""
     for i, action in enumerate(actions):
-        ACTIONS[action.kind](step, req, action, f"{req.visit}.{i}")
+        if i < first:
+            continue
+        with guard(req, f"{key}:{i}", f"{label} {i + 1} ({action.kind})"):
+            ACTIONS[action.kind](step, req, action, f"{req.visit}.{i}")
 
 
 def open_approvals(step: Step, req: Request, wf: Workflow) -> None:
+    """Open the state's approvals; every approver is resolved before anything is written."""
     state = wf.state(req.state)
     assert state is not None
     ctx = context(step, req)
     excluded = list(dict.fromkeys([req.requester_id, req.requested_for_id]))
-    for spec in state.approvals:
-        chosen = approvals.resolve(step.session, spec, ctx, step.functions, excluded)
+    resolved = [(spec, approvals.resolve(step.session, spec, ctx, step.functions, excluded))
+                for spec in state.approvals]
+    for spec, chosen in resolved:
         due = step.calendar.add(step.now, spec.timeout) if spec.timeout else None
         policy = approvals.policy_text(spec.policy, len(chosen))
         for c in chosen:
@@ -255,26 +379,32 @@ def open_approvals(step: Step, req: Request, wf: Workflow) -> None:
                                    ref=spec.name, due_at=due))
         audit(step, req, "approval_requested", actor=False, approval=spec.name,
               approvers=[c.person_id for c in chosen], policy=policy)
-        step.notify(step, req, "approval_requested", [c.person_id for c in chosen],
-                    key=f"{req.visit}:{spec.name}")
+        step.notify(step, req, "approval_requested", approvals.recipients(
+            step.session, req, [c.person_id for c in chosen], step.now), key=f"{req.visit}:{spec.name}")
 
 
 def open_tasks(step: Step, req: Request, wf: Workflow) -> None:
+    """Open the state's tasks; every one is worked out before anything is written."""
     state = wf.state(req.state)
     assert state is not None
     ctx = context(step, req)
+    tasks = []
     for spec in state.tasks:
         assignee = None
         if spec.assignee is not None:
             targets = approvals._targets(step.session, spec.assignee, ctx, step.functions)
             assignee = next((i for k, i in targets if k == "person"
                              and step.active_person(i)), None)
-        task = Task(request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
-                    title=render(step, req, spec.title, default=state.label or state.name)[:500],
-                    instructions=render(step, req, spec.instructions), queue=spec.queue, tier=0,
-                    assignee_id=assignee, created_at=step.now,
-                    due_at=(step.calendar.add(step.now, spec.sla) if spec.sla
-                            else req.resolution_due))
+        if not people.group_exists(step.session, spec.queue):
+            raise Conflict(f"task {spec.name}: no group {spec.queue} to queue it in")
+        tasks.append((spec, Task(
+            request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
+            title=render(step, req, spec.title, default=state.label or state.name)[:500],
+            instructions=render(step, req, spec.instructions), queue=spec.queue, tier=0,
+            assignee_id=assignee, created_at=step.now,
+            due_at=(step.calendar.add(step.now, spec.sla) if spec.sla else req.resolution_due))))
+    for spec, task in tasks:
+        assignee = task.assignee_id
         step.session.add(task)
         step.session.flush()
         audit(step, req, "task_created", actor=False, task=task.id, queue=spec.queue,
@@ -305,6 +435,7 @@ def close_visit(step: Step, req: Request) -> None:
 
 
 def finish(step: Step, req: Request, outcome: str) -> None:
+    clear(req)
     req.status = "closed"
     req.outcome = outcome
     req.closed_at = step.now

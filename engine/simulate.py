@@ -2,13 +2,16 @@
 
 `simulate` submits an item as a person, approves every approval (or rejects the one
 named), completes every task with its first outcome, lets waits pass, and reports the
-path of states with the approvers and tasks each step created. Nothing is sent and no
-real database is touched.
+answers it assumed and the path of states with the approvers and tasks each step created.
+The answers go through the order form's own pipeline, passed in by the caller (`engine`
+does not import `forms`). Nothing is sent and no real database is touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,9 +19,13 @@ from typing import Any
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import StaticPool
 
+from catalog.errors import UsageError
+from catalog.fields import is_empty
 from catalog.loader import Catalog
 from catalog.models import FieldType
+from catalog.patterns import sample_match
 from catalog.workflow import StateKind
+from engine import people
 from engine.db import configure_sqlite, create_schema, make_sessionmaker
 from engine.directory import sync_directory
 from engine.errors import InvalidInput
@@ -26,6 +33,10 @@ from engine.models import Approval, AuditEvent, OutboxMessage, Request, Task
 from engine.service import RequestService
 
 MAX_STEPS = 200
+#: the order form's pipeline, passed in by the caller: defaults for a requester snapshot, and
+#: clean answers from form values (raising InvalidInput with the form's messages)
+Defaults = Callable[[Mapping[str, Any] | None], Mapping[str, Any]]
+Clean = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Mapping[str, Any]]
 _TASK_VALUES: dict[FieldType, Any] = {
     FieldType.STRING: "simulated", FieldType.TEXTAREA: "Simulated completion of this task.",
     FieldType.INTEGER: 0, FieldType.NUMBER: 0, FieldType.BOOLEAN: False,
@@ -51,13 +62,17 @@ class Simulation:
     outcome: str | None
     emails: int
     webhooks: int
+    #: answers not given with --set, in form order; those in `defaulted` are the field's default
     assumed: dict[str, Any]
+    defaulted: frozenset[str] = frozenset()
 
     def render(self) -> str:
         out = [f"{self.number}: {self.item} ordered by {self.requester}, workflow "
                f"{self.workflow} (version {self.version})"]
         if self.assumed:
-            out.append("  assumed answers: " + ", ".join(f"{k}={v!r}" for k, v in self.assumed.items()))
+            out.append("  Assumed answers (not given with --set):")
+            out.extend(f"    {k}={shown(v)}" + (" (the field's default)" if k in self.defaulted else "")
+                       for k, v in self.assumed.items())
         for i, step in enumerate(self.steps, 1):
             label = f" ({step.label})" if step.label and step.label != step.state else ""
             out.append(f"  {i}. {step.state} [{step.kind}]{label}")
@@ -68,34 +83,56 @@ class Simulation:
         return "\n".join(out)
 
 
-def coerce(item_field: Any, text: str) -> Any:
-    """A `--set name=value` value in the field's type."""
-    t = item_field.type
-    if t is FieldType.INTEGER:
-        return int(text)
-    if t is FieldType.NUMBER:
-        return float(text)
-    if t is FieldType.BOOLEAN:
-        return text.strip().lower() in ("1", "true", "yes", "on")
-    if t is FieldType.MULTICHOICE:
-        return [v.strip() for v in text.split(",") if v.strip()]
-    if t is FieldType.TABLE:
-        import json
+def shown(value: Any) -> str:
+    """An answer as `--set` takes it: lists comma-separated, tables as JSON, booleans lower case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
 
-        return json.loads(text)
+
+def form_value(item_field: Any, text: str) -> Any:
+    """A `--set name=value` text as the order form would send it: a list for multichoice, rows
+    for a table (a JSON list of objects), else the text for the form pipeline to check."""
+    if item_field.type is FieldType.MULTICHOICE:
+        return [v.strip() for v in text.split(",") if v.strip()]
+    if item_field.type is FieldType.TABLE:
+        name = item_field.name
+        column = item_field.columns[0].name if item_field.columns else "column"
+        how = f"a table takes a JSON list of rows, like --set '{name}=[{{\"{column}\": \"...\"}}]'"
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--set {name}: {exc.msg} at character {exc.pos + 1} ({how})") from None
+        if not (isinstance(rows, list) and all(isinstance(r, dict) for r in rows)):
+            raise UsageError(f"--set {name}: not a list of rows ({how})")
+        return rows
     return text
 
 
 def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, str],
              reject: str | None = None, outcomes: Mapping[str, str] | None = None,
-             now: datetime | None = None) -> Simulation:
-    """Run `item_id` for `person` to its end on an in-memory copy; report what happened."""
+             now: datetime | None = None, *, clean: Clean, defaults: Defaults | None = None,
+             strict: bool = False) -> Simulation:
+    """Run `item_id` for `person` to its end on an in-memory copy; report what happened.
+
+    `values` are `--set` texts; each other field takes its default (from `defaults`, else the
+    catalog's static default), and unless `strict` a needed field with none gets a sample value.
+    """
     item = catalog.item(item_id)
     if item is None:
-        raise InvalidInput(f"no catalog item {item_id}", {"item": ["Unknown item."]})
+        close = difflib.get_close_matches(item_id, [i.id for i in catalog.items], n=3)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise UsageError(f"no catalog item {item_id}{hint}")
     if catalog.directory.person(person) is None:
-        raise InvalidInput(f"no person {person} in the directory", {"as": ["Unknown person."]})
-    answers, assumed = _answers(catalog, item, values)
+        raise UsageError(f"--as {person}: no person {person} in the directory")
+    wf = catalog.workflow(item.workflow)
+    assert wf is not None
+    _check_states(wf, reject, outcomes or {})
+    given = _given(item, values)
     engine = create_engine("sqlite://", poolclass=StaticPool,
                            connect_args={"check_same_thread": False})
     configure_sqlite(engine)
@@ -104,10 +141,14 @@ def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, s
     clock = {"now": now or datetime.now(UTC)}
     with sessions.begin() as s:
         sync_directory(s, catalog.directory)
+        requester = people.snapshot(s, person)
+    prefilled = dict(defaults(requester)) if defaults is not None else {
+        f.name: f.default for f in item.fields if f.default is not None}
+    raw = {**prefilled, **given}
+    assumed = {} if strict else _assume(catalog, item, raw)
+    answers = clean({**raw, **assumed}, requester)
     service = RequestService(sessions, lambda: catalog, lambda: clock["now"])
-    req = service.submit(item_id, person, answers)
-    wf = catalog.workflow(item.workflow)
-    assert wf is not None
+    req = service.submit(item_id, person, dict(answers))
     for _ in range(MAX_STEPS):
         with sessions() as s:
             current = s.scalar(select(Request).where(Request.id == req.id))
@@ -140,7 +181,7 @@ def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, s
             service.run_due()
         else:
             break
-    return _report(sessions, catalog, req.id, wf, person, assumed)
+    return _report(sessions, req.id, wf, person, assumed, [k for k in prefilled if k not in given])
 
 
 def _member(catalog: Catalog, group_id: str) -> str | None:
@@ -148,29 +189,51 @@ def _member(catalog: Catalog, group_id: str) -> str | None:
     return group.members[0] if group and group.members else None
 
 
-def _answers(catalog: Catalog, item: Any, values: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The given answers, with a plausible value assumed for each other needed field."""
-    answers: dict[str, Any] = {}
-    assumed: dict[str, Any] = {}
+def _check_states(wf: Any, reject: str | None, outcomes: Mapping[str, str]) -> None:
+    """Refuse a --reject or --outcome that names no state the option can act on."""
+    approvals = [st.name for st in wf.states if st.kind is StateKind.APPROVAL]
+    if reject is not None:
+        known = f"approval states: {', '.join(approvals)}" if approvals else "it has no approval states"
+        state = wf.state(reject)
+        if state is None:
+            raise UsageError(f"--reject {reject}: workflow {wf.id} has no state {reject} ({known})")
+        if state.kind is not StateKind.APPROVAL:
+            raise UsageError(f"--reject {reject}: {reject} is a {state.kind.value} state; "
+                             f"--reject names an approval state ({known})")
+    tasks = [st.name for st in wf.states if st.kind is StateKind.TASK and len(st.tasks) == 1]
+    for name, outcome in outcomes.items():
+        known = f"task states: {', '.join(tasks)}" if tasks else "it has no task states"
+        state = wf.state(name)
+        if state is None:
+            raise UsageError(f"--outcome {name}: workflow {wf.id} has no state {name} ({known})")
+        if state.kind is not StateKind.TASK or len(state.tasks) != 1:
+            what = (f"has {len(state.tasks)} tasks" if state.kind is StateKind.TASK
+                    else f"is a {state.kind.value} state")
+            raise UsageError(f"--outcome {name}: {name} {what}; --outcome names a state with "
+                             f"one task ({known})")
+        if outcome not in state.tasks[0].outcomes:
+            raise UsageError(f"--outcome {name}={outcome}: the task in {name} has no outcome "
+                             f"{outcome} (outcomes: {', '.join(state.tasks[0].outcomes)})")
+
+
+def _given(item: Any, values: Mapping[str, str]) -> dict[str, Any]:
+    """The `--set` answers as form values; an unknown field is refused."""
     unknown = sorted(set(values) - {f.name for f in item.fields})
     if unknown:
         raise InvalidInput(f"{item.id} has no field {unknown[0]}",
                            {unknown[0]: [f"Fields: {', '.join(f.name for f in item.fields)}."]})
+    return {f.name: form_value(f, values[f.name]) for f in item.fields if f.name in values}
+
+
+def _assume(catalog: Catalog, item: Any, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """A plausible value for each needed field that has no answer."""
+    assumed: dict[str, Any] = {}
     for f in item.fields:
-        if f.name in values:
-            try:
-                answers[f.name] = coerce(f, values[f.name])
-            except ValueError:
-                article = "an" if f.type.value[0] in "aeiou" else "a"
-                raise InvalidInput(f"{f.name}={values[f.name]} is not {article} {f.type.value}",
-                                   {f.name: [f"Must be {article} {f.type.value}."]}) from None
-        elif f.default is not None:
-            answers[f.name] = f.default
-        elif f.required or f.required_if is not None:
-            value = sample(catalog, f, answers)
+        if is_empty(answers.get(f.name)) and (f.required or f.required_if is not None):
+            value = sample(catalog, f, {**answers, **assumed})
             if value is not None:
-                answers[f.name] = assumed[f.name] = value
-    return answers, assumed
+                assumed[f.name] = value
+    return assumed
 
 
 def sample(catalog: Catalog, f: Any, answers: Mapping[str, Any]) -> Any:
@@ -211,61 +274,13 @@ def sample(catalog: Catalog, f: Any, answers: Mapping[str, Any]) -> Any:
         row = {c.name: sample(catalog, c, {}) for c in f.columns if c.required}
         return [row]
     if f.pattern:
-        return pattern_sample(f.pattern)
+        return sample_match(f.pattern)
     text = "Simulated answer for a dry run of this workflow."
     return text.ljust(f.min_length or 0, ".")[: f.effective_max_length or len(text)]
 
 
-def pattern_sample(pattern: str) -> str | None:
-    """A string the pattern fully matches, for the simple patterns forms use."""
-    import re
-    import re._constants as c
-    import re._parser as sre
-
-    def gen(items: Any) -> str:
-        out = []
-        for op, arg in items:
-            if op == c.LITERAL:
-                out.append(chr(arg))
-            elif op == c.NOT_LITERAL:
-                out.append("a" if chr(arg) != "a" else "b")
-            elif op == c.ANY:
-                out.append("a")
-            elif op == c.IN:
-                out.append(_in(arg))
-            elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
-                low, _high, sub = arg
-                out.append(gen(sub) * max(low, 1))
-            elif op == c.SUBPATTERN:
-                out.append(gen(arg[-1]))
-            elif op == c.BRANCH:
-                out.append(gen(arg[1][0]))
-            elif op == c.CATEGORY:
-                out.append(_category(arg))
-        return "".join(out)
-
-    def _in(arg: Any) -> str:
-        for op, value in arg:
-            if op == c.LITERAL:
-                return chr(value)
-            if op == c.RANGE:
-                return chr(value[0])
-            if op == c.CATEGORY:
-                return _category(value)
-        return "a"
-
-    def _category(cat: Any) -> str:
-        return {c.CATEGORY_DIGIT: "1", c.CATEGORY_SPACE: " "}.get(cat, "a")
-
-    try:
-        candidate = gen(sre.parse(pattern))
-        return candidate if re.fullmatch(pattern, candidate) else None
-    except Exception:  # noqa: BLE001 - any pattern we cannot sample: the user gives a value
-        return None
-
-
-def _report(sessions: Any, catalog: Catalog, request_id: int, wf: Any, person: str,
-            assumed: dict[str, Any]) -> Simulation:
+def _report(sessions: Any, request_id: int, wf: Any, person: str, assumed: Mapping[str, Any],
+            defaulted: list[str]) -> Simulation:
     with sessions() as s:
         req = s.get(Request, request_id)
         events = list(s.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)
@@ -299,6 +314,10 @@ def _report(sessions: Any, catalog: Catalog, request_id: int, wf: Any, person: s
             if state is not None and state.is_end:
                 step.lines.append(f"end: {state.outcome}")
             steps.append(step)
-        kept = {k: v for k, v in assumed.items() if req.answers.get(k) is not None}
+        if req.attention_error and steps:  # a step failed: the run stops where the request halted
+            steps[-1].lines.append(f"needs attention: {req.attention_error}")
+        taken = {k: v for k, v in req.answers.items()
+                 if (k in assumed or k in defaulted) and not is_empty(v)}
         return Simulation(req.number or "", req.item_id, wf.id, wf.version, person, steps,
-                          req.outcome, outbox.count("email"), outbox.count("webhook"), kept)
+                          req.outcome, outbox.count("email"), outbox.count("webhook"),
+                          taken, frozenset(defaulted) - set(assumed))

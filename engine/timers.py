@@ -2,19 +2,22 @@
 
 Each due timer is handled in its own transaction. On PostgreSQL a timer is locked with
 FOR UPDATE SKIP LOCKED, so several workers never fire the same one; the timer's own
-version column makes a second firing impossible on any database.
+version column makes a second firing impossible on any database. A timer whose firing
+fails is marked `failed` and its request needs attention: it is never tried again on its
+own, and the timers after it still fire.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from engine import people, runtime
-from engine.errors import Conflict
+from engine import approvals, people, runtime
+from engine.errors import Conflict, StepFailed, Unavailable
 from engine.models import Approval, Request, Timer
 from engine.runtime import Step, audit, touch, transition
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from engine.service import RequestService
 
 MAX_REMINDERS = 3
+log = logging.getLogger("deskflow.timers")
 
 
 def run_due(service: RequestService, now: datetime, limit: int) -> int:
@@ -38,7 +42,30 @@ def run_due(service: RequestService, now: datetime, limit: int) -> int:
             fired += service.unit(None, partial(_fire, timer_id=timer_id, now=now))
         except Conflict:
             continue  # another worker or a person got there first
+        except Unavailable:
+            raise
+        except Exception as exc:  # any other failure: flag the request, fire the rest
+            error = runtime.describe(exc)
+            log.warning("timer %s failed: %s", timer_id, error)
+            service.unit(None, partial(_give_up, timer_id=timer_id, error=error))
     return fired
+
+
+def _give_up(step: Step, *, timer_id: int, error: str) -> None:
+    """A timer's firing failed (and was rolled back): mark it failed, flag its request."""
+    timer = step.session.get(Timer, timer_id)
+    if timer is None or timer.status != "pending":
+        return
+    timer.status, timer.fired_at = "failed", step.now
+    req = step.session.get(Request, timer.request_id)
+    if req is not None and req.status == "open":
+        runtime.flag(step, req, StepFailed(req.state, f"timer:{timer.id}",
+                                           f"timer {timer.kind}", error))
+
+
+def fire_timer(step: Step, req: Request, timer: Timer) -> None:
+    """Run a timer's handler (also how an admin's retry re-runs a timer that failed)."""
+    HANDLERS[timer.kind](step, req, timer)
 
 
 def _fire(step: Step, *, timer_id: int, now: datetime) -> int:
@@ -56,7 +83,7 @@ def _fire(step: Step, *, timer_id: int, now: datetime) -> int:
         timer.status = "cancelled"
         return 0
     touch(step, req)
-    HANDLERS[timer.kind](step, req, timer)
+    fire_timer(step, req, timer)
     return 1
 
 
@@ -105,7 +132,8 @@ def _approval_timeout(step: Step, req: Request, timer: Timer) -> None:
                 due_at=step.calendar.add(step.now, spec.timeout) if spec.timeout else None))
             audit(step, req, "approval_escalated", actor=False, approval=a.id,
                   from_person=a.approver_id, to=up)
-            step.notify(step, req, "approval_requested", [up], key=f"escalated:{a.id}")
+            step.notify(step, req, "approval_requested",
+                        approvals.recipients(step.session, req, [up], step.now), key=f"escalated:{a.id}")
     else:
         for a in pending:
             a.reminders += 1
@@ -117,7 +145,6 @@ def _approval_timeout(step: Step, req: Request, timer: Timer) -> None:
 
 
 def _sla(step: Step, req: Request, timer: Timer) -> None:
-    wf = runtime.workflow(req)
     if timer.kind == "sla_breach" and timer.ref == "response" and req.responded_at is not None:
         return
     warning = timer.kind == "sla_warning"
@@ -128,11 +155,19 @@ def _sla(step: Step, req: Request, timer: Timer) -> None:
     due = req.response_due if timer.ref == "response" else req.resolution_due
     audit(step, req, timer.kind, actor=False, target=timer.ref,
           due=due.isoformat() if due else None)
-    if wf.sla is not None:
-        runtime.run_actions(step, req, wf.sla.on_warning if warning else wf.sla.on_breach)
+    runtime.drive(step, req, lambda: run_sla_actions(step, req, timer.kind))
     event = "sla_warning" if warning else "sla_breach"
     step.notify(step, req, event, [t.assignee_id for t in runtime.tasks_of_visit(step.session, req)
                                    if t.assignee_id and t.status == "open"], key=f"{timer.id}")
+
+
+def run_sla_actions(step: Step, req: Request, kind: str, first: int = 0) -> None:
+    """The workflow's `on_warning` or `on_breach` actions (kind: sla_warning | sla_breach)."""
+    sla = runtime.workflow(req).sla
+    if sla is not None:
+        warning = kind == "sla_warning"
+        runtime.run_actions(step, req, sla.on_warning if warning else sla.on_breach, first,
+                            key=kind, label="on_warning action" if warning else "on_breach action")
 
 
 HANDLERS = {"wait": _wait, "approval_timeout": _approval_timeout, "sla_warning": _sla,

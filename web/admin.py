@@ -1,4 +1,5 @@
-"""Admin: catalog status and reload, previews, workflows, people and groups, the outbox."""
+"""Admin: catalog status and reload, previews, workflows, people and groups, requests that need
+attention, the outbox."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import CatalogInvalid, DeskflowError
-from engine import outbox, people, queries
+from engine import attention, outbox, people, queries
 from engine.models import Group, Membership, Person, PersonRole, Role
 from forms.answers import clean_answers, defaults_for
 from forms.client import client_rules
@@ -191,6 +192,15 @@ def directory_groups(session: Session) -> list[GroupRow]:
     return rows
 
 
+# ---------------------------------------------------------------- needs attention
+
+
+@bp.route("/attention")
+def needing_attention() -> Any:
+    """Open requests a workflow step failed on; each is retried or routed on its own page."""
+    return render_template("admin/attention.html", rows=attention.needing_attention(db.session()))
+
+
 # ---------------------------------------------------------------- outbox
 
 
@@ -200,7 +210,7 @@ def dead_letters() -> Any:
                            stats=outbox.outbox_stats(db.session(), now()))
 
 
-@bp.route("/outbox/<int:message_id>/replay", methods=["POST"])
+@bp.route("/outbox/<id:message_id>/replay", methods=["POST"])
 def replay(message_id: int) -> Any:
     with deskflow().sessions.begin() as session:  # a writer session: SQLite's lock at BEGIN
         message = outbox.replay(session, message_id, now(), actor_id=viewer())

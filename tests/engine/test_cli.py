@@ -86,15 +86,115 @@ def test_simulate_a_rejection_and_answers(runner, acme):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--set", "colour=red"], "deskflow: cannot simulate: new-laptop has no field colour"),
-    (["--set", "floor=two"], "deskflow: cannot simulate: floor=two is not an integer"),
-    (["--set", "model=pro99"], "model: Pro99 is not one of the choices."),
+    (["--set", "colour=red"], "deskflow: cannot simulate: new-laptop has no field colour; give "
+     "answers with --set NAME=VALUE"),
+    (["--set", "floor=two"], "  floor: Must be a whole number."),
+    (["--set", "model=pro99"], "  model: pro99 is not one of the choices."),
 ])
 def test_simulate_explains_bad_answers(runner, acme, args, message):
     result = runner.invoke(main, ["simulate", "new-laptop", "--as", "alice", "--catalog",
                                   str(acme.root), *args])
     assert result.exit_code == 1
-    assert message in result.output
+    assert message in result.output.splitlines()
+
+
+def _simulate(runner, acme, item, *args):
+    return runner.invoke(main, ["simulate", item, "--as", "alice", "--catalog", str(acme.root),
+                                *args])
+
+
+def test_simulate_refuses_an_answer_the_portal_refuses_with_the_portals_message(runner, acme):
+    result = _simulate(runner, acme, "vpn-access", "--set", "personal_device=maybe")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "deskflow: cannot simulate: the answers have errors; give answers with --set NAME=VALUE",
+        "  personal_device: Must be true or false.",
+    ]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["new-laptops"], "deskflow: no catalog item new-laptops (did you mean new-laptop?)"),
+    (["new-laptop", "--as", "nobody"], "deskflow: --as nobody: no person nobody in the directory"),
+    (["new-laptop", "--reject", "nosuchstate"],
+     "deskflow: --reject nosuchstate: workflow laptop-request has no state nosuchstate "
+     "(approval states: manager_approval, director_approval)"),
+    (["new-laptop", "--reject", "prepare"],
+     "deskflow: --reject prepare: prepare is a task state; --reject names an approval state "
+     "(approval states: manager_approval, director_approval)"),
+    (["new-laptop", "--outcome", "nosuchstate=done"],
+     "deskflow: --outcome nosuchstate: workflow laptop-request has no state nosuchstate "
+     "(task states: prepare)"),
+    (["new-laptop", "--outcome", "check_model=done"],
+     "deskflow: --outcome check_model: check_model is a decide state; --outcome names a state "
+     "with one task (task states: prepare)"),
+    (["new-laptop", "--outcome", "prepare=lost"],
+     "deskflow: --outcome prepare=lost: the task in prepare has no outcome lost (outcomes: done)"),
+])
+def test_simulate_refuses_a_state_the_option_cannot_act_on_as_a_usage_mistake(
+        runner, acme, args, message):
+    result = _simulate(runner, acme, *args)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [message]
+
+
+def test_simulate_lists_the_answers_it_assumed(runner, acme):
+    result = _simulate(runner, acme, "new-laptop", "--set", "model=pro16", "--set",
+                       "justification=I edit 4K video for marketing.")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:8] == [
+        "  Assumed answers (not given with --set):",
+        "    keyboard_layout=us-intl (the field's default)",
+        "    cost_center=CC-0000",
+        "    department=Sales (the field's default)",
+        "    building=ams-hq (the field's default)",
+        "    floor=0",
+        "  1. manager_approval [approval] (Waiting for your manager)",
+    ]
+
+
+def test_simulate_strict_assumes_nothing_and_reports_missing_answers_as_the_portal_does(
+        runner, acme):
+    result = _simulate(runner, acme, "new-laptop", "--strict")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "deskflow: cannot simulate: the answers have errors; give answers with --set NAME=VALUE",
+        "  cost_center: This field is required.",
+        "  floor: This field is required.",
+    ]
+
+
+def test_simulate_strict_runs_on_the_given_answers_and_the_fields_defaults(runner, acme):
+    result = _simulate(runner, acme, "new-laptop", "--strict", "--set", "cost_center=CC-1234",
+                       "--set", "floor=3")
+    assert result.exit_code == 0, result.output
+    assert "    cost_center=CC-0000" not in result.output.splitlines()
+    assert "    building=ams-hq (the field's default)" in result.output.splitlines()
+    assert "  ends: fulfilled" in result.output.splitlines()
+
+
+def test_simulate_takes_a_table_as_a_json_list_of_rows(runner, acme):
+    result = _simulate(runner, acme, "monitor-peripherals", "--set",
+                       'accessories=[{"accessory": "tv", "quantity": 9}]')
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        "  accessories: Row 1: Accessory tv is not one of the choices. "
+        "Row 1: Quantity must be at most 4."]
+    ok = _simulate(runner, acme, "monitor-peripherals", "--set",
+                   'accessories=[{"accessory": "dock", "quantity": 2}]')
+    assert ok.exit_code == 0, ok.output
+    assert "  ends: fulfilled" in ok.output.splitlines()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('[{"accessory": "dock"', "deskflow: --set accessories: Expecting ',' delimiter at character "
+     """22 (a table takes a JSON list of rows, like --set 'accessories=[{"accessory": "..."}]')"""),
+    ('{"accessory": "dock"}', "deskflow: --set accessories: not a list of rows (a table takes a "
+     """JSON list of rows, like --set 'accessories=[{"accessory": "..."}]')"""),
+])
+def test_simulate_explains_the_table_syntax(runner, acme, value, message):
+    result = _simulate(runner, acme, "monitor-peripherals", "--set", f"accessories={value}")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [message]
 
 
 def test_simulate_touches_no_database(runner, acme, tmp_path, monkeypatch):
