@@ -6,18 +6,21 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.extras import require_database_driver
 from engine.models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def normalize_url(url: str) -> str:
-    """Use psycopg 3 for plain postgresql:// URLs."""
+    """Use psycopg 3 for plain postgresql:// URLs; refuse a driver whose extra is not installed."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    require_database_driver(parsed)
     return parsed.render_as_string(hide_password=False)
 
 
@@ -30,10 +33,11 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def configure_sqlite(engine: Engine) -> None:
-    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+    """WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for every writer transaction.
 
     BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the busy
-    timeout instead of one failing at once with "database is locked" when it upgrades.
+    timeout instead of one failing at once with "database is locked" when it upgrades: SQLite
+    does not wait for a deferred transaction whose snapshot is older than the last commit.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -51,8 +55,13 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get("deskflow_writes", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        busy_ms = int(options.get("deskflow_busy_ms", SQLITE_BUSY_TIMEOUT_MS))
+        info = conn.connection.info  # lives as long as the pooled DBAPI connection
+        if info.get("deskflow_busy_ms", SQLITE_BUSY_TIMEOUT_MS) != busy_ms:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={busy_ms}")
+            info["deskflow_busy_ms"] = busy_ms
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("deskflow_writes") else "BEGIN")
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -62,12 +71,24 @@ def make_engine(url: str, **kw: Any) -> Engine:
     return engine
 
 
-def writer(engine: Engine) -> Engine:
+def writer(engine: Engine, busy_ms: int | None = None) -> Engine:
     """The same engine, for sessions that write: on SQLite they take the write lock at BEGIN.
 
     Readers (page views) keep plain deferred transactions, so they never queue behind writers.
+    `busy_ms` waits less than the usual busy timeout for the lock, for writes worth skipping
+    when the database is busy.
     """
-    return engine.execution_options(deskflow_writes=True)
+    if busy_ms is None:
+        return engine.execution_options(deskflow_writes=True)
+    return engine.execution_options(deskflow_writes=True, deskflow_busy_ms=busy_ms)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` says the database lock could not be had within the busy timeout."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(exc.orig)
+    return "database is locked" in text or "database is busy" in text
 
 
 def make_sessionmaker(engine: Engine, writes: bool = True) -> sessionmaker[Session]:

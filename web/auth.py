@@ -1,28 +1,65 @@
-"""Sign-in: local accounts, argon2id passwords, server-side sessions, throttling."""
+"""Sign-in: local accounts, argon2id passwords, server-side sessions, throttling.
+
+Writes go through the app's writer sessions (on SQLite: BEGIN IMMEDIATE, queued on the busy
+timeout); `db.session` only reads. The last-seen stamp and the removal of an expired session
+are written after the response went out, and skipped when the database is busy.
+
+Throttling follows OWASP's Authentication Cheat Sheet: refused (429) per source address and per
+account from one source; per account from everywhere, failed attempts are answered ever more
+slowly instead of refused, so nobody can lock a person out by failing their password.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.wrappers import Response
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import delete, select
+from limits import parse
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Executable, delete, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from engine import people
+from engine.db import is_busy, writer
 from engine.models import LoginSession, Person
 from web.extensions import db, limiter, login
+from web.state import deskflow
+
+log = logging.getLogger("deskflow.web")
 
 bp = Blueprint("auth", __name__)
+
+#: sign-in attempts refused (429) beyond these: per source address, per account from one source
+SOURCE_LIMIT = "30/minute"
+ACCOUNT_SOURCE_LIMIT = "10/minute"
+#: failed sign-ins on one account from every source, counted per window (the amount only bounds
+#: the counter; nothing is refused on it)
+ACCOUNT_FAILURES = parse("100000/15 minutes")
+#: failures per window answered at once; each one after that waits twice as long, up to the cap
+FREE_FAILURES = 20
+DELAY_BASE, DELAY_CAP = 0.25, 2.0
+#: how often a session's last-seen time is written, and how long that write waits for the lock
+SEEN_EVERY = timedelta(minutes=1)
+SEEN_BUSY_MS = 200
+#: how a slowed-down failure waits (tests record it instead)
+sleep = time.sleep
 
 #: argon2id, RFC 9106's second recommended option; changing these rehashes on next sign-in
 HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
@@ -96,23 +133,55 @@ def _digest(token: str) -> str:
 
 @login.user_loader
 def load_user(token: str) -> User | None:
-    row = db.session.get(LoginSession, _digest(token))
+    """The session's person, reading only; what the session row needs is written later."""
+    digest = _digest(token)
+    row = db.session.get(LoginSession, digest)
     if row is None:
         return None
     now = datetime.now(UTC)
     cfg = current_app.config
     if (now - row.last_seen_at > timedelta(seconds=cfg["DESKFLOW_IDLE_TIMEOUT"])
             or now - row.created_at > timedelta(seconds=cfg["PERMANENT_SESSION_LIFETIME"])):
-        db.session.delete(row)
-        db.session.commit()
+        write_after_response(delete(LoginSession).where(LoginSession.id == digest))
         return None
     person = db.session.get(Person, row.person_id)
     if person is None or not person.active:
         return None
-    if now - row.last_seen_at > timedelta(minutes=1):  # one write a minute at most
-        row.last_seen_at = now
-        db.session.commit()
+    if now - row.last_seen_at >= SEEN_EVERY:
+        write_after_response(update(LoginSession).where(LoginSession.id == digest)
+                             .values(last_seen_at=now))
     return User(person, token)
+
+
+def write_after_response(statement: Executable) -> None:
+    """Run `statement` once this request's response went out (see `write_or_skip`)."""
+    g.setdefault("deskflow_later", []).append(statement)
+
+
+@bp.after_app_request
+def _schedule_writes(response: Response) -> Response:
+    statements = g.pop("deskflow_later", None)
+    if statements:
+        sessions = sessionmaker(bind=writer(db.engine, busy_ms=SEEN_BUSY_MS))
+        response.call_on_close(partial(write_or_skip, sessions, statements))
+    return response
+
+
+def write_or_skip(sessions: sessionmaker[Session], statements: Sequence[Executable]) -> bool:
+    """Run bookkeeping writes in one short transaction; skip them when the database is busy.
+
+    They can wait: a missed last-seen stamp is written by the next page view, an expired
+    session is refused anyway. So no page ever waits on the lock for them, nor fails.
+    """
+    try:
+        with sessions.begin() as s:
+            for statement in statements:
+                s.execute(statement)
+    except DBAPIError as exc:
+        if not is_busy(exc):
+            log.exception("session bookkeeping failed")
+        return False
+    return True
 
 
 class LoginForm(FlaskForm):
@@ -122,8 +191,34 @@ class LoginForm(FlaskForm):
                              render_kw={"autocomplete": "current-password"})
 
 
-def _account_key() -> str:
-    return "account:" + (request.form.get("username") or "").strip().lower()[:64]
+def _account() -> str:
+    return (request.form.get("username") or "").strip().lower()[:64]
+
+
+def _account_source_key() -> str:
+    return f"account:{_account()}|{get_remote_address()}"
+
+
+def failure_delay(failures: int) -> float:
+    """Seconds to hold the answer to a failed sign-in, the account's `failures`-th in the window."""
+    if failures <= FREE_FAILURES:
+        return 0.0
+    return min(DELAY_CAP, DELAY_BASE * 2 ** (failures - FREE_FAILURES - 1))
+
+
+def _slow_down_failure(account: str) -> None:
+    """Count a failure on `account` from any source and wait as `failure_delay` says.
+
+    Known and unknown accounts are counted and delayed alike; a right password is never delayed.
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    strategy = FixedWindowRateLimiter(limiter.storage)
+    strategy.hit(ACCOUNT_FAILURES, "sign-in-failures", account)
+    remaining = strategy.get_window_stats(ACCOUNT_FAILURES, "sign-in-failures", account).remaining
+    delay = failure_delay(ACCOUNT_FAILURES.amount - remaining)
+    if delay:
+        sleep(delay)
 
 
 def _safe_next(target: str | None) -> str:
@@ -135,8 +230,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("30/minute", methods=["POST"])
-@limiter.limit("10/minute", key_func=_account_key, methods=["POST"])
+@limiter.limit(SOURCE_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_SOURCE_LIMIT, key_func=_account_source_key, methods=["POST"])
 def sign_in() -> Any:
     form = LoginForm()
     status = 200
@@ -145,17 +240,22 @@ def sign_in() -> Any:
         person = db.session.get(Person, username)
         if check_password(person, form.password.data):
             assert person is not None
-            if hasher().check_needs_rehash(person.password_hash or ""):
-                person.password_hash = hasher().hash(form.password.data)
+            # Hashed before the write transaction: argon2 never runs while holding the lock.
+            rehashed = hasher().hash(form.password.data) \
+                if hasher().check_needs_rehash(person.password_hash or "") else None
             token = secrets.token_urlsafe(32)
             now = datetime.now(UTC)
-            db.session.add(LoginSession(id=_digest(token), person_id=person.id, created_at=now,
-                                        last_seen_at=now,
-                                        user_agent=(request.user_agent.string or "")[:200]))
-            db.session.commit()
+            with deskflow().sessions.begin() as s:
+                if rehashed:
+                    s.execute(update(Person).where(Person.id == person.id)
+                              .values(password_hash=rehashed))
+                s.add(LoginSession(id=_digest(token), person_id=person.id, created_at=now,
+                                   last_seen_at=now,
+                                   user_agent=(request.user_agent.string or "")[:200]))
             session.clear()  # a new session on every sign-in
             login_user(User(person, token))
             return redirect(_safe_next(request.args.get("next")))
+        _slow_down_failure(_account())
         flash("Wrong username or password.", "danger")
         status = 401
     elif request.method == "POST":
@@ -166,17 +266,10 @@ def sign_in() -> Any:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def sign_out() -> Any:
-    db.session.execute(delete(LoginSession).where(LoginSession.id == _digest(current_user.token)))
-    db.session.commit()
+    with deskflow().sessions.begin() as s:
+        s.execute(delete(LoginSession).where(LoginSession.id == _digest(current_user.token)))
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"))
 
-
-def sign_out_everywhere(person_id: str) -> None:
-    db.session.execute(delete(LoginSession).where(LoginSession.person_id == person_id))
-
-
-def active_sessions(person_id: str) -> list[LoginSession]:
-    return list(db.session.scalars(select(LoginSession).where(LoginSession.person_id == person_id)))

@@ -13,6 +13,7 @@ class Defaults:
     DESKFLOW_CATALOG: str | None = None             # default: the bundled acme demo
     DESKFLOW_BASE_URL = ""
     DESKFLOW_RATELIMIT_STORAGE = "memory://"
+    DESKFLOW_TRUSTED_PROXIES = 0                    # reverse proxies whose X-Forwarded-For is believed
     DESKFLOW_SECURE_COOKIES = True                  # False only for plain-http demos
     DESKFLOW_SMTP_HOST = ""
     SESSION_COOKIE_HTTPONLY = True

@@ -7,11 +7,18 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from engine.db import is_busy
 from engine.errors import EngineError, InvalidInput, Unavailable
+from web.extensions import db
 
 log = logging.getLogger("deskflow.web")
+
+#: seconds a client should wait after a 503 (the database stayed locked through its busy timeout)
+RETRY_AFTER = "2"
+BUSY = "The service is busy right now. Wait a moment and try again."
 
 TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found",
           405: "Not allowed here", 409: "Something changed", 413: "Too large",
@@ -33,7 +40,7 @@ def _page(status: int, message: str, **extra: Any) -> Any:
 def init_app(app: Flask) -> None:
     @app.errorhandler(EngineError)
     def engine_error(exc: EngineError) -> Any:
-        headers = {"Retry-After": "2"} if isinstance(exc, Unavailable) else {}
+        headers = {"Retry-After": RETRY_AFTER} if isinstance(exc, Unavailable) else {}
         fields = exc.fields if isinstance(exc, InvalidInput) else {}
         page = _page(exc.status, getattr(exc, "message", None) or str(exc), fields=fields)
         if headers:
@@ -59,3 +66,14 @@ def init_app(app: Flask) -> None:
     def unexpected(exc: Exception) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _page(500, "Something went wrong on our side. It has been logged; please try again.")
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError) -> Any:
+        """SQLite stayed locked through the whole busy timeout: 503, never 500."""
+        if not is_busy(exc):
+            return unexpected(exc)
+        log.warning("database busy on %s %s", request.method, request.path)
+        db.session.rollback()  # the error page reads (nav counts) in a fresh transaction
+        response = app.make_response(_page(503, BUSY))
+        response.headers["Retry-After"] = RETRY_AFTER
+        return response

@@ -37,6 +37,8 @@ class Deskflow:
     service: RequestService
     sessions: sessionmaker  # type: ignore[type-arg]
     cache: FileCache = field(default_factory=FileCache)
+    #: sessions that only read: plain BEGIN, so on SQLite they never queue behind a writer
+    readers: sessionmaker | None = None  # type: ignore[type-arg]
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_refused: tuple[SpecError, ...] = ()
 
@@ -71,7 +73,7 @@ class Deskflow:
         if now - self.checked_at < every:
             return
         self.checked_at = now
-        with self.sessions() as session:
+        with (self.readers or self.sessions)() as session:
             row = session.get(AppState, CATALOG_KEY)
             wanted = row.value if row is not None else None
         if wanted is None or wanted == self.catalog.version:
@@ -93,7 +95,7 @@ def init_app(app: Flask, engine: object, catalog_path: Path) -> Deskflow:
     service = RequestService(sessions, lambda: holder["d"].catalog, utcnow,
                              base_url=app.config.get("DESKFLOW_BASE_URL", ""))
     state = Deskflow(catalog_path, Loaded(catalog, datetime.now(UTC), catalog.warnings), service,
-                     sessions, cache)
+                     sessions, cache, readers=make_sessionmaker(engine, writes=False))  # type: ignore[arg-type]
     holder["d"] = state
     app.extensions["deskflow"] = state
     return state
