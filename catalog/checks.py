@@ -7,8 +7,18 @@ from dataclasses import replace
 from typing import Any
 
 from catalog.errors import Severity, SpecError
-from catalog.models import CHOICE_TYPES, CatalogItem, Directory, Field, FieldSet, Settings
-from catalog.parse import Parsed, Reference, suggest
+from catalog.expressions import ExpressionError, compile_expression
+from catalog.guards import unguarded_orderings
+from catalog.models import (
+    CHOICE_TYPES,
+    CatalogItem,
+    Directory,
+    Field,
+    FieldSet,
+    FieldType,
+    Settings,
+)
+from catalog.parse import FORM_ROOTS, Parsed, Reference, suggest
 from catalog.workflow import StateKind, Workflow
 
 
@@ -127,6 +137,9 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                 problems.append(site.doc.error(
                     (*site.path, key), f"{key} reads field {name}, which is not above it",
                     "a condition can only read fields earlier in the form; move it below " + name))
+            for name in unguarded_orderings(expr) if expr else ():
+                if (read := item.get_field(name)) is not None and _may_be_empty(read):
+                    problems.append(_empty_comparison(site.doc, (*site.path, key), read))
         if f.default_template:
             pass  # default templates read the requester only (checked at parse)
         if f.depends_on is not None:
@@ -158,6 +171,7 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                 problems.append(site.doc.error((*site.path, "default"), f"default {bad[0]!r} fails "
                                 f"the field's own validation: {bad[0]} is not one of the choices",
                                 "change the default or the rule"))
+    problems += _check_form_checks(p, names)
     rule = item.priority
     if rule and rule.impact_field:
         for key, name, axis in (("impact", rule.impact_field, index.settings.impacts),
@@ -176,6 +190,25 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                     problems.append(p.doc.error(
                         ("priority", key), f"choice {missing[0]} of field {name} is not an {key} "
                         "in the priority matrix", f"{plural}: {', '.join(axis) or 'none defined'}"))
+    return problems
+
+
+def _check_form_checks(p: Parsed, names: list[str]) -> list[SpecError]:
+    """A check's `field` and every `form.NAME` its `when` reads are fields of the form."""
+    problems: list[SpecError] = []
+    raw = p.doc.data.get("checks", []) if isinstance(p.doc.data, dict) else []
+    for i, check in enumerate(raw):
+        try:
+            read = compile_expression(check["when"], FORM_ROOTS).fields()
+        except ExpressionError:
+            read = set()  # reported when the item was parsed
+        for name in sorted(read - set(names)):
+            problems.append(p.doc.error(("checks", i, "when"), f"when names unknown field {name}",
+                                        suggest(name, names)))
+        name = check.get("field")
+        if name is not None and name not in names:
+            problems.append(p.doc.error(("checks", i, "field"), f"unknown field {name}",
+                                        suggest(name, names)))
     return problems
 
 
@@ -199,6 +232,7 @@ def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError
             problems.append(doc.error(("workflow",), f"workflow {item.workflow} reads form.{name}, "
                                       f"but item {item.id} has no field {name}",
                                       "add the field or use another workflow"))
+        problems += _check_route_guards(wp, item)
     for wf_id, wp in workflows.items():
         problems += _check_approvals(wp, index)
         if wf_id not in used:
@@ -210,6 +244,35 @@ def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError
                    for entry in p.form if isinstance(entry, tuple)):
             problems.append(fp.doc.error(("id",), f"fieldset {fs_id} is not used by any item",
                                          severity=Severity.WARNING))
+    return problems
+
+
+_NEVER_NULL = frozenset({FieldType.BOOLEAN, FieldType.MULTICHOICE, FieldType.TABLE})
+
+
+def _may_be_empty(f: Field) -> bool:
+    """An optional or conditional field's answer is null when left empty or hidden."""
+    return (not f.required or f.show_if is not None) and f.type not in _NEVER_NULL
+
+
+def _empty_comparison(doc: Any, path: tuple[str | int, ...], f: Field, item: str = "") -> SpecError:
+    fallback = f", or use default(form.{f.name}, 0)" if f.type in (
+        FieldType.INTEGER, FieldType.NUMBER) else ""
+    where = f" in item {item}" if item else ""
+    return doc.error(path, f"form.{f.name} may be empty{where}; a comparison with an empty value "
+                     f"is false", f'guard it with "form.{f.name} is not null and ..."{fallback}',
+                     severity=Severity.WARNING)
+
+
+def _check_route_guards(wp: Parsed, item: CatalogItem) -> list[SpecError]:
+    """Warn where a decide route compares a field `item` may leave empty, unguarded."""
+    problems = []
+    for s in wp.model.states:
+        for i, route in enumerate(s.routes):
+            for name in unguarded_orderings(route.when) if route.when else ():
+                if (read := item.get_field(name)) is not None and _may_be_empty(read):
+                    problems.append(_empty_comparison(
+                        wp.doc, ("states", s.name, "decide", i, "when"), read, item.id))
     return problems
 
 

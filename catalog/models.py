@@ -61,6 +61,20 @@ class Holiday:
 
 
 @dataclass(frozen=True, slots=True)
+class Holidays:
+    """Days off: a country's public holidays for any year, plus `add` and minus `remove`.
+
+    The country's days come from the holidays package, one year at a time, when business
+    time reaches that year (`catalog.public_holidays.days_off`).
+    """
+
+    country: str | None = None
+    subdivision: str | None = None
+    add: tuple[Holiday, ...] = ()
+    remove: tuple[date, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """deskflow.yaml."""
 
@@ -69,7 +83,7 @@ class Settings:
     working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday is 0
     day_start: time = time(9, 0)
     day_end: time = time(17, 0)
-    holidays: tuple[Holiday, ...] = ()
+    holidays: Holidays = Holidays()
     sla_warning_percent: int = 75
     priorities: tuple[Priority, ...] = ()
     default_priority: str | None = None
@@ -184,6 +198,8 @@ TEXT_TYPES = frozenset({FieldType.STRING, FieldType.TEXTAREA, FieldType.EMAIL, F
 CHOICE_TYPES = frozenset({FieldType.CHOICE, FieldType.MULTICHOICE})
 DEFAULT_MAX_LENGTH = {FieldType.STRING: 200, FieldType.TEXTAREA: 5000,
                       FieldType.EMAIL: 254, FieldType.URL: 2000}
+#: rows a table answer may have when its field gives no max_items
+MAX_TABLE_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +240,11 @@ class Field:
         return self.max_length or DEFAULT_MAX_LENGTH.get(self.type)
 
     @property
+    def max_rows(self) -> int:
+        """Rows a table answer may have: its `max_items`, else MAX_TABLE_ROWS."""
+        return min(self.max_items, MAX_TABLE_ROWS) if self.max_items is not None else MAX_TABLE_ROWS
+
+    @property
     def is_conditional(self) -> bool:
         return self.show_if is not None or self.required_if is not None
 
@@ -237,6 +258,16 @@ class PriorityRule:
     fixed: str | None = None
     impact_field: str | None = None
     urgency_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormCheck:
+    """A rule across fields: answers for which `when` holds are refused with `message`."""
+
+    when: Expression
+    message: str
+    #: the field the message belongs to; None puts it at the top of the form
+    field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +286,7 @@ class CatalogItem:
     priority: PriorityRule | None = None
     articles: tuple[str, ...] = ()
     order_for_others: bool = True
+    checks: tuple[FormCheck, ...] = ()
     source: PurePosixPath = field(default=PurePosixPath(), compare=False)
 
     def get_field(self, name: str) -> Field | None:

@@ -17,8 +17,6 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import regex
-
 from catalog.errors import Severity, SpecError
 from catalog.expressions import (
     ROOTS,
@@ -28,7 +26,7 @@ from catalog.expressions import (
     compile_expression,
     compile_template,
 )
-from catalog.fields import compile_pattern, is_backtracking_prone, value_errors
+from catalog.fields import value_errors
 from catalog.models import (
     CHOICE_TYPES,
     TEXT_TYPES,
@@ -40,8 +38,10 @@ from catalog.models import (
     Field,
     FieldSet,
     FieldType,
+    FormCheck,
     Group,
     Holiday,
+    Holidays,
     Lookup,
     LookupValue,
     Person,
@@ -50,6 +50,8 @@ from catalog.models import (
     Role,
     Settings,
 )
+from catalog.patterns import PatternError, check_pattern
+from catalog.public_holidays import country_days, region_problem
 from catalog.source import SourceDoc
 from catalog.workflow import (
     CANCELLED,
@@ -180,12 +182,7 @@ def parse_settings(doc: SourceDoc) -> Parsed:
     end = time(23, 59, 59) if hours["end"] == "24:00" else time.fromisoformat(hours["end"])
     if end <= start:
         p.error(("business_hours", "end"), f"end {hours['end']} is not after start {hours['start']}")
-    holidays = []
-    for i, h in enumerate(d.get("holidays", [])):
-        try:
-            holidays.append(Holiday(date.fromisoformat(h["date"]), h.get("name", "")))
-        except ValueError:
-            p.error(("holidays", i, "date"), f"{h['date']} is not a date", "write YYYY-MM-DD")
+    holidays = _holidays(p, d.get("holidays", []))
     priorities = tuple(
         Priority(pid, pr["name"], _duration(pr.get("response")), _duration(pr.get("resolution")))
         for pid, pr in d.get("priorities", {}).items())
@@ -209,7 +206,7 @@ def parse_settings(doc: SourceDoc) -> Parsed:
     p.model = Settings(
         name=d["name"], time_zone=d["time_zone"],
         working_days=tuple(sorted(_DAYS.index(x) for x in hours["days"])),
-        day_start=start, day_end=end, holidays=tuple(holidays),
+        day_start=start, day_end=end, holidays=holidays,
         sla_warning_percent=d.get("sla_warning_percent", 75), priorities=priorities,
         default_priority=default, priority_matrix=MappingProxyType(matrix))
     return p
@@ -217,6 +214,65 @@ def parse_settings(doc: SourceDoc) -> Parsed:
 
 def _duration(text: str | None) -> Duration | None:
     return Duration.parse(text) if text else None
+
+
+def _holidays(p: Parsed, raw: list[Any] | dict[str, Any]) -> Holidays:
+    """The days off: a country's public holidays with dates added and removed, or a list of dates."""
+    spec: dict[str, Any] = {"add": raw} if isinstance(raw, list) else raw
+    base: Path = ("holidays",) if isinstance(raw, list) else ("holidays", "add")
+    add = []
+    for i, h in enumerate(spec.get("add", [])):
+        if (day := _date(p, (*base, i, "date"), h["date"])) is not None:
+            add.append(Holiday(day, h.get("name", "")))
+    removed = [(day, ("holidays", "remove", i)) for i, text in enumerate(spec.get("remove", []))
+               if (day := _date(p, ("holidays", "remove", i), text)) is not None]
+    country, subdivision = spec.get("country"), spec.get("subdivision")
+    if country is None:
+        for key in ("subdivision", "remove"):
+            if key in spec:
+                p.error(("holidays", key), f"{key} needs a country", "set holidays.country, e.g. NL")
+        return Holidays(add=tuple(add))
+    problem = region_problem(country, subdivision)
+    if problem is not None:
+        key, message, hint = problem
+        p.error(("holidays", key), message, hint)
+        return Holidays(add=tuple(add))
+    for day, path in removed:
+        if day not in country_days(country, subdivision, day.year):
+            p.warn(path, f"{day} is not a public holiday in {country}",
+                   "remove lists the country's holidays on which the desk works")
+    return Holidays(country, subdivision, tuple(add), tuple(day for day, _ in removed))
+
+
+def _date(p: Parsed, path: Path, text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        p.error(path, f"{text} is not a date", "write YYYY-MM-DD")
+        return None
+
+
+def holidays_run_out(p: Parsed, today: date) -> list[SpecError]:
+    """Warn when days off listed one by one (no country) end less than a year after today."""
+    settings: Settings = p.model
+    if settings.holidays.country is not None or not settings.holidays.add:
+        return []
+    last = max(h.day for h in settings.holidays.add)
+    try:
+        a_year_on = today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        a_year_on = today.replace(year=today.year + 1, day=28)
+    if last >= a_year_on:
+        return []
+    raw = p.doc.data["holidays"]
+    base: Path = ("holidays",) if isinstance(raw, list) else ("holidays", "add")
+    entries = raw if isinstance(raw, list) else raw["add"]
+    i = next(i for i, h in enumerate(entries) if h["date"] == last.isoformat())
+    message = (f"the holidays end on {last}, less than a year from today" if last >= today else
+               f"the holidays ended on {last}") + ": after that, business time runs on public holidays"
+    return [p.doc.error((*base, i, "date"), message,
+                        "add the coming year's holidays, or set holidays.country to follow a "
+                        "country's public holidays", severity=Severity.WARNING)]
 
 
 # ---------------------------------------------------------------- directory
@@ -294,12 +350,9 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
         if t not in TEXT_TYPES:
             p.error((*path, "pattern"), f"pattern applies to text fields, not {t.value}")
         try:
-            compile_pattern(pattern)
-            if is_backtracking_prone(pattern):
-                p.warn((*path, "pattern"), f"pattern {pattern} is prone to catastrophic backtracking",
-                       "avoid nested quantifiers such as (a+)+; answers are checked with a time limit")
-        except regex.error as exc:
-            p.error((*path, "pattern"), f"invalid regular expression {pattern}: {exc}")
+            check_pattern(pattern)
+        except PatternError as exc:
+            p.error((*path, "pattern"), exc.message, exc.hint)
             pattern = None
     lo, hi = _bound(p, t, d, "min", path), _bound(p, t, d, "max", path)
     if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
@@ -442,8 +495,19 @@ def parse_item(doc: SourceDoc) -> Parsed:
         icon=d.get("icon", ""), owner=d.get("owner"),
         visible_to=tuple(d.get("visible_to", ["everyone"])), priority=rule,
         articles=tuple(d.get("articles", [])), order_for_others=d.get("order_for_others", True),
+        checks=_form_checks(p, d.get("checks", [])),
         source=doc.path)
     return p
+
+
+def _form_checks(p: Parsed, raw: list[dict[str, Any]]) -> tuple[FormCheck, ...]:
+    """Checks across fields; the fields they name are checked once field sets are inserted."""
+    out = []
+    for i, d in enumerate(raw):
+        when = _expr(p, d["when"], ("checks", i, "when"), FORM_ROOTS)
+        if when is not None:
+            out.append(FormCheck(when, d["message"], d.get("field")))
+    return tuple(out)
 
 
 def _principal_ref(p: Parsed, who: str, path: Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from catalog.expressions import ExpressionError
 from catalog.fields import is_empty, value_errors
+from catalog.form_checks import failed_checks
 from catalog.loader import Catalog
 from catalog.models import CHOICE_TYPES, CatalogItem, Field, FieldType
 from engine import people
@@ -58,6 +59,7 @@ def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers
         if key not in names:
             errors.setdefault(str(key)[:64], []).append("Unknown field.")
     clean: dict[str, Any] = {}
+    hidden: set[str] = set()
     for f in item.fields:
         value = answers.get(f.name)
         ctx = {"form": {**{n: None for n in names}, **clean}, "requester": requester or {}}
@@ -70,6 +72,7 @@ def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers
             continue
         if not shown:
             clean[f.name] = None
+            hidden.add(f.name)
             continue
         if is_empty(value):
             clean[f.name] = None
@@ -86,6 +89,10 @@ def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers
             errors.setdefault(f.name, []).extend(_sentence(p) for p in problems)
         else:
             clean[f.name] = value
+    answered = {**dict.fromkeys(names), **clean}
+    for where, messages in failed_checks(item, answered, requester, catalog.functions(),
+                                         invalid=errors, hidden=hidden).items():
+        errors.setdefault(where, []).extend(messages)
     if errors:
         raise InvalidInput("the answers have errors", errors)
     if len(json.dumps(clean, default=str)) > MAX_ANSWERS_BYTES:

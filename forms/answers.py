@@ -12,6 +12,9 @@ the API alike. Fields are handled in form order:
   required boolean must be true: a checkbox that must be ticked.
 - anything else goes through `catalog.fields.value_errors`, the one definition of
   the rules; its messages are returned as sentences.
+- then the item's `checks` across fields (`catalog.form_checks`): a check whose
+  `when` holds adds its message under its `field`, or under `_form` when it names
+  none or its field is hidden; a check reading a field that has an error is skipped.
 
 From HTML (`from_html=True`) values are form strings: they are stripped and coerced
 ("3" -> 3, "on" -> True, a missing checkbox -> False), multichoice values are
@@ -26,17 +29,20 @@ Clean answers are JSON-serialisable: dates are ISO strings.
 from __future__ import annotations
 
 import copy
+import logging
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.expressions import Expression, ExpressionError
 from catalog.fields import is_empty, parse_date, value_errors
+from catalog.form_checks import failed_checks
 from catalog.loader import Catalog
 from catalog.models import CHOICE_TYPES, TEXT_TYPES, CatalogItem, Field, FieldType
 from forms.choices import all_choices, allowed_values
 
+log = logging.getLogger("deskflow.forms")
 REQUIRED = "This field is required."
 UNKNOWN = "_unknown"
 BODY = "_body"
@@ -99,6 +105,9 @@ def clean_answers(item: CatalogItem, raw: Mapping[str, Any], catalog: Catalog,
             errors[f.name] = problems
         else:
             values[f.name] = _canonical(f, value)
+    for where, messages in failed_checks(item, values, who, functions, invalid=errors,
+                                         hidden=hidden).items():
+        errors.setdefault(where, []).extend(messages)
     return Answers(values, errors, frozenset(hidden))
 
 
@@ -169,7 +178,9 @@ def _holds(expression: Expression, names: Mapping[str, Any],
            functions: Mapping[str, Callable[..., Any]]) -> bool:
     try:
         return expression.test(names, functions)
-    except ExpressionError:
+    except ExpressionError as exc:
+        # the person filling in the form cannot fix the catalog; the admin reads the log
+        log.warning("a condition cannot be evaluated, so it does not hold: %s", exc.message)
         return False
 
 
@@ -188,8 +199,9 @@ def _from_json(f: Field, value: Any) -> Any:
         return int(value)
     if f.type is FieldType.TABLE and isinstance(value, list):
         columns = {c.name: c for c in f.columns}
+        # one row more than allowed is enough to say there are too many
         return [{k: _from_json(columns[k], v) if k in columns else v for k, v in row.items()}
-                if isinstance(row, Mapping) else row for row in value]
+                if isinstance(row, Mapping) else row for row in value[:f.max_rows + 1]]
     return value
 
 
@@ -236,23 +248,28 @@ def _coerce(f: Field, value: Any) -> Any:
 
 
 def _html_rows(f: Field, raw: Mapping[str, Any], key: str) -> Any:
+    """Rows in index order, untouched ones dropped, parsed until one more than `max_rows`."""
     given = raw.get(key)
+    raw_rows: Iterable[Mapping[str, Any]]
     if isinstance(given, list) and all(isinstance(r, Mapping) for r in given):
-        raw_rows: list[Mapping[str, Any]] = given
+        raw_rows = given
     else:
-        by_index: dict[int, dict[str, list[Any]]] = {}
+        by_index: dict[int, dict[str, str]] = {}
         prefix = f"{key}-"
         for k in raw:
             m = _ROW_KEY.fullmatch(k[len(prefix):]) if isinstance(k, str) and k.startswith(
                 prefix) else None
             if m:
-                by_index.setdefault(int(m.group(1)), {})[m.group(2)] = _getlist(raw, k)
-        raw_rows = [by_index[i] for i in sorted(by_index)]
+                by_index.setdefault(int(m.group(1)), {})[m.group(2)] = k
+        raw_rows = ({col: _getlist(raw, k) for col, k in by_index[i].items()}
+                    for i in sorted(by_index))
     rows = []
     for raw_row in raw_rows:
         row = {c.name: _from_html(c, raw_row, c.name) for c in f.columns}
         if not all(_untouched(c, row[c.name]) for c in f.columns):
             rows.append(row)
+            if len(rows) > f.max_rows:  # enough to say there are too many
+                break
     return rows
 
 

@@ -49,12 +49,34 @@ def choices_for(field: Field, catalog: Catalog,
     choices = all_choices(field, catalog)
     if field.depends_on is None:
         return choices
-    parent = (answers or {}).get(field.depends_on)
+    return _of_parent(field, choices, answers)
+
+
+def _of_parent(field: Field, choices: list[Choice],
+               answers: Mapping[str, Any] | None) -> list[Choice]:
+    parent = (answers or {}).get(field.depends_on or "")
     if is_empty(parent):
         return []
     values = parent if isinstance(parent, list) else [parent]
     parents = {p for p in values if isinstance(p, str)}
     return [c for c in choices if c.parent is not None and c.parent in parents]
+
+
+def choice_labels(field: Field, catalog: Catalog,
+                  answers: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Value -> label, for showing answers.
+
+    A cascading field's values need only be unique per parent, so its labels are
+    those of the parent that `answers` chose; a value no chosen parent offers keeps
+    the label it has first.
+    """
+    choices = all_choices(field, catalog)
+    labels: dict[str, str] = {}
+    for c in choices:
+        labels.setdefault(c.value, c.label)
+    if field.depends_on is not None:
+        labels.update((c.value, c.label) for c in _of_parent(field, choices, answers))
+    return labels
 
 
 def allowed_values(field: Field, catalog: Catalog,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from catalog.errors import UsageError
@@ -33,7 +35,7 @@ def item(text: str) -> str:
     ("id: Laptop\n", "items/item.yaml:6:5: id: 'Laptop' does not match '^[a-z][a-z0-9-]*$'"),
     ("id: laptop\nform: 3\n", "items/item.yaml:7:7: form: 3 is not of type 'array'"),
     ("id: laptop\ncolour: red\n", "items/item.yaml:7:1: colour: unknown key colour "
-     "(known: articles, category, description, form, icon, id, keywords, kind, ...)"),
+     "(known: articles, category, checks, description, form, icon, id, keywords, ...)"),
     ("id: laptop\nform:\n  - {name: a, type: strng}\n",
      "items/item.yaml:8:21: form[0].type: 'strng' is not one of string, textarea, integer, "
      "number, boolean, choice, multichoice, date, email, url, person, table"),
@@ -142,3 +144,93 @@ def test_kb_articles_need_front_matter(catalog_dir):
 def test_form_order_and_cascades_are_checked(catalog_dir, form, expected):
     (catalog_dir / "items" / "item.yaml").write_text(item("id: a\nform:\n" + form))
     assert [e.render() for e in load_catalog(catalog_dir).errors] == [expected]
+
+
+DATES = ("form:\n  - {name: start_date, type: date}\n  - {name: end_date, type: date}\n"
+         "checks:\n")
+
+
+@pytest.mark.parametrize(("checks", "expected"), [
+    ("  - {when: \"form.end_date < form.start\", message: Too early, field: end_date}\n",
+     "items/item.yaml:11:12: checks[0].when: when names unknown field start "
+     "(did you mean start_date?)"),
+    ("  - {when: \"form.end_date < form.start_date\", message: Too early, field: end}\n",
+     "items/item.yaml:11:74: checks[0].field: unknown field end (known: end_date, start_date)"),
+    ("  - {when: \"form.end_date <\", message: Too early}\n",
+     "items/item.yaml:11:12: checks[0].when: expression 'form.end_date <' does not parse: "
+     "invalid syntax (expressions look like form.model == 'pro16')"),
+    ("  - {when: \"form.end_date ** 2\", message: Too early}\n",
+     "items/item.yaml:11:12: checks[0].when: expression 'form.end_date ** 2' is invalid: "
+     "the ** operator is not allowed"),
+    ("  - {when: \"request.number\", message: Too early}\n",
+     "items/item.yaml:11:12: checks[0].when: expression 'request.number' is invalid: "
+     "unknown name request (names available here: form, requester)"),
+    ("  - {when: \"form.end_date < form.start_date\"}\n",
+     "items/item.yaml:11:5: checks[0]: missing required key message"),
+    ("  - {when: \"form.end_date < form.start_date\", message: Too early, field: end_date}\n", ""),
+])
+def test_a_check_across_fields_is_checked_when_the_catalog_loads(catalog_dir, checks, expected):
+    (catalog_dir / "items" / "item.yaml").write_text(item("id: a\n" + DATES + checks))
+    assert [e.render() for e in load_catalog(catalog_dir).errors] == ([expected] if expected else [])
+
+
+ARTICLE = "---\nid: {id}\ntitle: T\n---\nBody.\n"
+OUTSIDE = "symlink points outside the catalog directory (copy the file into the catalog instead)"
+
+
+def test_a_symlink_leading_out_of_the_catalog_is_refused_not_read(catalog_dir, tmp_path_factory):
+    secret = tmp_path_factory.mktemp("elsewhere") / "hostname.md"
+    secret.write_text(ARTICLE.format(id="leak"))
+    (catalog_dir / "kb").mkdir()
+    (catalog_dir / "kb" / "leak.md").symlink_to(secret)
+    catalog = load_catalog(catalog_dir, FileCache())
+    assert [e.render() for e in catalog.errors] == [f"kb/leak.md:1:1: {OUTSIDE}"]
+    assert catalog.article("leak") is None
+
+
+def test_a_symlinked_folder_leading_out_of_the_catalog_is_refused(catalog_dir, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "leak.md").write_text(ARTICLE.format(id="leak"))
+    (catalog_dir / "kb").mkdir()
+    (catalog_dir / "kb" / "more").symlink_to(elsewhere, target_is_directory=True)
+    (catalog_dir / "lookups").symlink_to(elsewhere, target_is_directory=True)
+    assert [e.render() for e in load_catalog(catalog_dir, FileCache()).errors] == [
+        f"kb/more:1:1: {OUTSIDE}", f"lookups:1:1: {OUTSIDE}"]
+
+
+def test_a_symlinked_settings_file_leading_out_is_refused(catalog_dir, tmp_path_factory):
+    settings = tmp_path_factory.mktemp("elsewhere") / "deskflow.yaml"
+    settings.write_text(SETTINGS)
+    (catalog_dir / "deskflow.yaml").unlink()
+    (catalog_dir / "deskflow.yaml").symlink_to(settings)
+    assert [e.render() for e in load_catalog(catalog_dir, FileCache()).errors] == [
+        f"deskflow.yaml:1:1: {OUTSIDE}"]
+
+
+def test_a_symlink_within_the_catalog_is_followed(catalog_dir):
+    (catalog_dir / "shared").mkdir()
+    (catalog_dir / "shared" / "guide.md").write_text(ARTICLE.format(id="guide"))
+    (catalog_dir / "kb").mkdir()
+    (catalog_dir / "kb" / "guide.md").symlink_to(catalog_dir / "shared" / "guide.md")
+    catalog = load_catalog(catalog_dir, FileCache())
+    assert catalog.errors == ()
+    assert catalog.article("guide") is not None
+
+
+def test_a_symlink_loop_is_a_file_that_cannot_be_read(catalog_dir):
+    (catalog_dir / "kb").mkdir()
+    (catalog_dir / "kb" / "loop.md").symlink_to(catalog_dir / "kb" / "loop.md")
+    [error] = [e.render() for e in load_catalog(catalog_dir, FileCache()).errors]
+    assert error.startswith("kb/loop.md:1:1: cannot read file: ")  # then the system's reason
+
+
+def test_an_oversized_file_is_refused_without_reading_it_all(catalog_dir):
+    (catalog_dir / "kb").mkdir()
+    with (catalog_dir / "kb" / "huge.md").open("wb") as fh:
+        fh.write(b"---\nid: huge\ntitle: T\n---\n")
+        fh.truncate(2 * 1024 ** 3)  # sparse: 2 GiB that take no disk
+    started = time.perf_counter()
+    catalog = load_catalog(catalog_dir, FileCache())
+    assert [e.render() for e in catalog.errors] == [
+        "kb/huge.md:1:1: file is larger than 1024 KiB (split it into smaller files)"]
+    assert time.perf_counter() - started < 2.0

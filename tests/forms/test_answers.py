@@ -322,3 +322,76 @@ def test_false_is_not_an_empty_answer_for_other_types(make_item):
     catalog = make_item("  - {name: n, type: integer, required: true}\n")
     answers = clean_answers(catalog.item("thing"), {"n": False}, catalog)
     assert answers.errors == {"n": ["Must be a whole number."]}
+
+
+# ---------------------------------------------------------------- checks across fields
+
+DATED = """\
+  - {name: start_date, type: date, required: true}
+  - {name: end_date, type: date}
+  - {name: note, type: string}
+checks:
+  - {when: "form.end_date and form.end_date < form.start_date",
+     message: The end date cannot be before the start date, field: end_date}
+  - {when: "form.note == 'both'", message: Say one thing only}
+"""
+
+
+@pytest.mark.parametrize("from_html", [True, False])
+def test_a_check_across_fields_refuses_with_its_message_next_to_its_field(make_item, from_html):
+    thing = make_item(DATED)
+    answers = clean(thing, "thing", {"start_date": "2026-03-10", "end_date": "2026-03-09"},
+                    from_html=from_html)
+    assert answers.errors == {"end_date": ["The end date cannot be before the start date"]}
+
+
+def test_a_check_that_does_not_hold_lets_the_answers_through(make_item):
+    thing = make_item(DATED)
+    assert clean(thing, "thing", {"start_date": "2026-03-10", "end_date": "2026-03-10"}).ok
+    assert clean(thing, "thing", {"start_date": "2026-03-10"}).ok
+
+
+def test_a_check_without_a_field_reports_for_the_whole_form(make_item):
+    thing = make_item(DATED)
+    answers = clean(thing, "thing", {"start_date": "2026-03-10", "note": "both"})
+    assert answers.errors == {"_form": ["Say one thing only"]}
+
+
+def test_a_check_reading_a_field_with_an_error_waits_for_that_field(make_item):
+    thing = make_item(DATED)
+    answers = clean(thing, "thing", {"start_date": "2026-02-30", "end_date": "2026-01-01"})
+    assert answers.errors == {"start_date": ["Must be a date (YYYY-MM-DD)."]}
+
+
+def test_a_check_about_a_hidden_field_reports_for_the_whole_form(make_item):
+    thing = make_item("""\
+  - {name: kind, type: choice, choices: [loan, gift]}
+  - {name: start_date, type: date}
+  - {name: end_date, type: date, show_if: "form.kind == 'loan'"}
+checks:
+  - {when: "form.kind == 'gift' and form.start_date", message: Gifts have no start date,
+     field: end_date}
+""")
+    answers = clean(thing, "thing", {"kind": "gift", "start_date": "2026-03-10"})
+    assert answers.errors == {"_form": ["Gifts have no start date"]}
+
+
+# ---------------------------------------------------------------- table rows bounded
+
+def test_table_rows_from_html_are_bounded_by_max_items_not_a_global_cap(everything, monkeypatch):
+    import forms.answers as answers_module
+
+    parsed = []
+    real = answers_module._from_html
+    monkeypatch.setattr(answers_module, "_from_html",
+                        lambda f, raw, key: parsed.append(key) or real(f, raw, key))
+    raw = MultiDict([("title", "Box")] + [(f"lines-{i}-what", f"Cable {i}") for i in range(2000)])
+    answers = clean(everything, "everything", raw, from_html=True)
+    assert answers.errors == {"lines": ["Must have at most 3 rows."]}
+    assert parsed.count("what") == 4  # max_items + 1 rows read, the rest never parsed
+
+
+def test_table_rows_from_json_are_bounded_by_max_items(everything):
+    rows = [{"what": f"Cable {i}"} for i in range(1500)]
+    answers = clean(everything, "everything", {"title": "Box", "lines": rows})
+    assert answers.errors == {"lines": ["Must have at most 3 rows."]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from catalog.models import Choice
-from forms.choices import all_choices, choices_for
+from forms.choices import all_choices, choice_labels, choices_for
 
 FORM = """\
   - {name: colour, type: choice, choices_from: "lookup:colours"}
@@ -84,3 +84,22 @@ def test_a_multichoice_parent_offers_the_children_of_each_answer(make_item):
     assert [c.value for c in choices_for(offices, catalog, {"regions": ["eu"]})] == ["ams", "ber"]
     assert len(choices_for(offices, catalog, {"regions": ["eu", "us"]})) == 3
     assert choices_for(offices, catalog, {"regions": []}) == []
+
+
+def test_a_cascading_value_is_labelled_through_the_parent_answered(make_item, tmp_path):
+    (tmp_path / "lookups").mkdir()
+    (tmp_path / "lookups" / "roles.yaml").write_text("""\
+kind: Lookup
+id: roles
+values:
+  - {value: admin, label: "CRM: administrator", parent: crm}
+  - {value: admin, label: "ERP: administrator", parent: erp}
+""")
+    catalog = make_item("""\
+  - {name: system, type: choice, choices: [crm, erp]}
+  - {name: role, type: choice, choices_from: "lookup:roles", depends_on: system}
+""")
+    role = catalog.item("thing").get_field("role")
+    assert choice_labels(role, catalog, {"system": "crm"}) == {"admin": "CRM: administrator"}
+    assert choice_labels(role, catalog, {"system": "erp"}) == {"admin": "ERP: administrator"}
+    assert choice_labels(role, catalog, {}) == {"admin": "CRM: administrator"}

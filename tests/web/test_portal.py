@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import logging
 import re
 import shutil
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -11,7 +14,7 @@ from sqlalchemy import func, select
 
 from catalog.loader import load_catalog
 from engine.models import Request
-from tests.web.conftest import ACME
+from tests.web.conftest import ACME, Auth, csrf_token
 from web import create_app
 from web.portal import SearchIndex, markdown, search_index
 
@@ -265,6 +268,19 @@ def test_a_bad_table_row_is_an_inline_error(client, auth, post, app):
     assert count_requests(app) == 0
 
 
+def test_table_rows_beyond_max_items_are_not_read(client, auth, post, app):
+    auth.login("alice")
+    rows = {}
+    for i in range(400):  # rows past the seventh would each be an error, were they read
+        rows[f"accessories-{i}-accessory"] = "dock"
+        rows[f"accessories-{i}-quantity"] = "1" if i < 7 else "9"
+    response = order(post, "monitor-peripherals", {**rows, "building": "ams-hq", "floor": "2"})
+    assert response.status_code == 422
+    assert ('<div id="accessories-error" class="invalid-feedback d-block" role="alert">'
+            "Must have at most 6 rows.</div>") in text(response)
+    assert count_requests(app) == 0
+
+
 # ---------------------------------------------------------------- submitting
 
 
@@ -468,3 +484,93 @@ def test_an_article_page_escapes_html(evil_app):
     assert '<h1 class="h3" id="article-title">&lt;b&gt;Bold&lt;/b&gt; title</h1>' in page
     assert "<p>&lt;script&gt;alert('x')&lt;/script&gt;</p>" in page
     assert "<script>alert" not in page and 'href="javascript:' not in page
+
+
+# ---------------------------------------------------------------- expression budget
+
+NESTED = "len([[[form.model] * 300] * 300] * 300) > 0"
+
+
+@pytest.fixture
+def over_budget(tmp_path, template_db):
+    """Acme, where a show_if builds 27 million list items from an answer (it passes validate)."""
+    catalog = tmp_path / "acme"
+    shutil.copytree(ACME, catalog)
+    laptop = catalog / "items" / "new-laptop.yaml"
+    laptop.write_text(laptop.read_text().replace("show_if: \"form.model == 'pro16'\"",
+                                                 f"show_if: \"{NESTED}\""))
+    db_file = tmp_path / "deskflow.sqlite"
+    shutil.copy(template_db, db_file)
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "DESKFLOW_DATABASE_URL": f"sqlite:///{db_file}",
+        "DESKFLOW_CATALOG": str(catalog), "DESKFLOW_SECURE_COOKIES": False,
+        "RATELIMIT_ENABLED": False, "DESKFLOW_PASSWORD_HASHING": "fast"})
+    client = app.test_client()
+    Auth(client).login("alice")
+    return app, client
+
+
+def test_a_condition_over_its_budget_is_a_clear_error_not_a_slow_page(over_budget, caplog):
+    app, client = over_budget
+    started = time.process_time()
+    page = client.get("/items/new-laptop")
+    assert page.status_code == 200
+    response = client.post("/items/new-laptop", data={"csrf_token": csrf_token(text(page)), **LAPTOP})
+    assert time.process_time() - started < 1
+    assert response.status_code == 422
+    assert ('<a class="alert-link" href="#justification">Why do you need the Pro model?</a>: '
+            f"Cannot decide this field: {html.escape(NESTED)}: expression exceeded its budget: "
+            "a list of more than 10,000 items.</li>") in text(response)
+    assert count_requests(app) == 0
+    assert ("deskflow.forms", logging.WARNING, "a condition cannot be evaluated, so it does not "
+            f"hold: {NESTED}: expression exceeded its budget: a list of more than 10,000 items"
+            ) in caplog.record_tuples
+
+
+# ---------------------------------------------------------------- checks across fields
+
+NEW_HIRE = {"new_hire_name": "Sam Smith", "personal_email": "sam@example.com",
+            "job_title": "Analyst", "start_date": "2027-01-04", "hiring_manager": "bob",
+            "contract_type": "fixed-term", "contract_end": "2026-12-31", "office": "ams-hq",
+            "equipment": "laptop"}
+
+
+def test_a_check_across_fields_shows_its_message_next_to_its_field(client, auth, post, app):
+    auth.login("alice")
+    response = order(post, "new-hire-onboarding", NEW_HIRE)
+    page = text(response)
+    assert response.status_code == 422
+    assert ('<div id="contract_end-error" class="invalid-feedback d-block" role="alert">'
+            "The contract cannot end before the start date.</div>") in page
+    assert ('<a class="alert-link" href="#contract_end">Contract end date</a>: '
+            "The contract cannot end before the start date.") in page
+    assert count_requests(app) == 0
+    assert order(post, "new-hire-onboarding", {**NEW_HIRE, "contract_end": "2027-06-30"}
+                 ).status_code == 302
+
+
+def test_a_check_without_a_field_shows_its_message_at_the_top_of_the_form(tmp_path, template_db):
+    from tests.web.conftest import Auth, csrf_token
+
+    catalog = tmp_path / "acme"
+    shutil.copytree(ACME, catalog)
+    with (catalog / "items" / "new-laptop.yaml").open("a") as f:
+        f.write("checks:\n  - {when: \"form.floor == 12\", message: Floor 12 is closed for works.}\n")
+    shutil.copy(template_db, tmp_path / "deskflow.sqlite")
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "DESKFLOW_CATALOG": str(catalog),
+        "DESKFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'deskflow.sqlite'}",
+        "DESKFLOW_SECURE_COOKIES": False, "RATELIMIT_ENABLED": False,
+        "DESKFLOW_PASSWORD_HASHING": "fast",
+    })
+    app.instance_path = str(tmp_path / "instance")
+    client = app.test_client()
+    Auth(client).login("alice")
+    token = csrf_token(text(client.get("/items/new-laptop")))
+    response = client.post("/items/new-laptop",
+                           data={"csrf_token": token, **LAPTOP, "floor": "12"})
+    page = text(response)
+    assert response.status_code == 422
+    summary = page[page.index('id="df-error-summary"'):page.index('<form method="post"')]
+    assert "<li>Floor 12 is closed for works.</li>" in summary
+    assert "invalid-feedback" not in page

@@ -306,3 +306,70 @@ def test_actions_need_a_post(client, auth, laptop):
 def test_pages_need_a_sign_in(client, laptop):
     assert client.get(f"/requests/{laptop}").status_code == 302
     assert client.get("/requests").status_code == 302
+
+
+# ---------------------------------------------------------------- cascading labels
+
+#: role values unique per system only, as lookups allow: `admin` of the CRM is not the ERP's
+ROLES_PER_SYSTEM = """\
+kind: Lookup
+id: system-roles
+name: Roles in each business system
+values:
+  - {value: read, label: "CRM: view accounts", parent: crm}
+  - {value: admin, label: "CRM: administrator", parent: crm}
+  - {value: read, label: "ERP: view orders", parent: erp}
+  - {value: admin, label: "ERP: administrator", parent: erp}
+"""
+
+
+@pytest.fixture
+def roles_app(tmp_path, template_db):
+    """The app on a copy of acme whose system roles repeat their values under each system."""
+    import shutil
+
+    from tests.web.conftest import ACME
+    from web import create_app
+
+    catalog = tmp_path / "acme"
+    shutil.copytree(ACME, catalog)
+    (catalog / "lookups" / "system-roles.yaml").write_text(ROLES_PER_SYSTEM)
+    shutil.copy(template_db, tmp_path / "deskflow.sqlite")
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test", "DESKFLOW_CATALOG": str(catalog),
+        "DESKFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'deskflow.sqlite'}",
+        "DESKFLOW_SECURE_COOKIES": False, "RATELIMIT_ENABLED": False,
+        "DESKFLOW_PASSWORD_HASHING": "fast",
+    })
+    app.instance_path = str(tmp_path / "instance")
+    return app
+
+
+def shown_role(page: str) -> str:
+    match = re.search(r"<dt[^>]*>Role</dt>\s*<dd[^>]*>\s*(?:<span[^>]*>)?([^<]*)<", page)
+    assert match, "no Role answer on the page"
+    return match.group(1).strip()
+
+
+def test_a_cascading_answer_is_labelled_through_its_parent_on_every_page(roles_app):
+    from engine.models import Approval, Task
+    from tests.web.conftest import Auth
+
+    service = roles_app.extensions["deskflow"].service
+    req = service.submit("system-access", "alice", {
+        "system": "crm", "role": "admin", "level": "read",
+        "reason": "I look after the CRM for the sales team."})
+    with service.sessions() as s:
+        approval = s.scalar(select(Approval.id).where(Approval.request_id == req.id))
+    client = roles_app.test_client()
+    Auth(client).login("alice")
+    assert shown_role(text(client.get(f"/requests/{req.number}"))) == "CRM: administrator"
+    client = roles_app.test_client()
+    Auth(client).login("bob")
+    assert shown_role(text(client.get(f"/approvals/{approval}"))) == "CRM: administrator"
+    service.approve(approval, "bob", "Fine.")
+    with service.sessions() as s:
+        task = s.scalar(select(Task.id).where(Task.request_id == req.id))
+    client = roles_app.test_client()
+    Auth(client).login("heidi")
+    assert shown_role(text(client.get(f"/tasks/{task}"))) == "CRM: administrator"
