@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from catalog.expressions import ExpressionError
 from catalog.workflow import ApprovalSpec, ApproverRef, Policy
 from engine import people
 from engine.errors import Conflict
-from engine.models import Approval
+from engine.models import Approval, Request
 
 #: decisions that still count towards a policy (delegated/escalated rows were replaced)
 LIVE = ("pending", "approved", "rejected")
@@ -66,15 +66,21 @@ def resolve(session: Session, spec: ApprovalSpec, context: Mapping[str, Any],
     return list(chosen.values())
 
 
+def recipients(session: Session, req: Request, approver_ids: Sequence[str],
+               now: datetime) -> list[str]:
+    """Who is told an approval waits: the approvers and whoever decides for them now
+    (a standing delegation), but never a party to the request, who could not decide it."""
+    parties = (req.requester_id, req.requested_for_id)
+    delegates = people.delegates_of(session, list(approver_ids), now)
+    return list(dict.fromkeys([*approver_ids, *(d for d in delegates if d not in parties)]))
+
+
 def _targets(session: Session, ref: ApproverRef, context: Mapping[str, Any],
              functions: Mapping[str, Callable[..., Any]]) -> list[tuple[str, str]]:
     if ref.kind != "expression":
         return [(ref.kind, ref.value)]
     assert ref.expression is not None
-    try:
-        value = ref.expression.evaluate(context, functions)
-    except ExpressionError:
-        return []
+    value = ref.expression.evaluate(context, functions)  # a failure fails the step opening it
     values = value if isinstance(value, list | tuple) else [value]
     out: list[tuple[str, str]] = []
     for v in values:

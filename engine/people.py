@@ -78,6 +78,15 @@ def delegators_for(session: Session, delegate_id: str, now: datetime) -> list[st
         Delegation.ends_at > now)))
 
 
+def delegates_of(session: Session, person_ids: list[str], now: datetime) -> list[str]:
+    """People who may decide the approvals of any of `person_ids` right now."""
+    if not person_ids:
+        return []
+    return list(dict.fromkeys(session.scalars(select(Delegation.delegate_id).where(
+        Delegation.person_id.in_(person_ids), Delegation.starts_at <= now,
+        Delegation.ends_at > now).order_by(Delegation.id))))
+
+
 def snapshot(session: Session, person_id: str | None) -> dict[str, Any] | None:
     """A person as expressions see them: plain values only."""
     p = person(session, person_id)

@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 
 from catalog.models import CatalogItem
 from engine import people
-from engine.models import Approval, Membership, Request, Task
+from engine.models import Approval, AuditEvent, Membership, Request, Task
+
+#: audit events that make their actor someone who worked the request (read access stays)
+WORK_EVENTS = ("task_claimed", "task_completed", "task_escalated", "task_reassigned",
+               "approval_approved", "approval_rejected", "approval_delegated", "comment",
+               "asked_requester")
 
 
 def can_order(session: Session, person_id: str, item: CatalogItem) -> bool:
@@ -57,9 +62,32 @@ def is_approver(session: Session, person_id: str, req: Request, now: datetime) -
     return bool(session.scalar(select(mine.exists())))
 
 
-def can_view(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+def has_worked(session: Session, person_id: str, req: Request) -> bool:
+    """Claimed, reassigned, escalated or completed a task of it, decided, delegated or was
+    handed an approval of it, or commented on it.
+
+    Read from the request's own audit rows and approvals (`ix_audit_request`,
+    `ix_approvals_request_visit`): a few rows per request, whatever the table sizes.
+    """
+    worked = select(AuditEvent.id).where(AuditEvent.request_id == req.id,
+                                         AuditEvent.actor_id == person_id,
+                                         AuditEvent.event.in_(WORK_EVENTS))
+    handed = select(Approval.id).where(Approval.request_id == req.id,
+                                       Approval.approver_id == person_id,
+                                       Approval.delegated_from_id.is_not(None))
+    return bool(session.scalar(select(or_(worked.exists(), handed.exists()))))
+
+
+def takes_part(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+    """A party to the request, one of its agents, or one of its approvers (or their delegate)."""
     return (is_party(req, person_id) or is_agent(session, person_id, req)
             or is_approver(session, person_id, req, now))
+
+
+def can_view(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+    """Takes part in the request, or worked it once (then read only: an escalated task's
+    tier-1 agent still sees what became of it)."""
+    return takes_part(session, person_id, req, now) or has_worked(session, person_id, req)
 
 
 def may_decide(session: Session, person_id: str, approval: Approval, now: datetime) -> bool:
@@ -74,6 +102,9 @@ def may_cancel(session: Session, person_id: str, req: Request) -> bool:
     return is_party(req, person_id) or people.is_admin(session, person_id)
 
 
-def may_delegate(session: Session, person_id: str, approval: Approval) -> bool:
-    """The approver, or an admin (a delegate does not pass an approval on)."""
+def may_delegate(session: Session, person_id: str, approval: Approval, req: Request) -> bool:
+    """The approver, or an admin (a delegate does not pass an approval on); never a party to
+    the request, admins included: nobody chooses who approves their own request."""
+    if is_party(req, person_id):
+        return False
     return approval.approver_id == person_id or people.is_admin(session, person_id)

@@ -41,28 +41,39 @@ def _paginate(session: Session, query: Select[Any], page: int, size: int = PAGE_
 
 
 def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
+    """Pending approvals of the person and their delegators, never of the person's own requests."""
     who = [person_id, *delegators]
     return (select(Approval, Request).options(lazyload(Request.workflow_version))  # type: ignore[return-value]
             .join(Request, Request.id == Approval.request_id)
             .where(Approval.approver_id.in_(who), Approval.decision == "pending",
-                   Approval.visit == Request.visit, Request.status == "open")
+                   Approval.visit == Request.visit, Request.status == "open",
+                   Request.requester_id != person_id, Request.requested_for_id != person_id)
             .order_by(Approval.created_at, Approval.id))
+
+
+def _inbox_count_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
+    # Leaving a state closes its pending approvals (runtime.close_visit), so the pending rows
+    # alone give the count: an index-only scan instead of a join over every open request.
+    # Nobody approves their own request (approvals.resolve), but a delegator's approval may be
+    # of the delegate's own request: with delegators, those rows are joined and left out.
+    count = select(func.count()).select_from(Approval).where(
+        Approval.approver_id.in_([person_id, *delegators]), Approval.decision == "pending")
+    if delegators:
+        count = count.join(Request, Request.id == Approval.request_id).where(
+            Request.requester_id != person_id, Request.requested_for_id != person_id)
+    return count
 
 
 def inbox(session: Session, person_id: str, now: datetime, page: int = 1) -> Page:
     """Pending approvals of the person, and of those who delegated to them now."""
     delegators = people.delegators_for(session, person_id, now)
-    # Leaving a state closes its pending approvals (runtime.close_visit), so the pending rows
-    # alone give the count: an index-only scan instead of a join over every open request.
-    count = select(func.count()).select_from(Approval).where(
-        Approval.approver_id.in_([person_id, *delegators]), Approval.decision == "pending")
-    return _paginate(session, inbox_query(person_id, delegators), page, count=count)
+    return _paginate(session, inbox_query(person_id, delegators), page,
+                     count=_inbox_count_query(person_id, delegators))
 
 
 def inbox_count(session: Session, person_id: str, now: datetime) -> int:
     delegators = people.delegators_for(session, person_id, now)
-    return session.scalar(select(func.count()).select_from(Approval).where(
-        Approval.approver_id.in_([person_id, *delegators]), Approval.decision == "pending")) or 0
+    return session.scalar(_inbox_count_query(person_id, delegators)) or 0
 
 
 def queues_of(session: Session, person_id: str) -> list[str]:

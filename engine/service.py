@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from catalog.loader import Catalog
-from engine import intake, people, permissions, runtime, sla, timers
+from engine import approvals, attention, intake, people, permissions, queries, runtime, sla, timers
 from engine.businesstime import BusinessCalendar
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Comment, Delegation, Request, Task
@@ -148,9 +148,7 @@ class RequestService:
             audit(step, req, "submitted", None, wf.start, item=item.id, version=wf.version,
                   requested_for=target)
             sla.start(step, req, wf)
-            trigger = runtime.enter(step, req, wf)
-            if trigger:
-                transition(step, req, trigger)
+            runtime.start(step, req, wf)
             return req
 
         return self.unit(actor, work)
@@ -171,6 +169,9 @@ class RequestService:
         def work(step: Step) -> Comment:
             s = step.session
             req = self.request(s, number, actor, step.now)
+            if not permissions.takes_part(s, actor, req, step.now):
+                raise NotAllowed(f"{actor} worked on {req.number} once and may read it, "
+                                 "but no longer takes part in it")
             agent = permissions.is_agent(s, actor, req)
             if internal and not agent:
                 raise NotAllowed("only people working on the request can write internal notes")
@@ -289,12 +290,18 @@ class RequestService:
     @staticmethod
     def _may_decide(step: Step, appr: Approval, req: Request, actor: str) -> None:
         if permissions.is_party(req, actor):
-            exc = NotAllowed(f"{actor} cannot decide on their own request {req.number}")
-            exc.security_event = {"request_id": req.id, "reason": "self-approval",  # type: ignore[attr-defined]
-                                  "approval": appr.id}
-            raise exc
+            raise _self_dealing(f"{actor} cannot decide on their own request {req.number}",
+                                req, appr, "self-approval")
         if appr.approver_id != actor and not permissions.may_decide(step.session, actor, appr, step.now):
             raise NotAllowed(f"{actor} is not an approver of {req.number}")
+
+    @staticmethod
+    def _may_delegate(step: Step, appr: Approval, req: Request, actor: str) -> None:
+        if permissions.is_party(req, actor):  # admins included: segregation of duties
+            raise _self_dealing(f"{actor} cannot choose who approves their own request {req.number}",
+                                req, appr, "self-delegation")
+        if not permissions.may_delegate(step.session, actor, appr, req):
+            raise NotAllowed(f"{actor} is not the approver of approval {appr.id}")
 
     @staticmethod
     def _may_cancel(step: Step, req: Request, actor: str) -> None:
@@ -304,19 +311,23 @@ class RequestService:
     def authorize(self, action: str, target: int | str, actor: str) -> None:
         """Refuse (NotFound/NotAllowed) before any input is read if `actor` may not act at all.
 
-        Runs the same checks as the action itself (a refused self-approval is recorded) and
-        changes nothing else; views call it before validating their forms.
+        Runs the same checks as the action itself (a refused self-approval or self-delegation
+        is recorded) and changes nothing else; views call it before validating their forms.
         """
 
         def work(step: Step) -> None:
             if action == "cancel":
                 self._may_cancel(step, self.request(step.session, str(target), actor, step.now), actor)
                 return
+            if action in ("retry", "route"):
+                self._may_handle_attention(step, self.request(step.session, str(target), actor,
+                                                              step.now), actor)
+                return
             appr, req = self._approval(step, int(target), actor)
             if action in ("approve", "reject"):
                 self._may_decide(step, appr, req, actor)
-            elif action == "delegate" and not permissions.may_delegate(step.session, actor, appr):
-                raise NotAllowed(f"{actor} is not the approver of approval {target}")
+            elif action == "delegate":
+                self._may_delegate(step, appr, req, actor)
 
         self.unit(actor, work)
 
@@ -342,8 +353,7 @@ class RequestService:
         def work(step: Step) -> Approval:
             s = step.session
             appr, req = self._approval(step, approval_id, actor)
-            if not permissions.may_delegate(s, actor, appr):
-                raise NotAllowed(f"{actor} is not the approver of approval {approval_id}")
+            self._may_delegate(step, appr, req, actor)
             _fresh(req, seen_version)
             if appr.decision != "pending" or appr.visit != req.visit:
                 raise Conflict(f"approval {approval_id} is no longer pending")
@@ -366,7 +376,8 @@ class RequestService:
             s.flush()
             touch(step, req)
             audit(step, req, "approval_delegated", approval=appr.id, to=to_person, new=new.id)
-            step.notify(step, req, "approval_requested", [to_person], key=f"delegated:{new.id}")
+            step.notify(step, req, "approval_requested",
+                        approvals.recipients(s, req, [to_person], step.now), key=f"delegated:{new.id}")
             return new
 
         return self.unit(actor, work)
@@ -389,9 +400,21 @@ class RequestService:
             s.flush()
             audit(step, None, "delegation_set", delegate=delegate, starts_at=starts_at.isoformat(),
                   ends_at=ends_at.isoformat())
+            if starts_at <= step.now < ends_at:
+                self._tell_delegate(step, d)
             return d
 
         return self.unit(actor, work)
+
+    @staticmethod
+    def _tell_delegate(step: Step, d: Delegation) -> None:
+        """A delegation that starts now: the delegate hears of each approval already waiting
+        (approvals opened later tell them as they open: approvals.recipients)."""
+        s = step.session
+        for appr, req in s.execute(queries.inbox_query(d.person_id, ())):
+            if not permissions.is_party(req, d.delegate_id):
+                step.notify(step, req, "approval_requested", [d.delegate_id],
+                            key=f"standing:{d.id}:{appr.id}")
 
     def end_delegation(self, actor: str, delegation_id: int) -> Delegation:
         """Stop a delegation now (or drop one that has not started)."""
@@ -501,6 +524,62 @@ class RequestService:
 
         return self.unit(actor, work)
 
+    # ------------------------------------------------------------ needs attention
+
+    @staticmethod
+    def _may_handle_attention(step: Step, req: Request, actor: str) -> None:
+        if not people.is_admin(step.session, actor):
+            raise NotAllowed(f"only an admin can retry or route {req.number} by hand")
+
+    def _halted(self, step: Step, number: str, actor: str, seen_version: int | None) -> Request:
+        req = self.request(step.session, number, actor, step.now)
+        self._may_handle_attention(step, req, actor)
+        _fresh(req, seen_version)
+        if req.status != "open" or req.attention_at is None:
+            raise Conflict(f"{number} does not need attention (it is {req.state})")
+        return req
+
+    def retry(self, number: str, actor: str, reason: str,
+              seen_version: int | None = None) -> Request:
+        """Re-run the step a request halted on, with today's data (admins); it may fail again."""
+
+        def work(step: Step) -> Request:
+            req = self._halted(step, number, actor, seen_version)
+            audit(step, req, "attention_retried", state=req.state, step=req.attention_step,
+                  error=req.attention_error, reason=_text(reason, "reason"))
+            touch(step, req)
+            attention.retry(step, req)
+            return req
+
+        return self.unit(actor, work)
+
+    def route(self, number: str, actor: str, reason: str, to_state: str | None = None,
+              outcome: str | None = None, seen_version: int | None = None) -> Request:
+        """Move a halted request by hand (admins): into a declared state, or end it with an outcome."""
+
+        def work(step: Step) -> Request:
+            req = self._halted(step, number, actor, seen_version)
+            wf = runtime.workflow(req)
+            why = _text(reason, "reason")
+            if (to_state is None) == (outcome is None):
+                raise InvalidInput("route to a state or end with an outcome, not both or neither",
+                                   {"target": ["Choose a state or an outcome."]})
+            if to_state is not None and wf.state(to_state) is None:
+                raise InvalidInput(f"{wf.id} {wf.version} has no state {to_state}",
+                                   {"target": [f"{to_state} is not a state of this workflow."]})
+            outcomes = attention.declared_outcomes(req)
+            if outcome is not None and outcome not in outcomes:
+                raise InvalidInput(f"{wf.id} {wf.version} declares no outcome {outcome}",
+                                   {"target": [f"Choose one of: {', '.join(outcomes)}."]})
+            dest = to_state if to_state is not None else outcomes[str(outcome)]
+            audit(step, req, "attention_routed", req.state, dest, step=req.attention_step,
+                  error=req.attention_error, outcome=outcome, reason=why)
+            touch(step, req)
+            attention.route(step, req, to_state, outcome)
+            return req
+
+        return self.unit(actor, work)
+
     # ------------------------------------------------------------ timers
 
     def run_due(self, now: datetime | None = None, limit: int = 200) -> int:
@@ -511,6 +590,14 @@ class RequestService:
     def _open(req: Request) -> None:
         if req.status != "open":
             raise Conflict(f"{req.number} is already {req.outcome}")
+
+
+def _self_dealing(message: str, req: Request, appr: Approval, reason: str) -> NotAllowed:
+    """A refusal that `unit` records as a `security_denied` audit event."""
+    exc = NotAllowed(message)
+    exc.security_event = {"request_id": req.id, "reason": reason,  # type: ignore[attr-defined]
+                          "approval": appr.id}
+    return exc
 
 
 def _fresh(req: Request, seen_version: int | None) -> None:

@@ -11,13 +11,15 @@ from flask import Flask
 
 #: settings read from the environment (SMTP settings are read by the worker: engine.delivery)
 ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
-            "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT")
+            "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT",
+            "DESKFLOW_TRUSTED_PROXIES")
 
 
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: defaults, then DESKFLOW_* environment variables, then `config`."""
     from engine.db import engine_options, normalize_url
-    from web import errors, extensions, security, state
+    from engine.extras import require_ratelimit_storage
+    from web import errors, extensions, ids, security, state
     from web.config import Defaults, secret_key
     from web.demo import bundled_catalog
 
@@ -40,6 +42,17 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.config.update(SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_SECURE=secure,
                       SESSION_COOKIE_NAME="__Host-deskflow" if secure else "deskflow")
     app.config["RATELIMIT_STORAGE_URI"] = app.config["DESKFLOW_RATELIMIT_STORAGE"]
+    require_ratelimit_storage(app.config["RATELIMIT_STORAGE_URI"])
+    proxies = app.config["DESKFLOW_TRUSTED_PROXIES"]
+    if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
+        from catalog.errors import UsageError
+
+        raise UsageError(f"DESKFLOW_TRUSTED_PROXIES must be a whole number, 0 or more (not {proxies})")
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # the client address (throttling, logs) from the last `proxies` X-Forwarded-For hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
     catalog = Path(app.config.get("DESKFLOW_CATALOG") or bundled_catalog())
 
     extensions.db.init_app(app)
@@ -55,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         state.init_app(app, extensions.db.engine, catalog)
     errors.init_app(app)
     security.init_app(app)
+    ids.init_app(app)  # before the blueprints: their rules use <id:...>
 
     from web import admin, approvals, auth, portal, requests, tasks, views
 

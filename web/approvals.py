@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,19 +16,18 @@ from wtforms import DateTimeLocalField, Field, IntegerField, SelectField, TextAr
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
 
-from engine import people, permissions, queries
+from engine import permissions, queries
 from engine.approvals import LIVE
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Delegation, Person, Request
 from engine.versions import workflow_of
 from web.extensions import db
+from web.ids import number, valid_id
 from web.requests import EVENTS, ShownAnswer, shown_answers, state_label
 from web.views import catalog, now, service, viewer
 
 bp = Blueprint("approvals", __name__)
 
-#: ids past SQLite's and PostgreSQL's bigint are nobody's (and would overflow the driver)
-MAX_ID = 2**63 - 1
 MAX_BULK = 100
 KEY_ANSWERS = 4
 TIMELINE_ENTRIES = 8
@@ -74,15 +72,6 @@ def show_errors(form: FlaskForm, fields: Mapping[str, Sequence[str]],
         else:
             bound.errors = [*bound.errors, *messages]
     return left
-
-
-def number(text: Any) -> int | None:
-    """A whole number sent as ASCII digits (at most 18), else None."""
-    return int(text) if isinstance(text, str) and re.fullmatch(r"[0-9]{1,18}", text) else None
-
-
-def valid_id(value: int) -> bool:
-    return 0 < value <= MAX_ID
 
 
 def request_url(number: str) -> str:
@@ -264,7 +253,7 @@ def _render_approval(appr: Approval, req: Request, decision: DecisionForm | None
     pending = appr.decision == "pending" and appr.visit == req.visit and req.status == "open"
     own = permissions.is_party(req, me)
     can_decide = pending and not own and permissions.may_decide(s, me, appr, at)
-    can_delegate = pending and (appr.approver_id == me or people.is_admin(s, me))
+    can_delegate = pending and permissions.may_delegate(s, me, appr, req)
     decision = decision or DecisionForm(prefix="decision", formdata=None, seen_version=req.lock_version)
     delegate = delegate or DelegateForm(prefix="delegate", formdata=None, seen_version=req.lock_version)
     delegate.to.choices = [("", "Choose a person"), *people_choices(
@@ -281,20 +270,20 @@ def _render_approval(appr: Approval, req: Request, decision: DecisionForm | None
         request_url=request_url(str(req.number))), status
 
 
-@bp.get("/approvals/<int:approval_id>")
+@bp.get("/approvals/<id:approval_id>")
 @login_required
 def show(approval_id: int) -> Any:
     appr, req = load(approval_id)
     return _render_approval(appr, req)
 
 
-@bp.post("/approvals/<int:approval_id>/approve")
+@bp.post("/approvals/<id:approval_id>/approve")
 @login_required
 def approve(approval_id: int) -> Any:
     return _decide(approval_id, "approve")
 
 
-@bp.post("/approvals/<int:approval_id>/reject")
+@bp.post("/approvals/<id:approval_id>/reject")
 @login_required
 def reject(approval_id: int) -> Any:
     return _decide(approval_id, "reject")
@@ -317,7 +306,7 @@ def _decide(approval_id: int, verb: str) -> Any:
     return redirect(url_for(".inbox"))
 
 
-@bp.post("/approvals/<int:approval_id>/delegate")
+@bp.post("/approvals/<id:approval_id>/delegate")
 @login_required
 def delegate(approval_id: int) -> Any:
     appr, req = load(approval_id)

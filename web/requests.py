@@ -15,13 +15,15 @@ from sqlalchemy.orm import Session
 from catalog.fields import is_empty
 from catalog.models import CatalogItem, Field, FieldType
 from catalog.workflow import Workflow
-from engine import permissions, queries
+from engine import people, permissions, queries
+from engine.attention import declared_outcomes
 from engine.errors import InvalidInput
 from engine.models import Comment, Request
 from engine.queries import TimelineEntry
 from engine.versions import workflow_of
-from forms.choices import all_choices
+from forms.choices import choice_labels
 from web.extensions import db
+from web.ids import number
 from web.views import catalog, now, service, viewer
 from workflows.diagram import to_svg
 from workflows.errors import UnknownState
@@ -44,6 +46,8 @@ EVENTS = {
     "answered": "Question answered", "asset_created": "Asset recorded",
     "timer_fired": "Waiting time over", "sla_warning": "Target at risk",
     "sla_breach": "Target missed", "security_denied": "Refused",
+    "needs_attention": "Held up: needs attention", "attention_retried": "Step retried",
+    "attention_routed": "Moved on by hand",
 }
 SLA_WORDS = {"ok": "On track", "warning": "At risk", "breached": "Breached"}
 
@@ -97,10 +101,11 @@ def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
     return str(value)
 
 
-def _labels_of(f: Field) -> dict[str, str]:
+def _labels_of(f: Field, answers: Mapping[str, Any]) -> dict[str, str]:
+    """Labels of the field's values; a cascading field's through the parent in `answers`."""
     if f.type not in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
         return {}
-    return {c.value: c.label for c in all_choices(f, catalog())}
+    return choice_labels(f, catalog(), answers)
 
 
 def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[ShownAnswer]:
@@ -115,14 +120,16 @@ def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[
             continue
         if f is not None and f.type is FieldType.TABLE and isinstance(value, list):
             cols = f.columns
-            labels = {c.name: _labels_of(c) for c in cols}
+            fixed = {c.name: _labels_of(c, {}) for c in cols if c.depends_on is None}
+            # a cell's labels depend on its row when its column cascades on another column
             rows = tuple(tuple("" if is_empty(row.get(c.name)) else
-                               _value_text(c, row.get(c.name), labels[c.name]) for c in cols)
+                               _value_text(c, row.get(c.name), fixed.get(c.name)
+                                           or _labels_of(c, row)) for c in cols)
                          for row in value if isinstance(row, Mapping))
             out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
             continue
         label = f.label if f is not None else name.replace("_", " ").capitalize()
-        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f) if f else {})))
+        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers) if f else {})))
     return out
 
 
@@ -151,6 +158,8 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = f"Queue: {_group_name(queue)}" if queue else ""
     elif e.event == "task_completed" and d.get("comment"):
         detail = str(d["comment"])
+    elif e.event == "attention_routed":
+        detail = f"To {state_label(wf, e.to_state or '')}"
     elif e.event in ("sla_warning", "sla_breach"):
         detail = f"{str(d.get('target', '')).capitalize()} target"
     return Shown(e.at, who, title, detail)
@@ -215,9 +224,33 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
         approvals=approvals, approval_states={a.state: state_label(wf, a.state) for a in approvals},
         tasks=tasks, groups={t.queue: _group_name(t.queue) for t in tasks}, names=names,
         agent=agent, party=permissions.is_party(req, me), question=question,
+        takes_part=permissions.takes_part(_session(), me, req, now()),
+        attention=_attention(req, wf, me) if req.attention_at is not None else None,
         priority=prio.name if prio else req.priority, sla_words=SLA_WORDS,
         svg=Markup(diagram(wf, req.state)),
         errors=errors or {}, values=values or {}), status
+
+
+@dataclass(frozen=True, slots=True)
+class Attention:
+    """The "needs attention" panel: the error for admins and the item's owner group only."""
+
+    staff: bool
+    admin: bool
+    state_words: str
+    states: tuple[tuple[str, str], ...] = ()
+    outcomes: tuple[str, ...] = ()
+
+
+def _attention(req: Request, wf: Workflow, me: str) -> Attention:
+    item = catalog().item(req.item_id)
+    admin = people.is_admin(_session(), me)
+    staff = admin or bool(item and item.owner and people.is_member(_session(), me, item.owner))
+    words = state_label(wf, req.attention_state or req.state)
+    if not admin:
+        return Attention(staff, admin, words)
+    return Attention(staff, admin, words, tuple((s.name, state_label(wf, s.name)) for s in wf.states),
+                     tuple(declared_outcomes(req)))
 
 
 def _open_question(entries: list[TimelineEntry]) -> Comment | None:
@@ -226,10 +259,9 @@ def _open_question(entries: list[TimelineEntry]) -> Comment | None:
 
 
 def _int(text: str | None, default: int) -> int:
-    try:
-        return max(1, int(text or default))
-    except ValueError:
-        return default
+    """A page number: ASCII digits (int() also takes ' 7', '٧' and '+7'), else `default`."""
+    found = number(text)
+    return default if found is None else max(1, found)
 
 
 def _seen_version() -> int:
@@ -310,6 +342,48 @@ def answer(number: str) -> Any:
         return _page(req, 422, errors={"answer": _messages(exc)}, values={"answer": text})
     flash("Thank you. Your answer is sent and the work continues.", "success")
     return redirect(url_for("requests.detail", number=number))
+
+
+@bp.route("/requests/<number>/retry", methods=["POST"])
+@login_required
+def retry(number: str) -> Any:
+    """An admin re-runs the step the request halted on."""
+    req = _load(number)
+    service().authorize("retry", number, viewer())
+    reason = request.form.get("reason", "")
+    try:
+        req = service().retry(number, viewer(), reason, seen_version=_seen_version())
+    except InvalidInput as exc:
+        return _page(req, 422, errors={"retry": _messages(exc)}, values={"retry_reason": reason})
+    _after_attention(req, "The step ran")
+    return redirect(url_for("requests.detail", number=number))
+
+
+@bp.route("/requests/<number>/route", methods=["POST"])
+@login_required
+def route(number: str) -> Any:
+    """An admin moves a halted request into a declared state, or ends it with an outcome."""
+    req = _load(number)
+    service().authorize("route", number, viewer())
+    reason = request.form.get("reason", "")
+    kind, _, target = (request.form.get("target") or "").partition(":")
+    try:
+        req = service().route(number, viewer(), reason,
+                              to_state=target if kind == "state" and target else None,
+                              outcome=target if kind == "outcome" and target else None,
+                              seen_version=_seen_version())
+    except InvalidInput as exc:
+        return _page(req, 422, errors={"route": _messages(exc)}, values={"route_reason": reason})
+    _after_attention(req, "Moved by hand")
+    return redirect(url_for("requests.detail", number=number))
+
+
+def _after_attention(req: Request, done: str) -> None:
+    if req.attention_at is not None:
+        flash(f"{req.number} needs attention again: {req.attention_error}", "warning")
+    else:
+        words = state_label(workflow_of(req.workflow_version), req.state)
+        flash(f"{done}: {req.number} is now {words}.", "success")
 
 
 def _messages(exc: InvalidInput) -> list[str]:

@@ -14,8 +14,8 @@ from wtforms import BooleanField, SelectField, TextAreaField
 
 from catalog.models import CatalogItem
 from catalog.workflow import TaskSpec
-from engine import people, queries
-from engine.errors import InvalidInput, NotFound
+from engine import people, permissions, queries
+from engine.errors import InvalidInput, NotAllowed, NotFound
 from engine.models import Group, Request, Task
 from engine.tasks import spec_of
 from forms.wtf import ItemForm, build_form_class
@@ -27,9 +27,9 @@ from web.approvals import (
     request_url,
     show_errors,
     state_words,
-    valid_id,
 )
 from web.extensions import db
+from web.ids import valid_id
 from web.views import catalog, catalog_queues, now, service, viewer
 
 bp = Blueprint("tasks", __name__)
@@ -83,7 +83,7 @@ def answers_form_class(req: Request, task: Task, spec: TaskSpec | None) -> type[
     cls = _answer_forms.get(key)
     if cls is None:
         holder = SimpleNamespace(id=f"task-{task.name.replace('_', '-')}",
-                                 fields=spec.fields if spec else ())
+                                 fields=spec.fields if spec else (), checks=())
         cls = build_form_class(cast(CatalogItem, holder), catalog(), base=_Plain)
         with _lock:
             if len(_answer_forms) >= FORM_CLASSES_KEPT:
@@ -143,13 +143,27 @@ def queue(group_id: str) -> Any:
 
 # ---------------------------------------------------------------- one task
 
+def _may_act(task: Task) -> bool:
+    return task.assignee_id == viewer() or _may_work(task.queue)
+
+
 def load(task_id: int) -> tuple[Task, Request]:
-    """The task and its request, for members of its queue, its assignee and admins (else 404)."""
+    """The task and its request, for members of its queue, its assignee and admins, and (to
+    read only) whoever worked the request before, e.g. the tier-1 agent who escalated it."""
     task = db.session().get(Task, task_id) if valid_id(task_id) else None
     req = db.session().get(Request, task.request_id) if task else None
-    me = viewer()
-    if task is None or req is None or not (task.assignee_id == me or _may_work(task.queue)):
+    if task is None or req is None or not (
+            _may_act(task) or permissions.has_worked(db.session(), viewer(), req)):
         raise NotFound(f"no task {task_id}")
+    return task, req
+
+
+def load_to_act(task_id: int) -> tuple[Task, Request]:
+    """The task, for those who may act on it; a reader who may not is refused (403) here,
+    before any input is read."""
+    task, req = load(task_id)
+    if not _may_act(task):
+        raise NotAllowed(f"{viewer()} may read task {task_id} but is not in the {task.queue} queue")
     return task, req
 
 
@@ -173,11 +187,13 @@ def _render(task: Task, req: Request, status: int = 200, errors: list[str] | Non
     if f["reassign"].to.data is None:
         f["reassign"].to.data = task.assignee_id or me
     f["complete"].outcome.choices = [(o, o.replace("_", " ").capitalize()) for o in outcomes]
-    timeline = queries.timeline(s, req, internal=True)
+    can_act = _may_act(task)
+    timeline = queries.timeline(s, req, internal=can_act or permissions.is_agent(s, me, req))
     ids = {req.requester_id, req.requested_for_id, task.assignee_id, *(e.actor for e in timeline)}
     is_open = task.status == "open" and task.visit == req.visit and req.status == "open"
     return render_template(
         "tasks/task.html", task=task, req=req, forms=f, errors=errors or [], is_open=is_open,
+        can_act=can_act,
         can_escalate=spec is not None and task.tier + 1 < len(spec.tiers),
         several_outcomes=len(outcomes) > 1, answers=answer_rows(req), state=state_words(req),
         timeline=timeline, event_text=event_text, names=queries.names(s, ids), now=now(),
@@ -185,17 +201,17 @@ def _render(task: Task, req: Request, status: int = 200, errors: list[str] | Non
         request_url=request_url(str(req.number))), status
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<id:task_id>")
 @login_required
 def show(task_id: int) -> Any:
     task, req = load(task_id)
     return _render(task, req)
 
 
-@bp.post("/tasks/<int:task_id>/claim")
+@bp.post("/tasks/<id:task_id>/claim")
 @login_required
 def claim(task_id: int) -> Any:
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     form = ClaimForm(prefix="claim")
     if not form.validate():
         return _render(task, req, 422, form.seen_version.errors)
@@ -204,10 +220,10 @@ def claim(task_id: int) -> Any:
     return redirect(url_for(".show", task_id=task_id))
 
 
-@bp.post("/tasks/<int:task_id>/reassign")
+@bp.post("/tasks/<id:task_id>/reassign")
 @login_required
 def reassign(task_id: int) -> Any:
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     form = ReassignForm(prefix="reassign")
     if not form.validate():
         return _render(task, req, 422, form.seen_version.errors, reassign=form)
@@ -220,10 +236,10 @@ def reassign(task_id: int) -> Any:
     return redirect(url_for(".show", task_id=task_id))
 
 
-@bp.post("/tasks/<int:task_id>/escalate")
+@bp.post("/tasks/<id:task_id>/escalate")
 @login_required
 def escalate(task_id: int) -> Any:
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     form = EscalateForm(prefix="escalate")
     if not form.validate():
         return _render(task, req, 422, form.seen_version.errors, escalate=form)
@@ -237,10 +253,10 @@ def escalate(task_id: int) -> Any:
     return redirect(url_for(".queue", group_id=queue))
 
 
-@bp.post("/tasks/<int:task_id>/ask")
+@bp.post("/tasks/<id:task_id>/ask")
 @login_required
 def ask(task_id: int) -> Any:
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     form = AskForm(prefix="ask")
     if not form.validate():
         return _render(task, req, 422, form.seen_version.errors, ask=form)
@@ -253,11 +269,11 @@ def ask(task_id: int) -> Any:
     return redirect(url_for(".show", task_id=task_id))
 
 
-@bp.post("/tasks/<int:task_id>/comment")
+@bp.post("/tasks/<id:task_id>/comment")
 @login_required
 def comment(task_id: int) -> Any:
     """A comment adds to the request without changing it, so a stale page may still comment."""
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     form = CommentForm(prefix="comment")
     if not form.validate():
         return _render(task, req, 422, form.seen_version.errors, comment=form)
@@ -270,10 +286,10 @@ def comment(task_id: int) -> Any:
     return redirect(url_for(".show", task_id=task_id))
 
 
-@bp.post("/tasks/<int:task_id>/complete")
+@bp.post("/tasks/<id:task_id>/complete")
 @login_required
 def complete(task_id: int) -> Any:
-    task, req = load(task_id)
+    task, req = load_to_act(task_id)
     spec = spec_of(req, task)
     form = CompleteForm(prefix="complete")
     answers = answers_form_class(req, task, spec)(prefix="answer")

@@ -171,3 +171,116 @@ def test_stale_page_gets_a_conflict(service, sessions, answers):
     with pytest.raises(Conflict) as info:
         service.approve(appr.id, "bob", seen_version=req.lock_version)
     assert "changed since you loaded it" in str(info.value)
+
+
+# ---------------------------------------------------------------- segregation of duties via delegation
+
+def denials(sessions):
+    with sessions() as s:
+        return [(e.actor_id, e.detail["reason"]) for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.event == "security_denied").order_by(AuditEvent.id))]
+
+
+@pytest.mark.parametrize(("requester", "requested_for", "party"), [
+    ("oscar", None, "oscar"),        # an admin orders: his manager dana approves
+    ("frank", "erin", "erin"),       # ordered for an admin: she may not pick her approver either
+])
+def test_an_admin_cannot_delegate_an_approval_of_their_own_request(
+        service, sessions, answers, requester, requested_for, party):
+    req = service.submit("new-laptop", requester, answers["new-laptop"], requested_for=requested_for)
+    [appr] = rows(sessions, req.number)
+    assert appr.approver_id not in (requester, requested_for)
+    message = f"{party} cannot choose who approves their own request {req.number}"
+    with pytest.raises(NotAllowed) as info:
+        service.authorize("delegate", appr.id, party)
+    assert str(info.value) == message
+    with pytest.raises(NotAllowed) as info:
+        service.delegate(appr.id, party, "heidi", "over to you")
+    assert str(info.value) == message
+    assert denials(sessions) == [(party, "self-delegation"), (party, "self-delegation")]
+    [still] = rows(sessions, req.number)
+    assert (still.id, still.approver_id) == (appr.id, appr.approver_id)
+
+
+def test_a_requester_in_the_approver_group_cannot_hand_on_their_requests_approvals(
+        service, sessions, answers):
+    # ivan sits on the change board; his change goes to the others, none of whom he may replace
+    req = service.submit("normal-change", "ivan", answers["normal-change"])
+    board = rows(sessions, req.number)
+    carols = next(a for a in board if a.approver_id == "carol")
+    with pytest.raises(NotAllowed) as info:
+        service.delegate(carols.id, "ivan", "judy")
+    assert str(info.value) == f"ivan cannot choose who approves their own request {req.number}"
+    assert denials(sessions) == [("ivan", "self-delegation")]
+    assert [a.approver_id for a in rows(sessions, req.number)] == [a.approver_id for a in board]
+
+
+def test_a_standing_delegation_to_the_requester_lets_them_decide_nothing_of_their_own(
+        service, sessions, clock, answers):
+    from engine import queries
+
+    service.set_delegation("bob", "alice", clock.now, clock.now + timedelta(days=7))
+    req = service.submit("new-laptop", "alice", answers["new-laptop"])
+    [appr] = rows(sessions, req.number)
+    assert appr.approver_id == "bob"
+    with sessions() as s:
+        assert queries.inbox(s, "alice", clock.now).total == 0
+        assert queries.inbox_count(s, "alice", clock.now) == 0
+        assert queries.inbox_count(s, "bob", clock.now) == 1
+    with pytest.raises(NotAllowed) as info:
+        service.approve(appr.id, "alice")
+    assert str(info.value) == f"alice cannot decide on their own request {req.number}"
+    assert denials(sessions) == [("alice", "self-approval")]
+    assert emails_to(sessions, "approval_requested") == ["bob.bakker@acme.example"]
+
+
+def test_delegations_do_not_chain_to_the_requester(service, sessions, clock, answers):
+    # bob lets carol decide for him, carol lets alice decide for her: alice decides nothing of bob's
+    service.set_delegation("bob", "carol", clock.now, clock.now + timedelta(days=7))
+    service.set_delegation("carol", "alice", clock.now, clock.now + timedelta(days=7))
+    req = service.submit("new-laptop", "alice", answers["new-laptop"])
+    [appr] = rows(sessions, req.number)
+    with pytest.raises(NotAllowed) as info:
+        service.approve(appr.id, "alice")
+    assert str(info.value) == f"alice cannot decide on their own request {req.number}"
+    with pytest.raises(NotAllowed) as info:
+        service.delegate(appr.id, "carol", "dana")  # a delegate does not pass it on
+    assert str(info.value) == f"carol is not the approver of approval {appr.id}"
+    with pytest.raises(InvalidInput) as info:
+        service.delegate(appr.id, "bob", "alice")
+    assert info.value.fields == {"to": ["Pick someone other than the requester and yourself."]}
+    service.approve(appr.id, "carol", "for Bob")
+    assert state(sessions, req.number) == "prepare"
+
+
+# ---------------------------------------------------------------- delegates hear of approvals
+
+def emails_to(sessions, event):
+    from engine.models import OutboxMessage
+
+    with sessions() as s:
+        return [to for m in s.scalars(select(OutboxMessage).where(OutboxMessage.event == event)
+                                      .order_by(OutboxMessage.id)) for to in m.payload["to"]]
+
+
+def test_a_standing_delegate_gets_the_approval_email_too(service, sessions, clock, answers):
+    service.set_delegation("bob", "leo", clock.now, clock.now + timedelta(days=2))
+    service.submit("new-laptop", "alice", answers["new-laptop"])
+    assert emails_to(sessions, "approval_requested") == ["bob.bakker@acme.example",
+                                                         "leo.hendriks@acme.example"]
+
+
+def test_a_delegation_that_starts_now_tells_the_delegate_what_waits(service, sessions, clock, answers):
+    req = service.submit("new-laptop", "alice", answers["new-laptop"])
+    service.set_delegation("bob", "leo", clock.now + timedelta(hours=1), clock.now + timedelta(days=2))
+    assert emails_to(sessions, "approval_requested") == ["bob.bakker@acme.example"]  # not yet
+    service.set_delegation("bob", "dana", clock.now, clock.now + timedelta(days=2))
+    assert emails_to(sessions, "approval_requested") == ["bob.bakker@acme.example",
+                                                         "dana.visser@acme.example"]
+    [appr] = rows(sessions, req.number)
+    service.set_delegation("carol", "kim", clock.now, clock.now + timedelta(days=2))
+    new = service.delegate(appr.id, "bob", "carol")  # one approval: carol, and kim who decides for her
+    assert emails_to(sessions, "approval_requested")[2:] == ["carol.devries@acme.example",
+                                                             "kim.peters@acme.example"]
+    service.approve(new.id, "kim")
+    assert state(sessions, req.number) == "prepare"

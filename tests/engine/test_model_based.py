@@ -666,7 +666,9 @@ class DeskflowMachine(RuleBasedStateMachine):
                                       "stranger": self.people})
         peers = sorted({a.approver_id for a in approvals if a.visit == appr.visit} - {appr.approver_id})
         to = data.draw(st.sampled_from(peers + self.people), label="to")
-        may = actor == appr.approver_id or actor in self.admins
+        # segregation of duties: a party to the request never picks its approver, admins included
+        may = actor not in (req.requester_id, req.requested_for_id) and (
+            actor == appr.approver_id or actor in self.admins)
         live = appr.decision == "pending" and appr.visit == req.visit
         fine = to not in (req.requester_id, req.requested_for_id, appr.approver_id,
                           *other_votes(approvals, appr, cast=False))
@@ -679,9 +681,12 @@ class DeskflowMachine(RuleBasedStateMachine):
         actor = data.draw(st.sampled_from(self.people), label="actor")
         delegate = data.draw(st.sampled_from(self.people), label="delegate")
         starts = self.clock() + timedelta(hours=start)
+        with self.sessions() as s:  # a delegation starting now tells the delegate what waits
+            waiting = set(s.scalars(select(Approval.request_id).where(
+                Approval.approver_id == actor, Approval.decision == "pending")))
         self.act("set_delegation", lambda: self.service.set_delegation(
             actor, delegate, starts, starts + timedelta(hours=hours)),
-            delegate != actor and hours > 0, {None})
+            delegate != actor and hours > 0, {None} | waiting)
 
     @rule(number=requests, data=st.data(),
           verb=st.sampled_from(["claim", "complete", "escalate", "reassign"]))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from engine.models import Approval, Delegation, Request
+from engine.models import Approval, AuditEvent, Delegation, Request
 
 LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
 ACME_TZ = ZoneInfo("Europe/Amsterdam")
@@ -208,6 +208,42 @@ def test_unknown_approvals_and_missing_csrf(client, auth, post, laptop, service)
     assert response.status_code == 400
     assert "The form expired or did not come from this site." in response.get_data(as_text=True)
     assert client.get(f"/approvals/{appr.id}/approve").status_code == 405
+
+
+def test_an_admin_cannot_hand_on_the_approval_of_their_own_request(client, auth, post, service):
+    """Segregation of duties: oscar (an admin) may delegate approvals, but not of his own request."""
+    req = order_laptop(service, "oscar")
+    appr = approval_of(service, req.number)
+    assert appr.approver_id == "dana"
+    auth.login("oscar")
+    html = client.get(f"/approvals/{appr.id}").get_data(as_text=True)
+    assert "This is your own request: someone else decides on it." in html
+    assert "Hand it to someone else" not in html
+    response = post(f"/approvals/{appr.id}/delegate",
+                    {"delegate-seen_version": req.lock_version, "delegate-to": "erin"},
+                    page="/approvals")
+    assert response.status_code == 403
+    assert (f"oscar cannot choose who approves their own request {req.number}"
+            in response.get_data(as_text=True))
+    assert approval_of(service, req.number).approver_id == "dana"
+    with service.sessions() as s:
+        denied = s.scalars(select(AuditEvent).where(AuditEvent.event == "security_denied")).one()
+    assert (denied.actor_id, denied.detail["reason"], denied.detail["approval"]) == (
+        "oscar", "self-delegation", appr.id)
+
+
+def test_a_requester_never_finds_their_own_request_in_their_inbox(client, auth, service):
+    """bob and victor let alice decide for them while away; her own laptop is not hers to decide."""
+    now = datetime.now(ACME_TZ)
+    for away in ("bob", "victor"):
+        service.set_delegation(away, "alice", now - timedelta(hours=1), now + timedelta(days=1))
+    mine = order_laptop(service, "alice")  # bob, her manager, approves it
+    theirs = order_laptop(service, "peter")  # victor, his manager, approves it
+    auth.login("alice")
+    html = client.get("/approvals").get_data(as_text=True)
+    assert f'<a href="/approvals/{approval_of(service, theirs.number).id}">{theirs.number}</a>' in html
+    assert mine.number not in html
+    assert '<span class="badge text-bg-warning" aria-label="1 waiting">1</span>' in html
 
 
 # ---------------------------------------------------------------- bulk approval

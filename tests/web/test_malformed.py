@@ -457,6 +457,83 @@ def test_post_to_what_does_not_exist_is_404(world, as_):
     assert checked >= 14
 
 
+# ---------------------------------------------------------------- ids and indexes: ASCII digits, bounded
+
+#: what werkzeug's int converter, str.isdigit() or int() take, and no id is
+NOT_IDS = ["²", "٣", "1²", "３", "0", str(2**63), "9" * 19, "9" * 4301]
+ROW_MISNUMBERED = ("A row of this table is numbered wrongly (0 to 999999999, in digits 0-9); "
+                   "reload the page and try again.")
+
+
+def id_names(world: World) -> set[str]:
+    """The <...> parts that are row ids (the world gives them a number)."""
+    return {name for name, value in real_values(world).items() if isinstance(value, int)}
+
+
+def id_routes(world: World) -> list[tuple[str, str]]:
+    """(method, rule) of every route with an id in its path."""
+    ids = id_names(world)
+    return [(method, rule) for method, rule, _ in routes(world.app) if ids & set(rule_args(rule))]
+
+
+def test_every_id_in_a_path_goes_through_the_id_converter(world):
+    """werkzeug's `int` takes '٣' (and reads it as 3) and any length; `id` takes neither."""
+    loose = [rule for method, rule in id_routes(world) if f"<id:{rule_args(rule)[0]}>" not in rule]
+    assert loose == []
+    assert not [rule for _, rule, _ in routes(world.app) if re.search(r"<(int|float)[:(>]", rule)]
+    assert len(id_routes(world)) >= 12
+
+
+@pytest.mark.parametrize("bad", NOT_IDS)
+def test_an_id_that_is_not_ascii_digits_within_a_bigint_is_404(world, as_, bad):
+    """Every route with an id, as an admin (who may see everything that exists)."""
+    before = snapshot(world.app)
+    values = {**real_values(world), **dict.fromkeys(id_names(world), bad)}
+    checked = []
+    for method, rule in id_routes(world):
+        url = url_for_rule(rule, values)
+        browser = as_("oscar")
+        response = browser.get(url) if method == "GET" else browser.post(url, {"seen_version": "1"})
+        assert response.status_code == 404, f"{method} {url}"
+        checked.append(url)
+    assert len(checked) >= 12
+    assert snapshot(world.app) == before
+
+
+def test_replaying_an_outbox_message_past_a_bigint_is_404(world, as_):
+    response = as_("oscar").post("/admin/outbox/9223372036854775808/replay")
+    assert response.status_code == 404
+    assert "There is nothing here, or nothing you may see." in response.get_data(as_text=True)
+
+
+PERIPHERALS_FORM = {"accessories-0-accessory": "dock", "accessories-0-quantity": "1",
+                    "building": "ams-hq", "floor": "2"}
+
+
+@pytest.mark.parametrize("index", ["²", "٣", "1" * 10, "1" * 4301])
+def test_a_table_row_numbered_with_other_digits_is_422(world, as_, index):
+    before = count(world, Request)
+    response = as_("alice").post("/items/monitor-peripherals", {
+        **PERIPHERALS_FORM, f"accessories-{index}-accessory": "mouse",
+        f"accessories-{index}-quantity": "2"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Some answers need your attention." in html
+    assert ROW_MISNUMBERED in html
+    assert count(world, Request) == before
+
+
+def test_table_rows_numbered_with_gaps_are_taken_in_order(world, as_):
+    response = as_("alice").post("/items/monitor-peripherals", {
+        **PERIPHERALS_FORM, "accessories-999999999-accessory": "mouse",
+        "accessories-999999999-quantity": "2", "accessories-abc-accessory": "keyboard"})
+    assert response.status_code == 302
+    with world.service.sessions() as s:
+        req = s.scalar(select(Request).where(Request.number == response.headers["Location"].split("/")[-2]))
+        assert req.answers["accessories"] == [{"accessory": "dock", "quantity": 1},
+                                              {"accessory": "mouse", "quantity": 2}]
+
+
 # ---------------------------------------------------------------- NUL bytes: 400
 
 @pytest.mark.parametrize(("method", "url", "data"), [

@@ -150,7 +150,7 @@ def test_the_task_page(client, auth, laptop, service):
     assert 'for="complete-outcome"' not in html  # one outcome: no select
 
 
-@pytest.mark.parametrize("person", ["alice", "peter", "grace", "bob"])
+@pytest.mark.parametrize("person", ["alice", "peter", "grace", "carol"])
 def test_non_members_get_404_on_task_pages_and_actions(client, auth, post, laptop, service, person):
     task = task_of(service, laptop.number)
     auth.login(person)
@@ -163,6 +163,15 @@ def test_non_members_get_404_on_task_pages_and_actions(client, auth, post, lapto
                          ("comment", {"comment-seen_version": v, "comment-body": "Hello"}),
                          ("complete", {"complete-seen_version": v, "answer-serial_number": "SN1"})):
         assert post(f"/tasks/{task.id}/{action}", data).status_code == 404, action
+    assert task_of(service, laptop.number).assignee_id is None
+
+
+def test_the_approver_who_decided_reads_the_task_but_may_not_act(client, auth, post, laptop, service):
+    task = task_of(service, laptop.number)  # bob approved the laptop
+    auth.login("bob")
+    assert READ_ONLY in client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    response = post(f"/tasks/{task.id}/claim", {"claim-seen_version": laptop.lock_version})
+    assert response.status_code == 403
     assert task_of(service, laptop.number).assignee_id is None
 
 
@@ -222,7 +231,7 @@ def test_escalate_a_tier_one_incident(client, auth, post, service):
     assert response.headers["Location"] == "/queues/service-desk"
     moved = task_of(service, req.number)
     assert (moved.queue, moved.tier, moved.assignee_id) == ("it-ops", 1, None)
-    assert client.get(f"/tasks/{task.id}").status_code == 404  # frank is not in it-ops
+    assert client.get(f"/tasks/{task.id}").status_code == 200  # he worked it: he may read it
     auth.logout()
     auth.login("heidi")
     html = client.get("/queues/it-ops").get_data(as_text=True)
@@ -233,6 +242,48 @@ def test_escalate_a_tier_one_incident(client, auth, post, service):
                     {"escalate-seen_version": version(service, req.number)})
     assert response.status_code == 409
     assert f"task {task.id} is already at its last tier (it-ops)" in response.get_data(as_text=True)
+
+
+READ_ONLY = "You worked on this request before: you may read it, but not act on it."
+
+
+def test_the_tier_one_agent_who_escalated_keeps_reading_but_may_not_act(client, auth, post, service):
+    req = incident(service)
+    task = task_of(service, req.number)
+    service.claim_task(task.id, "frank")
+    service.escalate_task(task.id, "frank", "Needs a server")
+    service.comment(req.number, "heidi", "Rebooting the relay.", internal=True)
+    v = version(service, req.number)
+    auth.login("frank")
+    page = client.get(f"/requests/{req.number}")
+    assert page.status_code == 200
+    assert READ_ONLY in page.get_data(as_text=True)
+    html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert READ_ONLY in html
+    assert "Mail is down" in html
+    assert "Rebooting the relay." not in html  # internal notes are for who works it now
+    assert 'id="complete-title"' not in html and 'id="comment-title"' not in html
+    for action, data in (("claim", {"claim-seen_version": v}),
+                         ("reassign", {"reassign-seen_version": v, "reassign-to": "frank"}),
+                         ("escalate", {"escalate-seen_version": v}),
+                         ("ask", {"ask-seen_version": v, "ask-question": "Still down?"}),
+                         ("comment", {"comment-seen_version": v, "comment-body": "Hello"}),
+                         ("complete", {"complete-seen_version": v, "complete-outcome": "resolved"})):
+        response = post(f"/tasks/{task.id}/{action}", data)
+        assert response.status_code == 403, action
+        assert (f"frank may read task {task.id} but is not in the it-ops queue"
+                in response.get_data(as_text=True)), action
+    response = post(f"/requests/{req.number}/comment", {"body": "Any luck?"})
+    assert response.status_code == 403
+    assert (f"frank worked on {req.number} once and may read it, but no longer takes part in it"
+            in response.get_data(as_text=True))
+    assert version(service, req.number) == v
+    moved = task_of(service, req.number)
+    assert (moved.queue, moved.assignee_id, moved.status) == ("it-ops", None, "open")
+    auth.logout()
+    auth.login("grace")  # also tier 1, but never touched it
+    assert client.get(f"/tasks/{task.id}").status_code == 404
+    assert client.get(f"/requests/{req.number}").status_code == 404
 
 
 def test_complete_with_the_fulfillers_form(client, auth, post, laptop, service):
