@@ -208,18 +208,22 @@ def db_upgrade(db_url: str) -> None:
 @click.argument("item_id")
 @click.option("--as", "person", required=True, help="Who orders it (a person id).")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
-              help="An answer; repeat for more. Lists are comma-separated.")
-@click.option("--reject", metavar="STATE", help="Reject the approval in this state.")
+              help="An answer, as the order form takes it; repeat for more. Multichoice: "
+              "comma-separated. Table: a JSON list of rows, e.g. 'accessories=[{\"accessory\": \"dock\"}]'.")
+@click.option("--reject", metavar="STATE", help="Reject the approval in this approval state.")
 @click.option("--outcome", "outcomes", multiple=True, metavar="STATE=OUTCOME",
               help="End the task in STATE with OUTCOME instead of its first outcome.")
+@click.option("--strict", is_flag=True,
+              help="Assume no answers: a needed field not given with --set is an error.")
 @catalog_option
 @friendly
 def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | None,
-             outcomes: tuple[str, ...], catalog_path: Path) -> None:
+             outcomes: tuple[str, ...], strict: bool, catalog_path: Path) -> None:
     """Dry-run an item's workflow: the path, approvers and tasks, touching no data."""
     from catalog.loader import load_catalog
     from engine.errors import InvalidInput
     from engine.simulate import simulate as run
+    from forms.answers import clean_answers, defaults_for
 
     catalog = load_catalog(catalog_path)
     if not catalog.ok:
@@ -227,12 +231,28 @@ def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | Non
                                    f"run deskflow validate {catalog_path}")
     values = dict(_pair(s, "--set") for s in sets)
     ends = dict(_pair(s, "--outcome") for s in outcomes)
+    item = catalog.item(item_id)
+
+    def defaults(requester: Any) -> dict[str, Any]:
+        return defaults_for(item, requester, catalog) if item is not None else {}
+
+    def clean(raw: Any, requester: Any) -> dict[str, Any]:
+        """The portal's own check of an order form (forms.answers), on the --set values."""
+        assert item is not None
+        result = clean_answers(item, raw, catalog, requester, from_html=True)
+        if not result.ok:
+            raise InvalidInput("the answers have errors", result.errors)
+        return result.values
+
     try:
-        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends)
+        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends,
+                     clean=clean, defaults=defaults, strict=strict)
     except InvalidInput as exc:
-        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())
-        click.echo(f"deskflow: cannot simulate: {exc.message}" + (f" ({details})" if details else "")
-                   + "; give answers with --set NAME=VALUE", err=True)
+        click.echo(f"deskflow: cannot simulate: {exc.message}; give answers with "
+                   "--set NAME=VALUE", err=True)
+        for name, messages in exc.fields.items():  # `_form`: a check across fields
+            click.echo(f"  {' '.join(messages)}" if name.startswith("_")
+                       else f"  {name}: {' '.join(messages)}", err=True)
         sys.exit(1)
     click.echo(result.render())
 
