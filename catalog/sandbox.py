@@ -2,8 +2,9 @@
 
 Every operator and function that can build a value checks the size of what it would
 build *before* building it, so no evaluation allocates or computes more than the limits
-below; every evaluated node counts as a step, and a wall-clock deadline is the last
-resort. Null (`None`, an empty answer) is an empty value: ordering comparisons with it
+below; every evaluated node counts as a step, and a deadline in the thread's CPU time is the
+last resort (CPU time, not wall-clock: a busy machine that descheduled the thread must not
+fail a cheap expression). Null (`None`, an empty answer) is an empty value: ordering comparisons with it
 are false, arithmetic with it is null, and the functions treat it as documented in
 docs/catalog-format.md (§9). This module knows nothing of catalogs; the language's
 wrapper (`catalog.expressions`) turns `OverBudget` into its own error.
@@ -230,14 +231,14 @@ class Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
     def __init__(self, names: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]) -> None:
         super().__init__(operators=dict(OPERATORS), functions=dict(functions), names=dict(names))
         self.steps = 0
-        self.deadline = time.perf_counter() + MAX_SECONDS
+        self.deadline = time.thread_time() + MAX_SECONDS
 
     def _eval(self, node: ast.AST) -> Any:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise OverBudget(f"more than {MAX_STEPS:,} steps")
-        if time.perf_counter() > self.deadline:
-            raise OverBudget(f"more than {MAX_SECONDS} seconds")
+        if time.thread_time() > self.deadline:
+            raise OverBudget(f"more than {MAX_SECONDS} seconds of CPU time")
         return super()._eval(node)
 
     def _check_disallowed_items(self, item: Any) -> None:
