@@ -54,7 +54,8 @@ from sqlalchemy import Engine, create_engine, event, func, select, text  # noqa:
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from catalog.loader import Catalog, load_catalog  # noqa: E402
+from catalog.catalog import Catalog  # noqa: E402
+from catalog.loader import load_catalog  # noqa: E402
 from engine.db import create_schema, make_engine, make_sessionmaker  # noqa: E402
 from engine.directory import sync_directory  # noqa: E402
 from engine.models import (  # noqa: E402
@@ -178,7 +179,7 @@ class Statements:
 
 
 def origin() -> str:
-    """The innermost engine functions on the stack, e.g. 'runtime.context < people.snapshot'."""
+    """The innermost engine functions on the stack, e.g. 'runtime.move < unit.context'."""
     frames = []
     for frame in traceback.extract_stack()[:-2]:
         path = Path(frame.filename)

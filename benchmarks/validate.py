@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from catalog.loader import FileCache, load_catalog
+from catalog.file_cache import FileCache
+from catalog.loader import load_catalog
 
 SETTINGS = """kind: Settings
 name: Bench Desk

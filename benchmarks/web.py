@@ -66,7 +66,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from sqlalchemy.types import JSON, Boolean  # noqa: E402
 
-from catalog.loader import Catalog, load_catalog  # noqa: E402
+from catalog.catalog import Catalog  # noqa: E402
+from catalog.loader import load_catalog  # noqa: E402
 from catalog.workflow import StateKind  # noqa: E402
 from engine import people, queries  # noqa: E402
 from engine.db import make_engine, make_sessionmaker  # noqa: E402
@@ -258,7 +259,7 @@ def drive(service: RequestService, sessions: sessionmaker[Session], acme: Catalo
 
 def make_requests(url: str, acme: Catalog) -> tuple[int, float]:
     """Directory, passwords, and a few hundred genuine requests made by the request service."""
-    from web.auth import hash_password
+    from web.passwords import hash_password
 
     started = time.perf_counter()
     upgrade(url)

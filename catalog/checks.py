@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from catalog.errors import Severity, SpecError
+from catalog.errors import Severity, SpecError, suggest
 from catalog.expressions import ExpressionError, compile_expression
 from catalog.guards import unguarded_orderings
 from catalog.models import (
@@ -18,7 +18,7 @@ from catalog.models import (
     FieldType,
     Settings,
 )
-from catalog.parse import FORM_ROOTS, Parsed, Reference, suggest
+from catalog.parse import FORM_ROOTS, Parsed, Reference
 from catalog.workflow import StateKind, Workflow
 
 

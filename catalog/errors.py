@@ -1,7 +1,9 @@
-"""The error root and the location every catalog error points at."""
+"""The error root, the location every catalog error points at, and did-you-mean hints."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -73,3 +75,15 @@ class UsageError(DeskflowError):
     """The command was called wrongly (missing path, unknown option value)."""
 
     exit_code = 2
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """A `did you mean X?` hint, or a list of what exists."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"did you mean {close[0]}?"
+    if not known:
+        return "none are defined"
+    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+    return f"known: {shown}"

@@ -99,7 +99,7 @@ class Expression:
             raise ExpressionError(f"{self.source}: no value for {exc}") from None
         except (simpleeval.InvalidExpression, ArithmeticError, TypeError, ValueError,
                 RecursionError, MemoryError) as exc:
-            raise ExpressionError(f"{self.source}: {_plain(exc)}") from None
+            raise ExpressionError(f"{self.source}: {_exception_text(exc)}") from None
 
     def test(self, names: Mapping[str, Any],
              functions: Mapping[str, Callable[..., Any]] | None = None) -> bool:
@@ -111,7 +111,8 @@ class Expression:
         return {p[1] for p in self.paths if p[0] == "form" and len(p) > 1}
 
 
-def _plain(exc: BaseException) -> str:
+def _exception_text(exc: BaseException) -> str:
+    """The exception's message without simpleeval's apology, at most 200 characters."""
     text = str(exc).replace("Sorry, ", "")
     return text[:200] or type(exc).__name__
 

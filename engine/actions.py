@@ -4,32 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy import select
 
 from catalog.expressions import Template
 from catalog.workflow import Action
 from engine import people
 from engine.models import Asset, Request, Task
-from engine.notifications import short_key
+from engine.outbox import webhook_row
+from engine.tasks import escalate_open_tasks
+from engine.unit import UnitOfWork, approvals_of_visit, audit, fill, short_key, tasks_of_visit
 
-if TYPE_CHECKING:
-    from engine.runtime import Step
-
-ActionFn = Callable[["Step", Request, Action, str], None]
+ActionFn = Callable[[UnitOfWork, Request, Action, str], None]
 
 
-def _render(step: Step, req: Request, value: Any) -> Any:
+def _render(unit: UnitOfWork, req: Request, value: Any) -> Any:
     """Fill in a template parameter; a failure fails the action (the request needs attention)."""
-    from engine.runtime import fill
-
-    return fill(step, req, value) if isinstance(value, Template) else value
+    return fill(unit, req, value) if isinstance(value, Template) else value
 
 
-def recipients(step: Step, req: Request, to: str) -> list[str]:
+def recipients(unit: UnitOfWork, req: Request, to: str) -> list[str]:
     """Person ids for a notify target: requester, requested_for, approvers, assignee, owner, refs."""
-    from engine.runtime import approvals_of_visit, tasks_of_visit
-
-    s = step.session
+    s = unit.session
     if to == "requester":
         return [req.requester_id]
     if to == "requested_for":
@@ -38,9 +35,9 @@ def recipients(step: Step, req: Request, to: str) -> list[str]:
         return [a.approver_id for a in approvals_of_visit(s, req) if a.decision == "pending"]
     if to == "assignee":
         return [t.assignee_id for t in tasks_of_visit(s, req) if t.assignee_id] or \
-            [t.assignee_id for t in _last_tasks(step, req) if t.assignee_id]
+            [t.assignee_id for t in _last_tasks(unit, req) if t.assignee_id]
     if to == "owner":
-        item = step.catalog.item(req.item_id)
+        item = unit.catalog.item(req.item_id)
         return people.members(s, item.owner) if item and item.owner else []
     kind, _, ident = to.partition(":")
     if kind == "person":
@@ -50,57 +47,49 @@ def recipients(step: Step, req: Request, to: str) -> list[str]:
     return []
 
 
-def _last_tasks(step: Step, req: Request) -> list[Task]:
-    from sqlalchemy import select
-
-    return list(step.session.scalars(select(Task).where(Task.request_id == req.id)
+def _last_tasks(unit: UnitOfWork, req: Request) -> list[Task]:
+    return list(unit.session.scalars(select(Task).where(Task.request_id == req.id)
                                      .order_by(Task.id.desc()).limit(5)))
 
 
-def notify(step: Step, req: Request, action: Action, key: str) -> None:
+def notify(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
     p = action.params
-    step.notify(step, req, p.get("template") or "request_update",
-                recipients(step, req, p["to"]), key=f"action:{key}",
-                subject=_render(step, req, p.get("subject")),
-                message=_render(step, req, p.get("message")))
+    unit.queue_email(req, p.get("template") or "request_update",
+                     recipients(unit, req, p["to"]), key=f"action:{key}",
+                     subject=_render(unit, req, p.get("subject")),
+                     message=_render(unit, req, p.get("message")))
 
 
-def webhook(step: Step, req: Request, action: Action, key: str) -> None:
-    from engine.outbox import webhook_row
-
+def webhook(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
     p = action.params
-    body = {k: _render(step, req, v) for k, v in p["body"]}
+    body = {k: _render(unit, req, v) for k, v in p["body"]}
     body.setdefault("request", {"number": req.number, "item": req.item_id, "state": req.state})
     json.dumps(body)  # fail here, inside the transaction, rather than in the worker
-    step.outbox_rows.append(webhook_row(
-        request_id=req.id, event=f"state.{req.state}", url=_render(step, req, p["url"]), body=body,
-        secret_env=p.get("secret", ""), key=short_key(f"{req.id}:webhook:{key}"), now=step.now))
+    unit.outbox_rows.append(webhook_row(
+        request_id=req.id, event=f"state.{req.state}", url=_render(unit, req, p["url"]), body=body,
+        secret_env=p.get("secret", ""), key=short_key(f"{req.id}:webhook:{key}"), now=unit.now))
 
 
-def set_answer(step: Step, req: Request, action: Action, key: str) -> None:
+def set_answer(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
     answers = dict(req.answers)
-    answers[action.params["field"]] = _render(step, req, action.params["value"])
+    answers[action.params["field"]] = _render(unit, req, action.params["value"])
     req.answers = answers
 
 
-def create_asset(step: Step, req: Request, action: Action, key: str) -> None:
+def create_asset(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
     p = action.params
     asset = Asset(request_id=req.id, owner_id=req.requested_for_id, type=p["type"],
-                  name=str(_render(step, req, p.get("name")) or "")[:200],
-                  model=str(_render(step, req, p.get("model")) or "")[:200],
-                  serial=str(_render(step, req, p.get("serial")) or "")[:200], created_at=step.now)
-    step.session.add(asset)
-    step.session.flush()
-    from engine.runtime import audit
-
-    audit(step, req, "asset_created", actor=False, asset=asset.id, type=asset.type,
+                  name=str(_render(unit, req, p.get("name")) or "")[:200],
+                  model=str(_render(unit, req, p.get("model")) or "")[:200],
+                  serial=str(_render(unit, req, p.get("serial")) or "")[:200], created_at=unit.now)
+    unit.session.add(asset)
+    unit.session.flush()
+    audit(unit, req, "asset_created", actor=False, asset=asset.id, type=asset.type,
           model=asset.model)
 
 
-def escalate(step: Step, req: Request, action: Action, key: str) -> None:
-    from engine.tasks import escalate_open_tasks
-
-    escalate_open_tasks(step, req)
+def escalate(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
+    escalate_open_tasks(unit, req)
 
 
 ACTIONS: dict[str, ActionFn] = {

@@ -21,21 +21,21 @@ from sqlalchemy.orm import Session
 
 from engine import runtime, timers
 from engine.models import Request, Timer
-from engine.runtime import Step
+from engine.unit import UnitOfWork, workflow
 
 
 def needing_attention(session: Session, limit: int = 500) -> list[Request]:
-    """Open requests halted by a failed step, longest waiting first."""
+    """Open requests halted by a failed unit, longest waiting first."""
     return list(session.scalars(select(Request).where(
         Request.attention_at.is_not(None), Request.status == "open")
         .order_by(Request.attention_at, Request.id).limit(limit)))
 
 
-def retry(step: Step, req: Request) -> bool:
+def retry(unit: UnitOfWork, req: Request) -> bool:
     """Re-run the step the request halted on and go on from there; False if it is flagged again."""
     key = req.attention_step or ""
     kind, _, arg = key.partition(":")
-    wf = runtime.workflow(req)
+    wf = workflow(req)
     state = wf.state(req.state)
     assert state is not None
     runtime.clear(req)
@@ -43,49 +43,49 @@ def retry(step: Step, req: Request) -> bool:
     def work() -> None:
         trigger: str | None = None
         if kind == "action":
-            trigger = runtime.settle(step, req, wf, int(arg))
+            trigger = runtime.settle(unit, req, wf, int(arg))
         elif kind in ("approvals", "tasks"):
-            trigger = runtime.settle(step, req, wf, len(state.actions))
+            trigger = runtime.settle(unit, req, wf, len(state.actions))
         elif kind == "trigger":
             trigger = arg
         elif kind in ("sla_warning", "sla_breach"):
-            timers.run_sla_actions(step, req, kind, int(arg))
+            timers.run_sla_actions(unit, req, kind, int(arg))
         elif kind == "timer":
-            timer = step.session.get(Timer, int(arg))
+            timer = unit.session.get(Timer, int(arg))
             if timer is not None:
-                timer.status, timer.fired_at = "fired", step.now
+                timer.status, timer.fired_at = "fired", unit.now
                 with runtime.guard(req, key, f"timer {timer.kind}"):
-                    timers.fire_timer(step, req, timer)
+                    timers.fire_timer(unit, req, timer)
         if trigger:
-            runtime.move(step, req, trigger, {})
+            runtime.move(unit, req, trigger, {})
 
-    runtime.drive(step, req, work)
+    runtime.drive(unit, req, work)
     return req.attention_at is None
 
 
 def declared_outcomes(req: Request) -> dict[str, str]:
     """The outcomes the request's workflow version declares, each with its end state."""
     out: dict[str, str] = {}
-    for s in runtime.workflow(req).states:
+    for s in workflow(req).states:
         if s.is_end:
             out.setdefault(s.outcome or s.name, s.name)
     return out
 
 
-def route(step: Step, req: Request, to_state: str | None, outcome: str | None) -> None:
+def route(unit: UnitOfWork, req: Request, to_state: str | None, outcome: str | None) -> None:
     """Move the request by hand: enter a declared state, or end it with a declared outcome.
 
     Entering a state runs it as the workflow would (its actions, approvals, tasks, and on);
     ending with an outcome closes the request in that outcome's end state without its actions.
     """
-    wf = runtime.workflow(req)
+    wf = workflow(req)
     runtime.clear(req)
-    runtime.close_visit(step, req)
+    runtime.close_visit(unit, req)
     if outcome is not None:
         req.state = declared_outcomes(req)[outcome]
         req.visit += 1
-        runtime.finish(step, req, outcome)
+        runtime.finish(unit, req, outcome)
         return
     assert to_state is not None
     req.state = to_state
-    runtime.start(step, req, wf)
+    runtime.start(unit, req, wf)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from catalog.models import Duration, Settings
 from catalog.public_holidays import days_off
+from engine.errors import BusinessTimeError
 
 #: How far a calculation may reach before the calendar is judged to have (almost) no working time.
 MAX_SPAN = timedelta(days=3653)
@@ -31,8 +32,8 @@ class BusinessCalendar:
 
     def __init__(self, settings: Settings) -> None:
         if settings.day_end <= settings.day_start:
-            raise ValueError(f"business hours end {settings.day_end:%H:%M} is not after "
-                             f"start {settings.day_start:%H:%M}")
+            raise BusinessTimeError(f"business hours end {settings.day_end:%H:%M} is not after "
+                                    f"start {settings.day_start:%H:%M}")
         self.settings = settings
         self.zone = ZoneInfo(settings.time_zone)
         self.working_days = frozenset(settings.working_days)
@@ -79,7 +80,7 @@ class BusinessCalendar:
         minutes return start unchanged. A result that exactly fills a period is that period's end.
         """
         if business_minutes < 0:
-            raise ValueError(f"business minutes must not be negative, got {business_minutes}")
+            raise BusinessTimeError(f"business minutes must not be negative, got {business_minutes}")
         return self._advance(_utc(start), business_minutes * _MINUTE)
 
     def between(self, a: datetime, b: datetime) -> int:
@@ -89,7 +90,7 @@ class BusinessCalendar:
     def fraction_point(self, start: datetime, due: datetime, fraction: float) -> datetime:
         """Return the UTC instant when a fraction of the business time from start to due has elapsed."""
         if not 0 <= fraction <= 1:
-            raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+            raise BusinessTimeError(f"fraction must be between 0 and 1, got {fraction}")
         start = _utc(start)
         return self._advance(start, self._elapsed(start, _utc(due)) * fraction)
 
@@ -120,7 +121,7 @@ class BusinessCalendar:
                         return begin + amount
                     amount -= end - begin
             day += _ONE_DAY
-        raise ValueError(
+        raise BusinessTimeError(
             f"no {wanted // _MINUTE} business minutes within {MAX_SPAN_TEXT} after "
             f"{start:%Y-%m-%d %H:%M} UTC: the calendar has (almost) no working time "
             "(check business_hours.days and holidays)")
@@ -129,8 +130,8 @@ class BusinessCalendar:
         if b <= a:
             return _ZERO
         if b - a > MAX_SPAN:
-            raise ValueError(f"cannot count business time over more than {MAX_SPAN_TEXT}: "
-                             f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M} UTC")
+            raise BusinessTimeError(f"cannot count business time over more than {MAX_SPAN_TEXT}: "
+                                    f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M} UTC")
         day, last = a.astimezone(self.zone).date(), b.astimezone(self.zone).date()
         total = _ZERO
         while day <= last:
@@ -150,5 +151,6 @@ def _seconds(t: time) -> int:
 def _utc(at: datetime) -> datetime:
     """Return an aware datetime in UTC; naive ones are refused rather than guessed."""
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"naive datetime {at.isoformat()}: business time needs a timezone-aware datetime")
+        raise BusinessTimeError(f"naive datetime {at.isoformat()}: "
+                                "business time needs a timezone-aware datetime")
     return at.astimezone(UTC)

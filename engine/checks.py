@@ -7,8 +7,8 @@ from pathlib import PurePosixPath
 
 from sqlalchemy import func, select
 
+from catalog.catalog import Catalog
 from catalog.errors import Location, SpecError
-from catalog.loader import Catalog
 from engine.db import make_engine
 from engine.models import Request, WorkflowVersion
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -98,3 +100,14 @@ def make_sessionmaker(engine: Engine, writes: bool = True) -> sessionmaker[Sessi
 def create_schema(engine: Engine) -> None:
     """Create every table directly (tests and the simulator; production uses migrations)."""
     Base.metadata.create_all(engine)
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[Session]:
+    """One write transaction on the database at `url`, for a command that runs once."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            yield session
+    finally:
+        engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from catalog.errors import DeskflowError
 
 
@@ -15,6 +17,23 @@ class NotAllowed(EngineError):
     """The person may not do this (403)."""
 
     status = 403
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """What a refusal on grounds of segregation of duties is recorded with (`security_denied`)."""
+
+    request_id: int
+    reason: str  # self-approval, self-delegation
+    approval: int
+
+
+class SecurityDenied(NotAllowed):
+    """A party to a request tried to decide it or choose who does (403, and audited)."""
+
+    def __init__(self, message: str, denial: Denial) -> None:
+        super().__init__(message)
+        self.denial = denial
 
 
 class NotFound(EngineError):
@@ -60,3 +79,35 @@ class Unavailable(EngineError):
     """The database is busy; try again shortly (503)."""
 
     status = 503
+
+
+class StoredWorkflowBroken(DeskflowError):
+    """A workflow version stored in the database no longer loads."""
+
+
+class BusinessTimeError(DeskflowError):
+    """Business hours or a business-time computation make no sense (an end before its start)."""
+
+
+class DeliveryFailed(DeskflowError):
+    """Sending an outbox message failed; `permanent` sends it to the dead letters at once."""
+
+    def __init__(self, message: str, *, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent, self.retry_after = permanent, retry_after
+
+
+class BlockedDestination(DeliveryFailed):
+    """A webhook URL points somewhere Deskflow must not call."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class DatabaseUnreadable(DeskflowError):
+    """The database cannot be reached or read (a wrong URL, a server that is down)."""
+
+
+class SchemaOutOfDate(DeskflowError):
+    """The database's schema is not the one this Deskflow's migrations lead to."""

@@ -10,12 +10,13 @@ in the same sandbox, where attribute tricks raise `SecurityError`.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache, cached
 from jinja2 import ChainableUndefined, FileSystemLoader, Template, select_autoescape
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -116,7 +117,7 @@ def _exists(name: str) -> bool:
     return (TEMPLATE_DIR / name).is_file()
 
 
-@lru_cache(maxsize=64)
+@cached(LRUCache(maxsize=64), lock=threading.Lock())
 def _text_templates(name: str) -> tuple[Template, Template]:
     source = (TEMPLATE_DIR / f"{name}.txt").read_text(encoding="utf-8")
     first, _, body = source.partition("\n")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine.models import Delegation, Group, Membership, Person, PersonRole
+from engine.errors import NotFound
+from engine.models import Delegation, Group, LoginSession, Membership, Person, PersonRole
 
 ADMIN_ROLE = "admin"
 
@@ -87,7 +88,7 @@ def delegates_of(session: Session, person_ids: list[str], now: datetime) -> list
         Delegation.ends_at > now).order_by(Delegation.id))))
 
 
-def snapshot(session: Session, person_id: str | None) -> dict[str, Any] | None:
+def person_context(session: Session, person_id: str | None) -> dict[str, Any] | None:
     """A person as expressions see them: plain values only."""
     p = person(session, person_id)
     if p is None:
@@ -96,3 +97,12 @@ def snapshot(session: Session, person_id: str | None) -> dict[str, Any] | None:
             "title": p.title, "department": p.department, "location": p.location,
             "roles": roles_of(session, p.id), "groups": groups_of(session, p.id),
             "active": p.active}
+
+
+def set_password_hash(session: Session, person_id: str, password_hash: str) -> None:
+    """Store a person's new password hash and end every session they are signed in with."""
+    found = session.get(Person, person_id)
+    if found is None:
+        raise NotFound(f"no person {person_id}; run deskflow directory sync first")
+    found.password_hash = password_hash
+    session.execute(delete(LoginSession).where(LoginSession.person_id == person_id))

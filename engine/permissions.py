@@ -19,10 +19,10 @@ WORK_EVENTS = ("task_claimed", "task_completed", "task_escalated", "task_reassig
 
 def can_order(session: Session, person_id: str, item: CatalogItem) -> bool:
     """Whether the item is visible to (and so orderable by) the person."""
-    return can_see(session, person_id, item.visible_to)
+    return can_see_item(session, person_id, item.visible_to)
 
 
-def can_see(session: Session, person_id: str, visible_to: tuple[str, ...]) -> bool:
+def can_see_item(session: Session, person_id: str, visible_to: tuple[str, ...]) -> bool:
     """Whether a `visible_to` list (of an item or an article) includes the person."""
     for who in visible_to:
         kind, _, ident = who.partition(":")
@@ -62,7 +62,7 @@ def is_approver(session: Session, person_id: str, req: Request, now: datetime) -
     return bool(session.scalar(select(mine.exists())))
 
 
-def has_worked(session: Session, person_id: str, req: Request) -> bool:
+def is_worker_of(session: Session, person_id: str, req: Request) -> bool:
     """Claimed, reassigned, escalated or completed a task of it, decided, delegated or was
     handed an approval of it, or commented on it.
 
@@ -84,25 +84,25 @@ def takes_part(session: Session, person_id: str, req: Request, now: datetime) ->
             or is_approver(session, person_id, req, now))
 
 
-def can_view(session: Session, person_id: str, req: Request, now: datetime) -> bool:
+def can_view_request(session: Session, person_id: str, req: Request, now: datetime) -> bool:
     """Takes part in the request, or worked it once (then read only: an escalated task's
     tier-1 agent still sees what became of it)."""
-    return takes_part(session, person_id, req, now) or has_worked(session, person_id, req)
+    return takes_part(session, person_id, req, now) or is_worker_of(session, person_id, req)
 
 
-def may_decide(session: Session, person_id: str, approval: Approval, now: datetime) -> bool:
+def can_decide(session: Session, person_id: str, approval: Approval, now: datetime) -> bool:
     """The approver, or someone they delegated to for this moment."""
     if approval.approver_id == person_id:
         return True
     return approval.approver_id in people.delegators_for(session, person_id, now)
 
 
-def may_cancel(session: Session, person_id: str, req: Request) -> bool:
+def can_cancel(session: Session, person_id: str, req: Request) -> bool:
     """The requester (or the person it is for), or an admin."""
     return is_party(req, person_id) or people.is_admin(session, person_id)
 
 
-def may_delegate(session: Session, person_id: str, approval: Approval, req: Request) -> bool:
+def can_delegate(session: Session, person_id: str, approval: Approval, req: Request) -> bool:
     """The approver, or an admin (a delegate does not pass an approval on); never a party to
     the request, admins included: nobody chooses who approves their own request."""
     if is_party(req, person_id):

@@ -15,7 +15,16 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from engine import people
-from engine.models import Approval, AuditEvent, Comment, Membership, Person, Request, Task
+from engine.models import (
+    Approval,
+    AuditEvent,
+    Comment,
+    Membership,
+    Person,
+    Request,
+    Task,
+    WorkflowVersion,
+)
 
 PAGE_SIZE = 25
 
@@ -173,8 +182,6 @@ def group_members(session: Session, group_id: str) -> list[Person]:
 
 
 def open_by_version(session: Session) -> list[Any]:
-    from engine.models import WorkflowVersion
-
     return [tuple(r) for r in session.execute(
         select(WorkflowVersion.workflow_id, WorkflowVersion.version, func.count(Request.id))
         .join(Request, and_(Request.workflow_version_id == WorkflowVersion.id,

@@ -3,15 +3,15 @@
 `simulate` submits an item as a person, approves every approval (or rejects the one
 named), completes every task with its first outcome, lets waits pass, and reports the
 answers it assumed and the path of states with the approvers and tasks each step created.
-The answers go through the order form's own pipeline, passed in by the caller (`engine`
-does not import `forms`). Nothing is sent and no real database is touched.
+The answers go through the portal's own pipeline (`catalog.answers`), typed as the order
+form sends them. Nothing is sent and no real database is touched.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +19,11 @@ from typing import Any
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import StaticPool
 
+from catalog.answers import check_item_answers, defaults_for, from_form
+from catalog.catalog import Catalog
+from catalog.choices import choices_for
 from catalog.errors import UsageError
 from catalog.fields import is_empty
-from catalog.loader import Catalog
 from catalog.models import FieldType
 from catalog.patterns import sample_match
 from catalog.workflow import StateKind
@@ -33,13 +35,9 @@ from engine.models import Approval, AuditEvent, OutboxMessage, Request, Task
 from engine.service import RequestService
 
 MAX_STEPS = 200
-#: the order form's pipeline, passed in by the caller: defaults for a requester snapshot, and
-#: clean answers from form values (raising InvalidInput with the form's messages)
-Defaults = Callable[[Mapping[str, Any] | None], Mapping[str, Any]]
-Clean = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Mapping[str, Any]]
 _TASK_VALUES: dict[FieldType, Any] = {
     FieldType.STRING: "simulated", FieldType.TEXTAREA: "Simulated completion of this task.",
-    FieldType.INTEGER: 0, FieldType.NUMBER: 0, FieldType.BOOLEAN: False,
+    FieldType.INTEGER: 0, FieldType.NUMBER: 0, FieldType.BOOLEAN: True,
 }
 
 
@@ -95,8 +93,8 @@ def shown(value: Any) -> str:
 
 
 def form_value(item_field: Any, text: str) -> Any:
-    """A `--set name=value` text as the order form would send it: a list for multichoice, rows
-    for a table (a JSON list of objects), else the text for the form pipeline to check."""
+    """A `--set name=value` text typed as the order form would send it: a list for multichoice,
+    rows for a table (a JSON list of objects), else the text in the field's type if it has one."""
     if item_field.type is FieldType.MULTICHOICE:
         return [v.strip() for v in text.split(",") if v.strip()]
     if item_field.type is FieldType.TABLE:
@@ -109,18 +107,17 @@ def form_value(item_field: Any, text: str) -> Any:
             raise UsageError(f"--set {name}: {exc.msg} at character {exc.pos + 1} ({how})") from None
         if not (isinstance(rows, list) and all(isinstance(r, dict) for r in rows)):
             raise UsageError(f"--set {name}: not a list of rows ({how})")
-        return rows
-    return text
+        return [{c.name: from_form(c, row.get(c.name)) for c in item_field.columns} for row in rows]
+    return from_form(item_field, text)
 
 
 def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, str],
              reject: str | None = None, outcomes: Mapping[str, str] | None = None,
-             now: datetime | None = None, *, clean: Clean, defaults: Defaults | None = None,
-             strict: bool = False) -> Simulation:
+             now: datetime | None = None, *, strict: bool = False) -> Simulation:
     """Run `item_id` for `person` to its end on an in-memory copy; report what happened.
 
-    `values` are `--set` texts; each other field takes its default (from `defaults`, else the
-    catalog's static default), and unless `strict` a needed field with none gets a sample value.
+    `values` are `--set` texts; each other field takes its default (as the order form fills it
+    in), and unless `strict` a needed field with none gets a sample value.
     """
     item = catalog.item(item_id)
     if item is None:
@@ -141,12 +138,15 @@ def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, s
     clock = {"now": now or datetime.now(UTC)}
     with sessions.begin() as s:
         sync_directory(s, catalog.directory)
-        requester = people.snapshot(s, person)
-    prefilled = dict(defaults(requester)) if defaults is not None else {
-        f.name: f.default for f in item.fields if f.default is not None}
+        requester = people.person_context(s, person)
+    prefilled = defaults_for(item, requester, catalog)
     raw = {**prefilled, **given}
     assumed = {} if strict else _assume(catalog, item, raw)
-    answers = clean({**raw, **assumed}, requester)
+    unticked = {f.name: False for f in item.fields if f.type is FieldType.BOOLEAN}
+    checked = check_item_answers(item, {**unticked, **raw, **assumed}, catalog, requester)
+    if not checked.ok:
+        raise InvalidInput("the answers have errors", checked.errors)
+    answers = checked.values
     service = RequestService(sessions, lambda: catalog, lambda: clock["now"])
     req = service.submit(item_id, person, dict(answers))
     for _ in range(MAX_STEPS):
@@ -240,20 +240,7 @@ def sample(catalog: Catalog, f: Any, answers: Mapping[str, Any]) -> Any:
     """A value the field accepts, for dry runs; None when none can be guessed."""
     t = f.type
     if t in (FieldType.CHOICE, FieldType.MULTICHOICE):
-        options = [c.value for c in f.choices
-                   if not f.depends_on or c.parent == answers.get(f.depends_on)]
-        source = f.choices_from or ""
-        if not options and source.startswith("lookup:"):
-            lookup = catalog.lookup(source[7:])
-            options = [v.value for v in lookup.values
-                       if not f.depends_on or v.parent == answers.get(f.depends_on)] if lookup else []
-        elif not options and source == "people":
-            options = [p.id for p in catalog.directory.people if p.active]
-        elif not options and source == "groups":
-            options = [g.id for g in catalog.directory.groups]
-        elif not options and source.startswith("group:"):
-            group = catalog.directory.group(source[6:])
-            options = list(group.members) if group else []
+        options = [c.value for c in choices_for(f, catalog, answers)]
         if not options:
             return None
         return [options[0]] if t is FieldType.MULTICHOICE else options[0]

@@ -12,34 +12,35 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from engine import approvals, people, runtime
 from engine.errors import Conflict, StepFailed, Unavailable
 from engine.models import Approval, Request, Timer
-from engine.runtime import Step, audit, touch, transition
-
-if TYPE_CHECKING:
-    from engine.service import RequestService
+from engine.runtime import transition
+from engine.sla import REQUEST_LEVEL
+from engine.unit import (
+    Runner,
+    UnitOfWork,
+    approvals_of_visit,
+    audit,
+    tasks_of_visit,
+    touch,
+    workflow,
+)
 
 MAX_REMINDERS = 3
 log = logging.getLogger("deskflow.timers")
 
 
-def run_due(service: RequestService, now: datetime, limit: int) -> int:
-    """Fire timers due by `now`; return how many fired."""
-    session = service.sessions()
-    try:
-        ids = list(session.scalars(select(Timer.id).where(
-            Timer.status == "pending", Timer.due_at <= now).order_by(Timer.due_at).limit(limit)))
-    finally:
-        session.close()
+def run_due(run: Runner, now: datetime, limit: int) -> int:
+    """Fire timers due by `now`, each in its own unit of work run by `run`; return how many fired."""
+    ids = run(None, partial(_due, now=now, limit=limit))
     fired = 0
     for timer_id in ids:
         try:
-            fired += service.unit(None, partial(_fire, timer_id=timer_id, now=now))
+            fired += run(None, partial(_fire, timer_id=timer_id, now=now))
         except Conflict:
             continue  # another worker or a person got there first
         except Unavailable:
@@ -47,29 +48,34 @@ def run_due(service: RequestService, now: datetime, limit: int) -> int:
         except Exception as exc:  # any other failure: flag the request, fire the rest
             error = runtime.describe(exc)
             log.warning("timer %s failed: %s", timer_id, error)
-            service.unit(None, partial(_give_up, timer_id=timer_id, error=error))
+            run(None, partial(_give_up, timer_id=timer_id, error=error))
     return fired
 
 
-def _give_up(step: Step, *, timer_id: int, error: str) -> None:
+def _due(unit: UnitOfWork, *, now: datetime, limit: int) -> list[int]:
+    return list(unit.session.scalars(select(Timer.id).where(
+        Timer.status == "pending", Timer.due_at <= now).order_by(Timer.due_at).limit(limit)))
+
+
+def _give_up(unit: UnitOfWork, *, timer_id: int, error: str) -> None:
     """A timer's firing failed (and was rolled back): mark it failed, flag its request."""
-    timer = step.session.get(Timer, timer_id)
+    timer = unit.session.get(Timer, timer_id)
     if timer is None or timer.status != "pending":
         return
-    timer.status, timer.fired_at = "failed", step.now
-    req = step.session.get(Request, timer.request_id)
+    timer.status, timer.fired_at = "failed", unit.now
+    req = unit.session.get(Request, timer.request_id)
     if req is not None and req.status == "open":
-        runtime.flag(step, req, StepFailed(req.state, f"timer:{timer.id}",
+        runtime.flag(unit, req, StepFailed(req.state, f"timer:{timer.id}",
                                            f"timer {timer.kind}", error))
 
 
-def fire_timer(step: Step, req: Request, timer: Timer) -> None:
+def fire_timer(unit: UnitOfWork, req: Request, timer: Timer) -> None:
     """Run a timer's handler (also how an admin's retry re-runs a timer that failed)."""
-    HANDLERS[timer.kind](step, req, timer)
+    HANDLERS[timer.kind](unit, req, timer)
 
 
-def _fire(step: Step, *, timer_id: int, now: datetime) -> int:
-    s = step.session
+def _fire(unit: UnitOfWork, *, timer_id: int, now: datetime) -> int:
+    s = unit.session
     query = select(Timer).where(Timer.id == timer_id, Timer.status == "pending")
     if s.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -77,74 +83,74 @@ def _fire(step: Step, *, timer_id: int, now: datetime) -> int:
     if timer is None:
         return 0
     req = s.get(Request, timer.request_id)
-    timer.status, timer.fired_at = "fired", step.now
+    timer.status, timer.fired_at = "fired", unit.now
     if req is None or req.status != "open" or (
-            timer.visit != runtime.REQUEST_LEVEL and timer.visit != req.visit):
+            timer.visit != REQUEST_LEVEL and timer.visit != req.visit):
         timer.status = "cancelled"
         return 0
-    touch(step, req)
-    fire_timer(step, req, timer)
+    touch(unit, req)
+    fire_timer(unit, req, timer)
     return 1
 
 
-def _wait(step: Step, req: Request, timer: Timer) -> None:
-    audit(step, req, "timer_fired", actor=False, timer=timer.id, kind="wait")
-    transition(step, req, "timer")
+def _wait(unit: UnitOfWork, req: Request, timer: Timer) -> None:
+    audit(unit, req, "timer_fired", actor=False, timer=timer.id, kind="wait")
+    transition(unit, req, "timer")
 
 
-def _approval_timeout(step: Step, req: Request, timer: Timer) -> None:
-    wf = runtime.workflow(req)
+def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
+    wf = workflow(req)
     state = wf.state(req.state)
     spec = next((a for a in state.approvals if a.name == timer.ref), None) if state else None
     if spec is None:
         return
-    pending = [a for a in runtime.approvals_of_visit(step.session, req)
+    pending = [a for a in approvals_of_visit(unit.session, req)
                if a.name == spec.name and a.decision == "pending"]
     if not pending:
         return
     action = spec.on_timeout or "remind"
-    audit(step, req, "approval_timeout", actor=False, approval=spec.name, action=action)
+    audit(unit, req, "approval_timeout", actor=False, approval=spec.name, action=action)
     if action in ("approve", "reject"):
         for a in pending:
             a.decision = "approved" if action == "approve" else "rejected"
-            a.decided_at, a.comment = step.now, f"decided automatically after {spec.timeout}"
-        runtime.decide_if_complete(step, req)
+            a.decided_at, a.comment = unit.now, f"decided automatically after {spec.timeout}"
+        runtime.decide_if_complete(unit, req)
         return
     if action == "escalate":
         excluded = {req.requester_id, req.requested_for_id}
-        seated = {a.approver_id for a in runtime.approvals_of_visit(step.session, req)
+        seated = {a.approver_id for a in approvals_of_visit(unit.session, req)
                   if a.name == spec.name and a.decision in ("pending", "approved", "rejected")}
         for a in pending:
             # the nearest manager up who has no seat in this approval yet: one person, one vote
-            up = next((m for m in people.managers_of(step.session, a.approver_id)
+            up = next((m for m in people.managers_of(unit.session, a.approver_id)
                        if m not in excluded and m not in seated
-                       and people.active_person(step.session, m)), None)
+                       and people.active_person(unit.session, m)), None)
             if up is None:
                 a.reminders += 1  # nobody further up: remind the approver instead
-                step.notify(step, req, "approval_reminder", [a.approver_id],
-                            key=f"remind:{timer.id}:{a.id}")
+                unit.queue_email(req, "approval_reminder", [a.approver_id],
+                                 key=f"remind:{timer.id}:{a.id}")
                 continue
             seated.add(up)
             a.decision = "escalated"
-            step.session.add(Approval(
+            unit.session.add(Approval(
                 request_id=req.id, visit=a.visit, state=a.state, name=a.name, policy=a.policy,
-                approver_id=up, source=f"escalated from {a.approver_id}", created_at=step.now,
-                due_at=step.calendar.add(step.now, spec.timeout) if spec.timeout else None))
-            audit(step, req, "approval_escalated", actor=False, approval=a.id,
+                approver_id=up, source=f"escalated from {a.approver_id}", created_at=unit.now,
+                due_at=unit.calendar.add(unit.now, spec.timeout) if spec.timeout else None))
+            audit(unit, req, "approval_escalated", actor=False, approval=a.id,
                   from_person=a.approver_id, to=up)
-            step.notify(step, req, "approval_requested",
-                        approvals.recipients(step.session, req, [up], step.now), key=f"escalated:{a.id}")
+            unit.queue_email(req, "approval_requested",
+                             approvals.recipients(unit.session, req, [up], unit.now), key=f"escalated:{a.id}")
     else:
         for a in pending:
             a.reminders += 1
-        step.notify(step, req, "approval_reminder", [a.approver_id for a in pending],
-                    key=f"remind:{timer.id}")
+        unit.queue_email(req, "approval_reminder", [a.approver_id for a in pending],
+                         key=f"remind:{timer.id}")
     if spec.timeout and max(a.reminders for a in pending) < MAX_REMINDERS:
-        step.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
-                               ref=spec.name, due_at=step.calendar.add(step.now, spec.timeout)))
+        unit.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
+                               ref=spec.name, due_at=unit.calendar.add(unit.now, spec.timeout)))
 
 
-def _sla(step: Step, req: Request, timer: Timer) -> None:
+def _sla(unit: UnitOfWork, req: Request, timer: Timer) -> None:
     if timer.kind == "sla_breach" and timer.ref == "response" and req.responded_at is not None:
         return
     warning = timer.kind == "sla_warning"
@@ -153,20 +159,20 @@ def _sla(step: Step, req: Request, timer: Timer) -> None:
     if timer.ref == "resolution":
         req.sla_state = "warning" if warning else "breached"
     due = req.response_due if timer.ref == "response" else req.resolution_due
-    audit(step, req, timer.kind, actor=False, target=timer.ref,
+    audit(unit, req, timer.kind, actor=False, target=timer.ref,
           due=due.isoformat() if due else None)
-    runtime.drive(step, req, lambda: run_sla_actions(step, req, timer.kind))
+    runtime.drive(unit, req, lambda: run_sla_actions(unit, req, timer.kind))
     event = "sla_warning" if warning else "sla_breach"
-    step.notify(step, req, event, [t.assignee_id for t in runtime.tasks_of_visit(step.session, req)
+    unit.queue_email(req, event, [t.assignee_id for t in tasks_of_visit(unit.session, req)
                                    if t.assignee_id and t.status == "open"], key=f"{timer.id}")
 
 
-def run_sla_actions(step: Step, req: Request, kind: str, first: int = 0) -> None:
+def run_sla_actions(unit: UnitOfWork, req: Request, kind: str, first: int = 0) -> None:
     """The workflow's `on_warning` or `on_breach` actions (kind: sla_warning | sla_breach)."""
-    sla = runtime.workflow(req).sla
+    sla = workflow(req).sla
     if sla is not None:
         warning = kind == "sla_warning"
-        runtime.run_actions(step, req, sla.on_warning if warning else sla.on_breach, first,
+        runtime.run_actions(unit, req, sla.on_warning if warning else sla.on_breach, first,
                             key=kind, label="on_warning action" if warning else "on_breach action")
 
 

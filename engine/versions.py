@@ -1,4 +1,4 @@
-"""Workflow versions: snapshots in the database, and the models rebuilt from them."""
+"""Workflow versions: stored in the database, and the models rebuilt from them."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import threading
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog.parse import parse_workflow
 from catalog.source import SourceDoc
 from catalog.workflow import Workflow
+from catalog.workflow_parser import parse_workflow
+from engine.errors import StoredWorkflowBroken
 from engine.models import WorkflowVersion
 
-_cache: dict[str, Workflow] = {}
+#: workflow models by version (a content hash): one per version a request runs on
+_cache: LRUCache[str, Workflow] = LRUCache(maxsize=256)
 _lock = threading.Lock()
 
 
-def snapshot(session: Session, wf: Workflow, now: datetime) -> WorkflowVersion:
+def store_version(session: Session, wf: Workflow, now: datetime) -> WorkflowVersion:
     """Return the stored version of `wf`, writing it the first time a request uses it."""
     row = session.scalar(select(WorkflowVersion).where(
         WorkflowVersion.workflow_id == wf.id, WorkflowVersion.version == wf.version))
@@ -34,14 +37,15 @@ def snapshot(session: Session, wf: Workflow, now: datetime) -> WorkflowVersion:
 
 def workflow_of(row: WorkflowVersion) -> Workflow:
     """The workflow model of a stored version, rebuilt from its definition once per process."""
-    found = _cache.get(row.version)
+    with _lock:
+        found = _cache.get(row.version)
     if found is not None:
         return found
     doc = SourceDoc(PurePosixPath(f"db/workflow_versions/{row.id}"), row.definition, "")
     parsed = parse_workflow(doc)
     errors = [p for p in parsed.problems if p.is_error]
     if errors or parsed.model is None:
-        raise RuntimeError(f"stored workflow {row.workflow_id} {row.version} does not load: "
+        raise StoredWorkflowBroken(f"stored workflow {row.workflow_id} {row.version} does not load: "
                            + "; ".join(e.render() for e in errors[:3]))
     with _lock:
         return _cache.setdefault(row.version, parsed.model)

@@ -1,4 +1,4 @@
-"""The background loop behind `deskflow worker`: fire due timers, deliver the outbox.
+"""The background loop behind `deskflow worker` (and the demo): fire due timers, deliver the outbox.
 
 Every pass calls the request service's timer runner, then `deliver_due`; it sleeps
 `poll_interval` only when a pass found nothing to do, so a backlog drains at full speed.
@@ -10,6 +10,7 @@ at once against PostgreSQL; against SQLite run one.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -19,7 +20,11 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.delivery import Clock, DeliveryConfig, Resolver, Sender, deliver_due
+from engine.delivery import Clock, deliver_due
+from engine.delivery_config import DeliveryConfig
+from engine.service import RequestService, utcnow
+from engine.smtp import Sender
+from engine.webhooks import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +79,20 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, handle)
+
+
+def work_for(service: RequestService, stop: threading.Event, *, poll_interval: float = 2.0,
+             once: bool = False) -> int:
+    """Fire `service`'s timers and deliver its outbox (SMTP settings from the environment)."""
+    return run_worker(service.sessions, DeliveryConfig.from_env(os.environ), utcnow,
+                      run_timers=service.run_due, stop=stop, poll_interval=poll_interval, once=once)
+
+
+def start_in_background(service: RequestService, interval: float = 5.0,
+                        name: str = "deskflow-demo-worker") -> tuple[threading.Event, threading.Thread]:
+    """Run `work_for` in a daemon thread; return its stop event and the thread."""
+    stop = threading.Event()
+    thread = threading.Thread(target=work_for, name=name, daemon=True, args=(service, stop),
+                              kwargs={"poll_interval": interval})
+    thread.start()
+    return stop, thread

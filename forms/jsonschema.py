@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog.answers import LIST_TYPES, STRING_TYPES
+from catalog.catalog import Catalog
+from catalog.choices import all_choices
 from catalog.fields import EMAIL, URL
-from catalog.loader import Catalog
 from catalog.models import CatalogItem, Field, FieldType
-from forms.answers import LIST_TYPES, STRING_TYPES
-from forms.choices import all_choices
 from forms.patterns import ascii_ignorecase, ecma_pattern
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

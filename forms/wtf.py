@@ -3,8 +3,8 @@
 One WTForms field per catalog field, from the `FIELD_TYPES` registry. The classes
 render the form (labels, help, HTML5 attributes, `data-*` rules for the browser
 script) but do not define the rules: a generated form's `validate()` runs
-`clean_answers`, the one server-side pipeline, and puts its messages on the
-fields. Its clean answers are then in `form.answers`.
+`clean_answers` (coercion, then the one pipeline of `catalog.answers`) and puts its
+messages on the fields. Its clean answers are then in `form.answers`.
 
 Rendering contract for templates and the browser script: every input carries
 `data-field` (the catalog field name; the HTML name is the same unless it clashes
@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 import wtforms
+from cachetools import LRUCache, cached
 from wtforms import (
     BooleanField,
     DateField,
@@ -44,16 +45,18 @@ from wtforms import (
 )
 from wtforms.fields.core import UnboundField
 
+from catalog.answers import Answers
+from catalog.catalog import Catalog
+from catalog.choices import all_choices
 from catalog.fields import parse_date
-from catalog.loader import Catalog
 from catalog.models import TEXT_TYPES, CatalogItem, Field, FieldType
-from forms.answers import Answers, clean_answers
-from forms.choices import all_choices
+from forms.answers import clean_answers
 from forms.client import condition_ast
 from forms.patterns import ecma_pattern
 
 BLANK_LABEL = "Choose one"
-KEEP_VERSIONS = 4
+#: form classes kept, by catalog version, item and base class: a few versions of a big catalog
+FORM_CLASSES_KEPT = 1024
 
 Builder = Callable[[Field, Catalog, dict[str, Any]], UnboundField]
 
@@ -326,23 +329,9 @@ def build_form_class(item: CatalogItem, catalog: Catalog,
     return type(f"Form_{item.id.replace('-', '_')}", (ItemForm, base), body)
 
 
-_cache: dict[tuple[str, str, type[wtforms.Form]], type[ItemForm]] = {}
-_versions: list[str] = []
-_lock = threading.Lock()
-
-
+@cached(LRUCache(maxsize=FORM_CLASSES_KEPT), lock=threading.Lock(),
+        key=lambda item, catalog, base=Form: (catalog.version, item.id, base))
 def form_class_for(item: CatalogItem, catalog: Catalog,
                    base: type[wtforms.Form] = Form) -> type[ItemForm]:
-    """The form class of `item`, built once per catalog version (the last few are kept)."""
-    key = (catalog.version, item.id, base)
-    with _lock:
-        cls = _cache.get(key)
-        if cls is None:
-            cls = _cache[key] = build_form_class(item, catalog, base)
-            if catalog.version not in _versions:
-                _versions.append(catalog.version)
-                for old in _versions[:-KEEP_VERSIONS]:
-                    _versions.remove(old)
-                    for k in [k for k in _cache if k[0] == old]:
-                        del _cache[k]
-        return cls
+    """The form class of `item`, built once per catalog version (the most recent are kept)."""
+    return build_form_class(item, catalog, base)

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-#: settings read from the environment (SMTP settings are read by the worker: engine.delivery)
+#: settings read from the environment (SMTP settings are read by the worker: engine.delivery_config)
 ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
             "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT",
             "DESKFLOW_TRUSTED_PROXIES")
@@ -27,7 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     app.config.from_object(Defaults)
     for key in ENV_KEYS:
         if key in os.environ:
-            app.config[key] = _plain(os.environ[key])
+            app.config[key] = _parse_env_value(os.environ[key])
     app.config.update(config or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.setdefault("SECRET_KEY", None)
@@ -63,6 +63,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     extensions.login.session_protection = None  # sessions are server-side rows (web.auth)
     extensions.bootstrap.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(_migrations()))
+    if _alembic_url not in extensions.migrate.configure_callbacks:
+        extensions.migrate.configure(_alembic_url)
     extensions.limiter.init_app(app)
     with app.app_context():
         state.init_app(app, extensions.db.engine, catalog)
@@ -70,15 +72,15 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     security.init_app(app)
     ids.init_app(app)  # before the blueprints: their rules use <id:...>
 
-    from web import admin, approvals, auth, portal, requests, tasks, views
+    from web import admin, approvals, auth, context, portal, requests, tasks
 
-    views.init_app(app)
+    context.init_app(app)
     for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp):
         app.register_blueprint(bp)
     return app
 
 
-def _plain(value: str) -> Any:
+def _parse_env_value(value: str) -> Any:
     """Environment values stay strings, except true/false and integers."""
     lowered = value.strip().lower()
     if lowered in ("true", "false"):
@@ -88,6 +90,15 @@ def _plain(value: str) -> Any:
 
 def _truthy(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+
+
+def _alembic_url(config: Any) -> Any:
+    """`flask db` runs engine/migrations on the app's database: hand Alembic its URL."""
+    from flask import current_app
+
+    url = str(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
 
 
 def _migrations() -> Path:

@@ -13,15 +13,16 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.answers import defaults_for
 from catalog.errors import CatalogInvalid, DeskflowError
 from engine import attention, outbox, people, queries
 from engine.models import Group, Membership, Person, PersonRole, Role
-from forms.answers import clean_answers, defaults_for
+from forms.answers import clean_answers
 from forms.client import client_rules
 from forms.wtf import raw_answers
+from web.context import catalog, now, order_form, viewer
 from web.extensions import db
-from web.state import deskflow
-from web.views import catalog, now, order_form, viewer
+from web.state import portal_state
 from workflows.diagram import to_svg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,9 +45,9 @@ def status() -> Any:
 
 @bp.route("/reload", methods=["POST"])
 def reload() -> Any:
-    old = deskflow().catalog.version
+    old = portal_state().catalog.version
     try:
-        fresh = deskflow().reload()
+        fresh = portal_state().reload()
     except CatalogInvalid as exc:
         return _status_page(refused=tuple(e.render() for e in exc.errors)), 422
     except DeskflowError as exc:  # the directory is gone, or far too large
@@ -61,7 +62,7 @@ def reload() -> Any:
 
 
 def _status_page(refused: tuple[str, ...] | None = None) -> str:
-    state = deskflow()
+    state = portal_state()
     return render_template("admin/status.html", state=state, loaded=state.current,
                            catalog=state.catalog, refused=refused,
                            last_refused=state.last_refused)
@@ -81,7 +82,7 @@ def preview(item_id: str) -> Any:
     item = cat.item(item_id)
     if item is None:
         abort(404)
-    requester = people.snapshot(db.session(), viewer())
+    requester = people.person_context(db.session(), viewer())
     form = order_form(item)(formdata=None, data=defaults_for(item, requester, cat), requester=requester)
     hidden = clean_answers(item, raw_answers(form), cat, requester, from_html=True).hidden
     wf = cat.workflow(item.workflow)
@@ -212,7 +213,7 @@ def dead_letters() -> Any:
 
 @bp.route("/outbox/<id:message_id>/replay", methods=["POST"])
 def replay(message_id: int) -> Any:
-    with deskflow().sessions.begin() as session:  # a writer session: SQLite's lock at BEGIN
+    with portal_state().sessions.begin() as session:  # a writer session: SQLite's lock at BEGIN
         message = outbox.replay(session, message_id, now(), actor_id=viewer())
     flash(f"Message {message.id} ({message.kind}, {message.event}) is queued again; "
           "the worker delivers it shortly.", "success")

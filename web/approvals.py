@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,19 +12,27 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import case, func, select
-from wtforms import DateTimeLocalField, Field, IntegerField, SelectField, TextAreaField
+from wtforms import DateTimeLocalField, SelectField, TextAreaField
 from wtforms.validators import InputRequired
-from wtforms.widgets import HiddenInput
 
 from engine import permissions, queries
 from engine.approvals import LIVE
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
-from engine.models import Approval, Delegation, Person, Request
-from engine.versions import workflow_of
+from engine.models import Approval, Delegation, Request
+from web.context import catalog, now, service, viewer
 from web.extensions import db
 from web.ids import number, valid_id
-from web.requests import EVENTS, ShownAnswer, shown_answers, state_label
-from web.views import catalog, now, service, viewer
+from web.pages import (
+    ActionForm,
+    ShownAnswer,
+    answer_rows,
+    event_text,
+    page_arg,
+    people_choices,
+    request_url,
+    show_errors,
+    state_words,
+)
 
 bp = Blueprint("approvals", __name__)
 
@@ -32,85 +40,8 @@ MAX_BULK = 100
 KEY_ANSWERS = 4
 TIMELINE_ENTRIES = 8
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-RELOAD = "The page is out of date or incomplete; reload it and try again."
 RESULTS = {Conflict: "conflict", NotAllowed: "not allowed", NotFound: "not found",
            InvalidInput: "invalid", Unavailable: "busy"}
-
-
-# ---------------------------------------------------------------- shared by approvals and tasks
-
-class VersionField(IntegerField):
-    """The request's lock_version as the page was loaded (hidden)."""
-
-    widget = HiddenInput()
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        if valuelist:
-            self.data = number(valuelist[0])
-            if self.data is None:
-                raise ValueError(RELOAD)
-
-
-class ActionForm(FlaskForm):
-    """A form acting on a request, as loaded at `seen_version` (a stale page gets 409)."""
-
-    class Meta:
-        csrf = False  # CSRFProtect checks the token of every POST before the view runs
-
-    seen_version = VersionField(validators=[InputRequired(RELOAD)])
-
-
-def show_errors(form: FlaskForm, fields: Mapping[str, Sequence[str]],
-                where: Mapping[str, Field] | None = None) -> list[str]:
-    """Put the service's per-field messages on the form's fields; return the ones left over."""
-    left: list[str] = []
-    for name, messages in fields.items():
-        bound = (where or {}).get(name)
-        bound = bound if bound is not None else form._fields.get(name)
-        if bound is None or name in ("csrf_token", "seen_version"):
-            left.extend(messages)
-        else:
-            bound.errors = [*bound.errors, *messages]
-    return left
-
-
-def request_url(number: str) -> str:
-    return url_for("requests.detail", number=number)
-
-
-def answer_rows(req: Request, limit: int | None = None) -> list[ShownAnswer]:
-    """The request's non-empty answers with their labels, in form order (the first `limit`)."""
-    return shown_answers(catalog().item(req.item_id), req.answers or {})[:limit]
-
-
-def state_words(req: Request) -> str:
-    """The request's current state in words (its outcome once closed)."""
-    if req.status == "closed":
-        return req.outcome or req.state
-    return state_label(workflow_of(req.workflow_version), req.state)
-
-
-def event_text(entry: queries.TimelineEntry, req: Request) -> str:
-    """A timeline entry in a few words (the request page has the details)."""
-    if entry.comment is not None:
-        return {"question": "Asked a question", "answer": "Answered"}.get(
-            entry.comment.kind, "Internal note" if entry.comment.internal else "Comment")
-    e = entry.event
-    assert e is not None
-    if e.event in ("submitted", "transition") and e.to_state:
-        return f"Now: {state_label(workflow_of(req.workflow_version), e.to_state)}"
-    return EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
-
-
-def people_choices(exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
-    skip = set(exclude)
-    return [(p.id, f"{p.name} ({p.id})") for p in db.session().scalars(
-        select(Person).where(Person.active.is_(True)).order_by(Person.name)) if p.id not in skip]
-
-
-def page_arg() -> int:
-    value = number(request.args.get("page"))
-    return value if value is not None and value < 10**6 else 1
 
 
 # ---------------------------------------------------------------- forms
@@ -252,8 +183,8 @@ def _render_approval(appr: Approval, req: Request, decision: DecisionForm | None
     s, me, at = db.session(), viewer(), now()
     pending = appr.decision == "pending" and appr.visit == req.visit and req.status == "open"
     own = permissions.is_party(req, me)
-    can_decide = pending and not own and permissions.may_decide(s, me, appr, at)
-    can_delegate = pending and permissions.may_delegate(s, me, appr, req)
+    can_decide = pending and not own and permissions.can_decide(s, me, appr, at)
+    can_delegate = pending and permissions.can_delegate(s, me, appr, req)
     decision = decision or DecisionForm(prefix="decision", formdata=None, seen_version=req.lock_version)
     delegate = delegate or DelegateForm(prefix="delegate", formdata=None, seen_version=req.lock_version)
     delegate.to.choices = [("", "Choose a person"), *people_choices(

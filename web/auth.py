@@ -1,4 +1,4 @@
-"""Sign-in: local accounts, argon2id passwords, server-side sessions, throttling.
+"""Sign-in: local accounts (passwords: `web.passwords`), server-side sessions, throttling.
 
 Writes go through the app's writer sessions (on SQLite: BEGIN IMMEDIATE, queued on the busy
 timeout); `db.session` only reads. The last-seen stamp and the removal of an expired session
@@ -21,8 +21,6 @@ from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.wrappers import Response
 from flask_limiter.util import get_remote_address
@@ -39,8 +37,10 @@ from wtforms.validators import DataRequired, Length
 from engine import people
 from engine.db import is_busy, writer
 from engine.models import LoginSession, Person
+from web.context import catalog_queues
 from web.extensions import db, limiter, login
-from web.state import deskflow
+from web.passwords import check_password, hasher
+from web.state import portal_state
 
 log = logging.getLogger("deskflow.web")
 
@@ -60,40 +60,6 @@ SEEN_EVERY = timedelta(minutes=1)
 SEEN_BUSY_MS = 200
 #: how a slowed-down failure waits (tests record it instead)
 sleep = time.sleep
-
-#: argon2id, RFC 9106's second recommended option; changing these rehashes on next sign-in
-HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-#: the test suite's hasher (DESKFLOW_PASSWORD_HASHING = "fast"): same algorithm, tiny cost
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-MIN_PASSWORD = 12
-_DUMMIES: dict[int, str] = {}
-
-
-def hasher() -> PasswordHasher:
-    """The production hasher, unless the app was configured for fast (test) hashing."""
-    try:
-        fast = current_app.config.get("DESKFLOW_PASSWORD_HASHING") == "fast"
-    except RuntimeError:  # outside an app: the CLI
-        fast = False
-    return FAST_HASHER if fast else HASHER
-
-
-def hash_password(password: str, using: PasswordHasher | None = None) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-    return (using or hasher()).hash(password)
-
-
-def check_password(person: Person | None, password: str) -> bool:
-    """Constant work whether or not the person exists (no user enumeration by timing)."""
-    current = hasher()
-    dummy = _DUMMIES.setdefault(id(current), current.hash("deskflow-timing-equaliser"))
-    stored = person.password_hash if person is not None and person.active else None
-    try:
-        current.verify(stored or dummy, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return stored is not None
 
 
 class User:
@@ -122,8 +88,6 @@ class User:
     @cached_property
     def is_agent(self) -> bool:
         """Admin, or in a group some workflow sends tasks to (everyone is in `employees`)."""
-        from web.views import catalog_queues
-
         return self.is_admin or not catalog_queues().isdisjoint(self.groups)
 
 
@@ -245,7 +209,7 @@ def sign_in() -> Any:
                 if hasher().check_needs_rehash(person.password_hash or "") else None
             token = secrets.token_urlsafe(32)
             now = datetime.now(UTC)
-            with deskflow().sessions.begin() as s:
+            with portal_state().sessions.begin() as s:
                 if rehashed:
                     s.execute(update(Person).where(Person.id == person.id)
                               .values(password_hash=rehashed))
@@ -266,7 +230,7 @@ def sign_in() -> Any:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def sign_out() -> Any:
-    with deskflow().sessions.begin() as s:
+    with portal_state().sessions.begin() as s:
         s.execute(delete(LoginSession).where(LoginSession.id == _digest(current_user.token)))
     logout_user()
     session.clear()

@@ -11,13 +11,16 @@ from typing import Any, TypeVar
 
 import click
 
-from catalog.errors import DeskflowError, SpecError
+from catalog.errors import DeskflowError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(fn: F) -> F:
-    """Turn Deskflow's errors into one line and an exit code; never a traceback."""
+    """Report a failure the one way: `deskflow: message` on stderr, the error class's exit code.
+
+    Commands raise a DeskflowError (its class owns the exit code); never a traceback.
+    """
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -78,15 +81,6 @@ def _catalog_default(_ctx: click.Context, _param: click.Parameter, value: Path |
     return bundled_catalog()
 
 
-def _sqlite_dir(url: str) -> None:
-    """Create the folder of an SQLite file, as `deskflow demo` and the docs promise."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
 @main.command()
 @click.argument("path", required=False, default=".",
                 type=click.Path(file_okay=False, path_type=Path))
@@ -100,7 +94,7 @@ def validate(path: Path, fmt: str, db_url: str | None) -> None:
     from catalog.loader import load_catalog
 
     if not path.exists():
-        raise click.UsageError(f"{path}: no such directory")
+        raise UsageError(f"{path}: no such directory")
     catalog = load_catalog(path)
     if db_url:
         from engine.checks import removed_workflows
@@ -143,8 +137,8 @@ def validate(path: Path, fmt: str, db_url: str | None) -> None:
 @friendly
 def schema(out: Path | None) -> None:
     """Print (or write) the JSON Schemas of the catalog files, for editor completion."""
-    from catalog.loader import SCHEMA_NAMES
-    from catalog.loader import schema as load_schema
+    from catalog.validation import SCHEMA_NAMES
+    from catalog.validation import schema as load_schema
 
     if out is None:
         click.echo(json.dumps({n: load_schema(n) for n in SCHEMA_NAMES}, indent=2))
@@ -179,8 +173,7 @@ def diagram(workflow_id: str, catalog_path: Path, fmt: str, current: str | None)
                 else f"known: {', '.join(known)}" if known else "it has no workflows")
         if not catalog.ok:
             hint += f"; the catalog has errors, see deskflow validate {catalog_path}"
-        click.echo(f"deskflow: {catalog_path}: no workflow {workflow_id} ({hint})", err=True)
-        sys.exit(1)
+        raise DeskflowError(f"{catalog_path}: no workflow {workflow_id} ({hint})")
     if not catalog.ok:
         click.echo(f"deskflow: warning: {catalog_path} has {len(catalog.errors)} error(s); "
                    f"see deskflow validate {catalog_path}", err=True)
@@ -199,7 +192,6 @@ def db_upgrade(db_url: str) -> None:
     """Apply the schema migrations."""
     from engine.migrate import current, upgrade
 
-    _sqlite_dir(db_url)
     upgrade(db_url)
     click.echo(f"database at revision {current(db_url)}")
 
@@ -223,44 +215,27 @@ def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | Non
     from catalog.loader import load_catalog
     from engine.errors import InvalidInput
     from engine.simulate import simulate as run
-    from forms.answers import clean_answers, defaults_for
 
     catalog = load_catalog(catalog_path)
     if not catalog.ok:
-        raise click.ClickException(f"{catalog_path} has {len(catalog.errors)} error(s); "
-                                   f"run deskflow validate {catalog_path}")
+        raise DeskflowError(f"{catalog_path} has {len(catalog.errors)} error(s); "
+                            f"run deskflow validate {catalog_path}")
     values = dict(_pair(s, "--set") for s in sets)
     ends = dict(_pair(s, "--outcome") for s in outcomes)
-    item = catalog.item(item_id)
-
-    def defaults(requester: Any) -> dict[str, Any]:
-        return defaults_for(item, requester, catalog) if item is not None else {}
-
-    def clean(raw: Any, requester: Any) -> dict[str, Any]:
-        """The portal's own check of an order form (forms.answers), on the --set values."""
-        assert item is not None
-        result = clean_answers(item, raw, catalog, requester, from_html=True)
-        if not result.ok:
-            raise InvalidInput("the answers have errors", result.errors)
-        return result.values
-
     try:
-        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends,
-                     clean=clean, defaults=defaults, strict=strict)
+        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends, strict=strict)
     except InvalidInput as exc:
-        click.echo(f"deskflow: cannot simulate: {exc.message}; give answers with "
-                   "--set NAME=VALUE", err=True)
-        for name, messages in exc.fields.items():  # `_form`: a check across fields
-            click.echo(f"  {' '.join(messages)}" if name.startswith("_")
-                       else f"  {name}: {' '.join(messages)}", err=True)
-        sys.exit(1)
+        lines = [f"cannot simulate: {exc.message}; give answers with --set NAME=VALUE"]
+        lines += [f"  {' '.join(messages)}" if name.startswith("_")  # `_form`: across fields
+                  else f"  {name}: {' '.join(messages)}" for name, messages in exc.fields.items()]
+        raise DeskflowError("\n".join(lines)) from None
     click.echo(result.render())
 
 
 def _pair(text: str, option: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise click.UsageError(f"{option} takes NAME=VALUE, not {text!r}")
+        raise UsageError(f"{option} takes NAME=VALUE, not {text!r}")
     return key.strip(), value
 
 
@@ -277,19 +252,16 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
 
     from catalog.loader import load_valid_catalog
     from engine.db import make_engine, make_sessionmaker
-    from engine.delivery import DeliveryConfig
     from engine.service import RequestService, utcnow
-    from engine.worker import install_signal_handlers, run_worker
+    from engine.worker import install_signal_handlers, work_for
 
     catalog = load_valid_catalog(catalog_path)
-    sessions = make_sessionmaker(make_engine(db_url))
-    service = RequestService(sessions, lambda: catalog, utcnow,
+    service = RequestService(make_sessionmaker(make_engine(db_url)), lambda: catalog, utcnow,
                              base_url=os.environ.get("DESKFLOW_BASE_URL", ""))
     stop = threading.Event()
     install_signal_handlers(stop)
     click.echo(f"deskflow worker: {db_url.split('@')[-1]}, catalog {catalog_path}")
-    run_worker(sessions, DeliveryConfig.from_env(os.environ), utcnow, run_timers=service.run_due,
-               stop=stop, poll_interval=interval, once=once)
+    work_for(service, stop, poll_interval=interval, once=once)
 
 
 # ---------------------------------------------------------------- serving
@@ -302,8 +274,8 @@ def _serve(app: Any, host: str, port: int) -> None:
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                                   "(choose another --port)") from None
+        raise DeskflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                            "(choose another --port)") from None
 
 
 def _http_url(host: str, port: int) -> str:
@@ -312,53 +284,9 @@ def _http_url(host: str, port: int) -> str:
 
 def _start_worker(app: Any, interval: float = 5.0) -> tuple[Any, Any]:
     """Run timers and outbox deliveries in a daemon thread; return (stop event, thread)."""
-    import os
-    import threading
+    from engine.worker import start_in_background
 
-    from engine.delivery import DeliveryConfig
-    from engine.service import utcnow
-    from engine.worker import run_worker
-
-    state = app.extensions["deskflow"]
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=run_worker, name="deskflow-demo-worker", daemon=True,
-        args=(state.sessions, DeliveryConfig.from_env(os.environ), utcnow),
-        kwargs={"run_timers": state.service.run_due, "stop": stop, "poll_interval": interval})
-    thread.start()
-    return stop, thread
-
-
-def _schema_problem(db_url: str) -> str | None:
-    """Why the database at `db_url` cannot be served by this Deskflow, or None when it can."""
-    from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from engine.migrate import alembic_config, current, head
-
-    parsed = make_url(db_url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).is_file():
-        return f"there is no database at {parsed.database}"
-    try:
-        at = current(db_url)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        shown = parsed.render_as_string(hide_password=True)
-        click.echo(f"deskflow: cannot read the database at {shown}: {reason}", err=True)
-        sys.exit(1)
-    wanted = head()
-    if at == wanted:
-        return None
-    if at is None:
-        return f"the database has no Deskflow schema yet (this Deskflow needs revision {wanted})"
-    try:
-        ScriptDirectory.from_config(alembic_config()).get_revision(at)
-    except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown revision
-        return (f"the database is at revision {at}, which this Deskflow does not know: it was "
-                "migrated by a newer Deskflow; upgrade Deskflow instead")
-    return f"the database schema is behind: revision {at}, this Deskflow needs {wanted}"
+    return start_in_background(app.extensions["deskflow"].service, interval)
 
 
 @main.command()
@@ -374,14 +302,15 @@ def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookie
     """Serve a catalog with werkzeug: for trials and small teams (gunicorn for production)."""
     from sqlalchemy.engine import make_url
 
+    from engine.errors import SchemaOutOfDate
+    from engine.migrate import schema_problem
     from web import create_app
 
-    problem = _schema_problem(db_url)
+    problem = schema_problem(db_url)
     if problem:
         shown = make_url(db_url).render_as_string(hide_password=True)
         upgrade = "deskflow db upgrade" + ("" if db_url == DEFAULT_DB else f" --db '{shown}'")
-        click.echo(f"deskflow: {problem}; run `{upgrade}` first, then serve again.", err=True)
-        sys.exit(1)
+        raise SchemaOutOfDate(f"{problem}; run `{upgrade}` first, then serve again.")
     config: dict[str, Any] = {"DESKFLOW_DATABASE_URL": db_url,
                               "DESKFLOW_CATALOG": str(catalog_path.resolve())}
     if insecure_cookies:
@@ -446,16 +375,12 @@ def directory() -> None:
 def directory_sync(db_url: str, catalog_path: Path) -> None:
     """Copy the catalog's directory.yaml into the database (passwords are kept)."""
     from catalog.loader import load_valid_catalog
-    from engine.db import make_engine, make_sessionmaker
+    from engine.db import transaction
     from engine.directory import sync_directory
 
     catalog = load_valid_catalog(catalog_path)
-    engine = make_engine(db_url)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            counts = sync_directory(session, catalog.directory)
-    finally:
-        engine.dispose()
+    with transaction(db_url) as session:
+        counts = sync_directory(session, catalog.directory)
     click.echo(f"directory: {counts['people']} people, {counts['groups']} groups, "
                f"{counts['roles']} roles")
 
@@ -468,24 +393,14 @@ def directory_sync(db_url: str, catalog_path: Path) -> None:
 @friendly
 def set_password(person_id: str, db_url: str, password: str) -> None:
     """Set a person's password and sign them out everywhere."""
-    from sqlalchemy import delete
-
-    from engine.db import make_engine, make_sessionmaker
-    from engine.models import LoginSession, Person
-    from web.auth import hash_password
+    from engine.db import transaction
+    from engine.people import set_password_hash
+    from web.passwords import hash_password
 
     try:
         hashed = hash_password(password)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    engine = make_engine(db_url)
-    try:
-        with make_sessionmaker(engine).begin() as session:
-            person = session.get(Person, person_id)
-            if person is None:
-                raise click.ClickException(f"no person {person_id}; run deskflow directory sync first")
-            person.password_hash = hashed
-            session.execute(delete(LoginSession).where(LoginSession.person_id == person_id))
-    finally:
-        engine.dispose()
+    except ValueError as exc:  # too short: the password option was given wrongly
+        raise UsageError(str(exc)) from None
+    with transaction(db_url) as session:
+        set_password_hash(session, person_id, hashed)
     click.echo(f"password set for {person_id}")

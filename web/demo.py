@@ -27,8 +27,14 @@ _LAPTOP = {"model": "std14", "keyboard_layout": "us-intl", "cost_center": "CC-12
 
 
 def bundled_catalog() -> Path:
-    """The acme example catalog, wherever Deskflow is installed."""
-    return Path(__file__).resolve().parent / "acme"
+    """The acme example catalog, wherever Deskflow is installed.
+
+    A wheel carries it as web/acme (setup.py copies examples/acme there); a checkout, and an
+    editable install of one, reads examples/acme itself.
+    """
+    here = Path(__file__).resolve().parent
+    packaged = here / "acme"
+    return packaged if packaged.is_dir() else here.parent / "examples" / "acme"
 
 
 def demo_database(instance_dir: Path) -> str:
@@ -47,7 +53,7 @@ def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") ->
     from engine.migrate import upgrade
     from web import create_app
     from web.config import secret_key
-    from web.state import deskflow
+    from web.state import portal_state
 
     instance_dir.mkdir(parents=True, exist_ok=True)
     url = demo_database(instance_dir)
@@ -57,7 +63,7 @@ def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") ->
                       "SECRET_KEY": secret_key(str(instance_dir))})
     app.instance_path = str(instance_dir.resolve())
     with app.app_context():
-        state = deskflow()
+        state = portal_state()
         with state.sessions.begin() as session:
             sync_directory(session, state.catalog.directory)
             set_demo_passwords(session, [p.id for p in state.catalog.directory.people])
@@ -67,7 +73,7 @@ def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") ->
 
 def set_demo_passwords(session: Session, person_ids: list[str]) -> None:
     """Give these people DEMO_PASSWORD (one hash: this is a demo, not a user store)."""
-    from web.auth import hash_password
+    from web.passwords import hash_password
 
     session.execute(update(Person).where(Person.id.in_(person_ids))
                     .values(password_hash=hash_password(DEMO_PASSWORD)))

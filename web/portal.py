@@ -7,26 +7,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache, cached
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import login_required
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from wtforms import Field as WTField
 
-from catalog.loader import Catalog
+from catalog.answers import defaults_for
+from catalog.catalog import Catalog
 from catalog.models import Article, CatalogItem
 from engine import people, permissions, queries
 from engine.errors import InvalidInput
 from engine.models import Person
 from engine.versions import workflow_of
-from forms.answers import clean_answers, defaults_for
+from forms.answers import clean_answers
 from forms.client import client_rules
 from forms.wtf import ItemForm, form_field, raw_answers
-from web.extensions import db
-from web.requests import state_label
-from web.views import catalog, now, order_form, service, viewer
+from web.context import catalog, now, order_form, service, session, viewer
+from web.pages import state_label
 
 bp = Blueprint("portal", __name__)
 
@@ -47,11 +47,6 @@ def markdown(text: str) -> Markup:
         if token.type in ("heading_open", "heading_close"):
             token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
     return Markup(_markdown.renderer.render(tokens, _markdown.options, {}))
-
-
-def _session() -> Session:
-    """The request's database session (the scoped session's current one, typed for the engine)."""
-    return db.session()
 
 
 # ---------------------------------------------------------------- search
@@ -101,26 +96,15 @@ class SearchIndex:
         return [item for _, item in found]
 
 
-_indexes: dict[str, SearchIndex] = {}
-_lock = threading.Lock()
-
-
+@cached(LRUCache(maxsize=KEEP_INDEXES), key=lambda cat: cat.version, lock=threading.Lock())
 def search_index(cat: Catalog) -> SearchIndex:
     """The search index of the catalog version, built once (the last few versions are kept)."""
-    found = _indexes.get(cat.version)
-    if found is None:
-        with _lock:
-            found = _indexes.get(cat.version)
-            if found is None:
-                found = _indexes[cat.version] = SearchIndex.build(cat.items)
-                for old in list(_indexes)[:-KEEP_INDEXES]:
-                    del _indexes[old]
-    return found
+    return SearchIndex.build(cat.items)
 
 
 def _can_see(thing: CatalogItem | Article) -> bool:
     """Whether the viewer may see an item or an article (both have `visible_to`)."""
-    return permissions.can_see(_session(), viewer(), thing.visible_to)
+    return permissions.can_see_item(session(), viewer(), thing.visible_to)
 
 
 def _orderable() -> Callable[[CatalogItem], bool]:
@@ -130,7 +114,7 @@ def _orderable() -> Callable[[CatalogItem], bool]:
     def allowed(item: CatalogItem) -> bool:
         answer = known.get(item.visible_to)
         if answer is None:
-            answer = known[item.visible_to] = permissions.can_order(_session(), viewer(), item)
+            answer = known[item.visible_to] = permissions.can_order(session(), viewer(), item)
         return answer
 
     return allowed
@@ -159,7 +143,7 @@ def home() -> Any:
 
 def _item_or_404(item_id: str) -> CatalogItem:
     item = catalog().item(item_id)
-    if item is None or not permissions.can_order(_session(), viewer(), item):
+    if item is None or not permissions.can_order(session(), viewer(), item):
         abort(404)
     return item
 
@@ -174,7 +158,7 @@ def _articles_for(item: CatalogItem) -> list[Article]:
 
 def _people() -> list[tuple[str, str]]:
     """Active people for the person picker: (id, name), the viewer first, then by name."""
-    rows = _session().execute(select(Person.id, Person.name).where(Person.active.is_(True))
+    rows = session().execute(select(Person.id, Person.name).where(Person.active.is_(True))
                               .order_by(Person.name, Person.id))
     me = viewer()
     return sorted(((pid, name) for pid, name in rows), key=lambda row: row[0] != me)
@@ -204,7 +188,7 @@ def _show_service_errors(form: ItemForm, item: CatalogItem, exc: InvalidInput) -
 @login_required
 def item(item_id: str) -> Any:
     item = _item_or_404(item_id)
-    requester = people.snapshot(_session(), viewer())
+    requester = people.person_context(session(), viewer())
     form_class = order_form(item)
     status = 200
     other_errors: dict[str, list[str]] = {}
@@ -237,9 +221,9 @@ def item(item_id: str) -> Any:
 @bp.route("/requests/<number>/submitted")
 @login_required
 def submitted(number: str) -> Any:
-    req = service().request(_session(), number, viewer(), now())
+    req = service().request(session(), number, viewer(), now())
     label = state_label(workflow_of(req.workflow_version), req.state)
-    names = queries.names(_session(), {req.requested_for_id})
+    names = queries.names(session(), {req.requested_for_id})
     return render_template("portal/submitted.html", req=req, state_label=label,
                            closed=req.status == "closed",
                            requested_for=names.get(req.requested_for_id, req.requested_for_id))

@@ -10,10 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
-from sqlalchemy.orm import Session
 
-from catalog.fields import is_empty
-from catalog.models import CatalogItem, Field, FieldType
 from catalog.workflow import Workflow
 from engine import people, permissions, queries
 from engine.attention import declared_outcomes
@@ -21,10 +18,9 @@ from engine.errors import InvalidInput
 from engine.models import Comment, Request
 from engine.queries import TimelineEntry
 from engine.versions import workflow_of
-from forms.choices import choice_labels
-from web.extensions import db
+from web.context import catalog, now, service, session, viewer
 from web.ids import number
-from web.views import catalog, now, service, viewer
+from web.pages import EVENTS, comment_title, shown_answers, state_label
 from workflows.diagram import to_svg
 from workflows.errors import UnknownState
 
@@ -33,47 +29,10 @@ bp = Blueprint("requests", __name__)
 STATUSES = ("all", "open", "closed")
 MAX_SEARCH = 100
 TRUE_WORDS = frozenset({"y", "yes", "on", "true", "1"})
-#: the diagram's one inline style; CSP forbids it and deskflow.css sizes `.df-diagram svg` instead
-
-EVENTS = {
-    "submitted": "Submitted", "transition": "Moved on", "comment": "Comment",
-    "approval_requested": "Approval requested", "approval_approved": "Approved",
-    "approval_rejected": "Rejected", "approval_delegated": "Approval delegated",
-    "approval_escalated": "Approval escalated", "approval_timeout": "Approval timed out",
-    "task_created": "Task created", "task_claimed": "Task claimed",
-    "task_reassigned": "Task reassigned", "task_completed": "Task completed",
-    "task_escalated": "Task escalated", "asked_requester": "Question for the requester",
-    "answered": "Question answered", "asset_created": "Asset recorded",
-    "timer_fired": "Waiting time over", "sla_warning": "Target at risk",
-    "sla_breach": "Target missed", "security_denied": "Refused",
-    "needs_attention": "Held up: needs attention", "attention_retried": "Step retried",
-    "attention_routed": "Moved on by hand",
-}
 SLA_WORDS = {"ok": "On track", "warning": "At risk", "breached": "Breached"}
 
 
-def _session() -> Session:
-    """The request's database session (the scoped session's current one, typed for the engine)."""
-    return db.session()
-
-
 # ---------------------------------------------------------------- presentation
-
-
-def state_label(wf: Workflow | None, name: str) -> str:
-    """A state in words: its label, else its name made readable."""
-    state = wf.state(name) if wf is not None else None
-    return state.label if state is not None and state.label else name.replace("_", " ").capitalize()
-
-
-@dataclass(frozen=True, slots=True)
-class ShownAnswer:
-    """One answer as the page shows it: text, or a table of rows."""
-
-    label: str
-    text: str = ""
-    columns: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,50 +46,6 @@ class Shown:
     body: str = ""
     kind: str = "event"
     internal: bool = False
-
-
-def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list):
-        return ", ".join(_value_text(f, v, labels) for v in value)
-    if f is not None and f.type in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
-        return labels.get(str(value), str(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _labels_of(f: Field, answers: Mapping[str, Any]) -> dict[str, str]:
-    """Labels of the field's values; a cascading field's through the parent in `answers`."""
-    if f.type not in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
-        return {}
-    return choice_labels(f, catalog(), answers)
-
-
-def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[ShownAnswer]:
-    """Answers in form order with the fields' labels; empty and hidden ones left out."""
-    fields = list(item.fields) if item is not None else []
-    known = {f.name for f in fields}
-    out: list[ShownAnswer] = []
-    for f, name in [*((f, f.name) for f in fields),
-                    *((None, k) for k in answers if k not in known)]:
-        value = answers.get(name)
-        if is_empty(value):
-            continue
-        if f is not None and f.type is FieldType.TABLE and isinstance(value, list):
-            cols = f.columns
-            fixed = {c.name: _labels_of(c, {}) for c in cols if c.depends_on is None}
-            # a cell's labels depend on its row when its column cascades on another column
-            rows = tuple(tuple("" if is_empty(row.get(c.name)) else
-                               _value_text(c, row.get(c.name), fixed.get(c.name)
-                                           or _labels_of(c, row)) for c in cols)
-                         for row in value if isinstance(row, Mapping))
-            out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
-            continue
-        label = f.label if f is not None else name.replace("_", " ").capitalize()
-        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers) if f else {})))
-    return out
 
 
 def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) -> Shown:
@@ -168,9 +83,7 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
 def _comment_text(entry: TimelineEntry, names: Mapping[str, str]) -> Shown:
     c = entry.comment
     assert c is not None
-    title = {"question": "Asked a question", "answer": "Answered"}.get(
-        c.kind, "Internal note" if c.internal else "Comment")
-    return Shown(c.created_at, names.get(c.author_id, c.author_id), title, body=c.body,
+    return Shown(c.created_at, names.get(c.author_id, c.author_id), comment_title(c), body=c.body,
                  kind=c.kind, internal=c.internal)
 
 
@@ -192,17 +105,17 @@ def diagram(wf: Workflow, current: str) -> str:
 
 def _load(number: str) -> Request:
     """The request, if the viewer may see it; NotFound (404) otherwise."""
-    return service().request(_session(), number, viewer(), now())
+    return service().request(session(), number, viewer(), now())
 
 
 def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | None = None,
           values: Mapping[str, str] | None = None) -> Any:
     me = viewer()
     wf = workflow_of(req.workflow_version)
-    agent = permissions.is_agent(_session(), me, req)
-    entries = queries.timeline(_session(), req, internal=agent)
-    approvals = queries.approvals_of(_session(), req)
-    tasks = queries.tasks_of(_session(), req)
+    agent = permissions.is_agent(session(), me, req)
+    entries = queries.timeline(session(), req, internal=agent)
+    approvals = queries.approvals_of(session(), req)
+    tasks = queries.tasks_of(session(), req)
     ids: set[str | None] = {req.requester_id, req.requested_for_id, *(e.actor for e in entries)}
     for a in approvals:
         ids |= {a.approver_id, a.decided_by_id, a.delegated_from_id}
@@ -212,7 +125,7 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
         if e.event is not None:
             ids |= set((e.event.detail or {}).get("approvers") or ())
             ids.add((e.event.detail or {}).get("to"))
-    names = queries.names(_session(), ids)
+    names = queries.names(session(), ids)
     timeline = [_event_text(e, wf, names) if e.kind == "event" else _comment_text(e, names)
                 for e in entries]
     question = _open_question(entries) if req.waiting_on_requester else None
@@ -224,7 +137,7 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
         approvals=approvals, approval_states={a.state: state_label(wf, a.state) for a in approvals},
         tasks=tasks, groups={t.queue: _group_name(t.queue) for t in tasks}, names=names,
         agent=agent, party=permissions.is_party(req, me), question=question,
-        takes_part=permissions.takes_part(_session(), me, req, now()),
+        takes_part=permissions.takes_part(session(), me, req, now()),
         attention=_attention(req, wf, me) if req.attention_at is not None else None,
         priority=prio.name if prio else req.priority, sla_words=SLA_WORDS,
         svg=Markup(diagram(wf, req.state)),
@@ -244,8 +157,8 @@ class Attention:
 
 def _attention(req: Request, wf: Workflow, me: str) -> Attention:
     item = catalog().item(req.item_id)
-    admin = people.is_admin(_session(), me)
-    staff = admin or bool(item and item.owner and people.is_member(_session(), me, item.owner))
+    admin = people.is_admin(session(), me)
+    staff = admin or bool(item and item.owner and people.is_member(session(), me, item.owner))
     words = state_label(wf, req.attention_state or req.state)
     if not admin:
         return Attention(staff, admin, words)
@@ -279,10 +192,10 @@ def mine() -> Any:
     status = request.args.get("status", "all")
     status = status if status in STATUSES else "all"
     search = " ".join((request.args.get("q") or "").split())[:MAX_SEARCH]
-    page = queries.my_requests(_session(), viewer(), None if status == "all" else status,
+    page = queries.my_requests(session(), viewer(), None if status == "all" else status,
                                search or None, _int(request.args.get("page"), 1))
     rows = [r for (r,) in page.rows]
-    names = queries.names(_session(), {r.requested_for_id for r in rows})
+    names = queries.names(session(), {r.requested_for_id for r in rows})
     labels = {r.id: state_label(workflow_of(r.workflow_version), r.state) for r in rows}
     return render_template("requests/mine.html", page=page, rows=rows, names=names,
                            labels=labels, status=status, search=search)

@@ -11,8 +11,10 @@ from pathlib import Path
 from flask import Flask, current_app
 from sqlalchemy.orm import sessionmaker
 
+from catalog.catalog import Catalog
 from catalog.errors import CatalogInvalid, SpecError
-from catalog.loader import Catalog, FileCache, load_catalog
+from catalog.file_cache import FileCache
+from catalog.loader import load_catalog
 from engine.db import configure_sqlite, make_sessionmaker
 from engine.models import AppState
 from engine.service import RequestService, utcnow
@@ -22,18 +24,20 @@ FOLLOW_SECONDS = 3.0
 
 
 @dataclass
-class Loaded:
+class LoadedCatalog:
+    """A catalog version the app serves, when it was loaded and what it warned about."""
+
     catalog: Catalog
     loaded_at: datetime
     warnings: tuple[SpecError, ...]
 
 
 @dataclass
-class Deskflow:
+class PortalState:
     """Per-app state: where the catalog lives, the catalog serving now, the service."""
 
     path: Path
-    current: Loaded
+    current: LoadedCatalog
     service: RequestService
     sessions: sessionmaker  # type: ignore[type-arg]
     cache: FileCache = field(default_factory=FileCache)
@@ -59,7 +63,7 @@ class Deskflow:
             if not fresh.ok:
                 self.last_refused = fresh.errors
                 raise CatalogInvalid(list(fresh.errors))
-            self.current = Loaded(fresh, datetime.now(UTC), fresh.warnings)
+            self.current = LoadedCatalog(fresh, datetime.now(UTC), fresh.warnings)
             self.last_refused = ()
             with self.sessions.begin() as session:
                 row = session.get(AppState, CATALOG_KEY) or AppState(key=CATALOG_KEY)
@@ -81,25 +85,26 @@ class Deskflow:
         with self.lock:
             fresh = load_catalog(self.path, self.cache)
             if fresh.ok and fresh.version == wanted:
-                self.current = Loaded(fresh, datetime.now(UTC), fresh.warnings)
+                self.current = LoadedCatalog(fresh, datetime.now(UTC), fresh.warnings)
 
 
-def init_app(app: Flask, engine: object, catalog_path: Path) -> Deskflow:
+def init_app(app: Flask, engine: object, catalog_path: Path) -> PortalState:
     cache = FileCache()
     catalog = load_catalog(catalog_path, cache)
     if not catalog.ok:
         raise CatalogInvalid(list(catalog.errors))
     configure_sqlite(engine)  # type: ignore[arg-type]
     sessions = make_sessionmaker(engine)  # type: ignore[arg-type]
-    holder: dict[str, Deskflow] = {}
+    holder: dict[str, PortalState] = {}
     service = RequestService(sessions, lambda: holder["d"].catalog, utcnow,
                              base_url=app.config.get("DESKFLOW_BASE_URL", ""))
-    state = Deskflow(catalog_path, Loaded(catalog, datetime.now(UTC), catalog.warnings), service,
+    state = PortalState(catalog_path, LoadedCatalog(catalog, datetime.now(UTC), catalog.warnings), service,
                      sessions, cache, readers=make_sessionmaker(engine, writes=False))  # type: ignore[arg-type]
     holder["d"] = state
     app.extensions["deskflow"] = state
     return state
 
 
-def deskflow() -> Deskflow:
+def portal_state() -> PortalState:
+    """The current app's state."""
     return current_app.extensions["deskflow"]  # type: ignore[no-any-return]

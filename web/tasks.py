@@ -6,12 +6,14 @@ import threading
 from types import SimpleNamespace
 from typing import Any, cast
 
+from cachetools import LRUCache, cached
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import case, func, select
 from wtforms import BooleanField, SelectField, TextAreaField
 
+from catalog.catalog import Catalog
 from catalog.models import CatalogItem
 from catalog.workflow import TaskSpec
 from engine import people, permissions, queries
@@ -19,18 +21,10 @@ from engine.errors import InvalidInput, NotAllowed, NotFound
 from engine.models import Group, Request, Task
 from engine.tasks import spec_of
 from forms.wtf import ItemForm, build_form_class
-from web.approvals import (
-    ActionForm,
-    answer_rows,
-    event_text,
-    page_arg,
-    request_url,
-    show_errors,
-    state_words,
-)
+from web.context import catalog, catalog_queues, now, service, viewer
 from web.extensions import db
 from web.ids import valid_id
-from web.views import catalog, catalog_queues, now, service, viewer
+from web.pages import ActionForm, answer_rows, event_text, page_arg, request_url, show_errors, state_words
 
 bp = Blueprint("tasks", __name__)
 
@@ -73,23 +67,19 @@ class _Plain(FlaskForm):
         csrf = False  # CSRFProtect checks the token of every POST before the view runs
 
 
-_answer_forms: dict[tuple[str, str, str, str], type[ItemForm]] = {}
-_lock = threading.Lock()
-
-
 def answers_form_class(req: Request, task: Task, spec: TaskSpec | None) -> type[ItemForm]:
     """The fulfiller's form of the task (its workflow's `form:`), built once per version."""
-    key = (catalog().version, req.workflow_version.version, task.state, task.name)
-    cls = _answer_forms.get(key)
-    if cls is None:
-        holder = SimpleNamespace(id=f"task-{task.name.replace('_', '-')}",
-                                 fields=spec.fields if spec else (), checks=())
-        cls = build_form_class(cast(CatalogItem, holder), catalog(), base=_Plain)
-        with _lock:
-            if len(_answer_forms) >= FORM_CLASSES_KEPT:
-                _answer_forms.clear()
-            cls = _answer_forms.setdefault(key, cls)
-    return cls
+    return _answers_form_class(catalog(), req.workflow_version.version, task.state, task.name, spec)
+
+
+@cached(LRUCache(maxsize=FORM_CLASSES_KEPT), lock=threading.Lock(),
+        key=lambda cat, version, state, name, spec: (cat.version, version, state, name))
+def _answers_form_class(cat: Catalog, version: str, state: str, name: str,
+                        spec: TaskSpec | None) -> type[ItemForm]:
+    """The form of task `name` in `state` of workflow `version` (the spec follows from those)."""
+    holder = SimpleNamespace(id=f"task-{name.replace('_', '-')}",
+                             fields=spec.fields if spec else (), checks=())
+    return build_form_class(cast(CatalogItem, holder), cat, base=_Plain)
 
 
 # ---------------------------------------------------------------- queues
@@ -97,8 +87,6 @@ def answers_form_class(req: Request, task: Task, spec: TaskSpec | None) -> type[
 def _may_work(group_id: str) -> bool:
     me = viewer()
     return people.is_member(db.session(), me, group_id) or people.is_admin(db.session(), me)
-
-
 
 
 @bp.get("/queues")
@@ -153,7 +141,7 @@ def load(task_id: int) -> tuple[Task, Request]:
     task = db.session().get(Task, task_id) if valid_id(task_id) else None
     req = db.session().get(Request, task.request_id) if task else None
     if task is None or req is None or not (
-            _may_act(task) or permissions.has_worked(db.session(), viewer(), req)):
+            _may_act(task) or permissions.is_worker_of(db.session(), viewer(), req)):
         raise NotFound(f"no task {task_id}")
     return task, req
 

@@ -14,21 +14,15 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
+from cachetools import LRUCache, cached
 from transitions import EventData, Machine
 
+from catalog.errors import suggest
 from catalog.expressions import Expression
-from catalog.parse import suggest
-from catalog.workflow import StateKind, Trigger, Workflow
-from workflows.errors import InvalidTrigger, LoopDetected, UnknownState
-
-#: Steps `run_automatic` takes before it calls the workflow a loop.
-MAX_AUTOMATIC_STEPS = 100
+from catalog.workflow import Trigger, Workflow
+from workflows.errors import InvalidTrigger, UnknownState
 
 Functions = Mapping[str, Callable[..., Any]]
-
-_AUTOMATIC = {StateKind.DECISION: Trigger.ROUTE.value, StateKind.ACTION: Trigger.NEXT.value}
-_machines: dict[str, Machine] = {}
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +69,10 @@ def build_machine(wf: Workflow) -> Machine:
                    ignore_invalid_triggers=False, **machine_config(wf))
 
 
+@cached(LRUCache(maxsize=1024), key=lambda wf: wf.version, lock=threading.Lock())
 def machine_for(wf: Workflow) -> Machine:
     """Return the machine of `wf`'s version, building it on first use."""
-    machine = _machines.get(wf.version)
-    if machine is None:
-        with _lock:
-            machine = _machines.get(wf.version)
-            if machine is None:
-                machine = _machines[wf.version] = build_machine(wf)
-    return machine
+    return build_machine(wf)
 
 
 def fire(wf: Workflow, state: str, trigger: str, context: Mapping[str, Any],
@@ -110,24 +99,3 @@ def fire(wf: Workflow, state: str, trigger: str, context: Mapping[str, Any],
                              "(no condition holds; add a last route without when)")
     return holder.state
 
-
-def run_automatic(wf: Workflow, state: str, context: Mapping[str, Any],
-                  functions: Functions | None = None) -> list[str]:
-    """Take decisions and action steps from `state` until a state that waits or ends.
-
-    Return the states entered, in order; empty when `state` itself waits or ends.
-    """
-    path: list[str] = []
-    for _ in range(MAX_AUTOMATIC_STEPS):
-        current = wf.state(state)
-        if current is None:
-            raise UnknownState(f"workflow {wf.id} has no state {state} "
-                               f"({suggest(state, wf.state_names)})")
-        trigger = _AUTOMATIC.get(current.kind)
-        if trigger is None:
-            return path
-        state = fire(wf, state, trigger, context, functions)
-        path.append(state)
-    raise LoopDetected(f"workflow {wf.id} took {MAX_AUTOMATIC_STEPS} automatic steps without "
-                       f"waiting: {' -> '.join(path[-6:])} ... (make every loop pass through "
-                       "an approval, task or wait)")

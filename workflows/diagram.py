@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from catalog.parse import suggest
+from catalog.errors import suggest
 from catalog.workflow import CANCELLED, State, StateKind, Trigger, Workflow
 from workflows.errors import UnknownState
 from workflows.layout import Box, Layout, Route, Segment, layered_layout

@@ -16,6 +16,3 @@ class InvalidTrigger(WorkflowError):
 class UnknownState(WorkflowError):
     """A state name is not one of the workflow's states."""
 
-
-class LoopDetected(WorkflowError):
-    """Automatic steps (decisions, actions) went on without ever waiting."""

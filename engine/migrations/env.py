@@ -1,10 +1,15 @@
-"""Alembic environment: the engine's metadata, a URL from the CLI, Flask-Migrate or alembic.ini."""
+"""Alembic environment: the engine's metadata, and the URL its caller set.
+
+`deskflow db upgrade` (engine.migrate) and Flask-Migrate (`flask db`, set up in web) both put
+the database URL in the Alembic config as `sqlalchemy.url`; this file never asks Flask.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
+from catalog.errors import UsageError
 from engine.db import make_engine
 from engine.models import Base
 
@@ -14,15 +19,9 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    try:  # run by Flask-Migrate inside an app context
-        from flask import current_app
-
-        return str(current_app.extensions["migrate"].db.engine.url.render_as_string(
-            hide_password=False))
-    except (ImportError, RuntimeError, KeyError) as exc:
-        raise RuntimeError("no database URL: pass --db or set DESKFLOW_DATABASE_URL") from exc
+    if not url:
+        raise UsageError("no database URL: pass --db or set DESKFLOW_DATABASE_URL")
+    return url
 
 
 def _run(connection: Connection) -> None:

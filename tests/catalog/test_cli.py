@@ -6,15 +6,7 @@ import json
 import re
 import shutil
 
-import pytest
-from click.testing import CliRunner
-
 from web.cli import main
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 def test_validate_acme_is_clean(runner, acme_path):

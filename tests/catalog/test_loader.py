@@ -7,7 +7,8 @@ import time
 import pytest
 
 from catalog.errors import UsageError
-from catalog.loader import FileCache, load_catalog
+from catalog.file_cache import FileCache
+from catalog.loader import load_catalog
 
 SETTINGS = ("kind: Settings\nname: T\ntime_zone: UTC\n"
             "business_hours: {days: [mon], start: '09:00', end: '17:00'}\n")

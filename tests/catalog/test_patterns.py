@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from catalog.fields import value_errors
-from catalog.loader import FileCache, load_catalog
+from catalog.file_cache import FileCache
+from catalog.loader import load_catalog
 from catalog.models import Field, FieldType
 from catalog.patterns import PatternError, check_pattern, sample_match
 

@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from catalog.loader import SCHEMA_NAMES, fast_check, fast_validator, schema, validator
+from catalog.validation import SCHEMA_NAMES, fast_check, fast_validator, schema, validator
 
 
 def walk(node: Any, path: str = ""):

@@ -58,9 +58,9 @@ def live(tmp_path_factory) -> Iterator[Live]:
     from engine.migrate import upgrade
     from engine.models import Person
     from web import create_app
-    from web.auth import FAST_HASHER, hash_password
     from web.demo import DEMO_PASSWORD, bundled_catalog, demo_database, seed_demo
-    from web.state import deskflow
+    from web.passwords import FAST_HASHER, hash_password
+    from web.state import portal_state
 
     instance = tmp_path_factory.mktemp("e2e")
     url = demo_database(instance)
@@ -74,7 +74,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
     })
     app.instance_path = str(instance)
     with app.app_context():
-        state = deskflow()
+        state = portal_state()
         with state.sessions.begin() as session:
             sync_directory(session, state.catalog.directory)
             session.execute(update(Person).values(

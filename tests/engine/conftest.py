@@ -1,4 +1,4 @@
-"""Engine fixtures: a database (SQLite, or PostgreSQL when asked), the acme catalog, a clock."""
+"""Engine fixtures: a database (SQLite, or PostgreSQL when asked), a service on acme, a clock."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from catalog.loader import Catalog, load_catalog
 from engine.db import create_schema, make_engine, make_sessionmaker
 from engine.directory import sync_directory
 from engine.models import Base
 from engine.service import RequestService
+from tests.acme import ACME_ANSWERS
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("DESKFLOW_TEST_DATABASE_URL")
 
 
@@ -34,13 +32,6 @@ class Clock:
     def advance(self, **kw: float) -> datetime:
         self.now += timedelta(**kw)
         return self.now
-
-
-@pytest.fixture(scope="session")
-def acme() -> Catalog:
-    catalog = load_catalog(ROOT / "examples" / "acme")
-    assert catalog.ok, [e.render() for e in catalog.errors]
-    return catalog
 
 
 @pytest.fixture(scope="session")
@@ -105,46 +96,6 @@ def service(sessions, acme, clock) -> RequestService:
     with sessions.begin() as s:
         sync_directory(s, acme.directory)
     return RequestService(sessions, lambda: acme, clock)
-
-
-#: valid answers for every acme item (requester alice unless noted)
-ACME_ANSWERS = {
-    "system-access": {"system": "crm", "role": "crm-read", "level": "read",
-                      "reason": "I support the sales team with their pipeline."},
-    "shared-folder": {"site_url": "https://acme.sharepoint.com/sites/sales", "access": "read",
-                      "approver": "carol"},
-    "shared-mailbox": {"action": "add-members", "mailbox_address": "sales@acme.example",
-                       "members": ["alice", "bob"], "approver": "carol"},
-    "vpn-access": {"vpn_profile": "standard"},
-    "normal-change": {"change_title": "Upgrade the mail relay", "description": "Upgrade the "
-                      "outbound mail relay to the current release to fix delivery delays.",
-                      "risk": "low", "affected_systems": ["crm"], "implementer": "heidi",
-                      "planned_date": "2026-12-01"},
-    "standard-change": {"change_template": "restart-service", "target": "mail01.acme.example",
-                        "planned_date": "2026-12-01"},
-    "meeting-room-equipment": {"room": "vermeer", "meeting_date": "2026-12-01",
-                               "start_time": "10:00", "attendees": 6, "equipment": ["projector"]},
-    "badge-replacement": {"badge_reason": "damaged", "building": "home",
-                          "home_address": "Keizersgracht 1, Amsterdam"},
-    "mobile-phone": {"device": "pixel", "data_plan": "10gb", "cost_center": "CC-1234",
-                     "building": "ams-hq", "floor": 3},
-    "monitor-peripherals": {"accessories": [{"accessory": "dock", "quantity": 1}],
-                            "building": "ams-hq", "floor": 2},
-    "new-laptop": {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4},
-    "new-hire-onboarding": {"new_hire_name": "Sam Smith", "personal_email": "sam@example.com",
-                            "job_title": "Analyst", "start_date": "2027-01-04",
-                            "hiring_manager": "bob", "contract_type": "permanent",
-                            "office": "ams-hq", "equipment": ["laptop"]},
-    "offboarding": {"leaving_person": "peter", "last_day": "2026-12-31", "reason": "resignation",
-                    "handover_to": "grace"},
-    "software-licence": {"software": "figma-professional", "business_reason": "Design work for the portal.",
-                         "cost_center": "CC-1234"},
-    "report-incident": {"short_description": "Mail is down", "affected_service": "email",
-                        "description": "Nobody on the third floor can send or receive mail.",
-                        "impact": "high", "people_affected": 40, "urgency": "high",
-                        "contact_email": "alice@acme.example"},
-    "password-unlock": {"account": "acme"},
-}
 
 
 @pytest.fixture

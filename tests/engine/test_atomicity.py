@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 import engine.runtime as runtime
+import engine.unit as unit
 from engine.models import Approval, AuditEvent, OutboxMessage, Request, Task
 
 
@@ -34,21 +35,21 @@ def fail_in_enter(monkeypatch):
 
 
 def fail_in_audit(monkeypatch):
-    real = runtime.Step.finish
+    real = unit.UnitOfWork.finish
 
     def finish(self):
         self.audit_rows.append({"request": None, "actor_id": None, "event": "x" * 500,
                                 "from_state": None, "to_state": None, "detail": {}, "at": None})
         real(self)
 
-    monkeypatch.setattr(runtime.Step, "finish", finish)
+    monkeypatch.setattr(unit.UnitOfWork, "finish", finish)
 
 
 def fail_in_outbox(monkeypatch):
     def insert_rows(session, rows):
         raise Boom("while writing the outbox")
 
-    monkeypatch.setattr(runtime, "insert_rows", insert_rows)
+    monkeypatch.setattr(unit, "insert_rows", insert_rows)
 
 
 @pytest.mark.parametrize("failure", [fail_in_enter, fail_in_audit, fail_in_outbox])

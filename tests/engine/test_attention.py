@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select
 
-from catalog.loader import Catalog, load_catalog
+from catalog.catalog import Catalog
+from catalog.loader import load_catalog
 from engine import timers
 from engine.directory import sync_directory
 from engine.errors import Conflict, InvalidInput, NotAllowed
@@ -326,13 +327,11 @@ def test_needing_attention_lists_open_flagged_requests_oldest_first(service, ses
 
 
 
-def test_a_simulation_stops_where_a_step_fails_and_says_why():
-    from click.testing import CliRunner
-
+def test_a_simulation_stops_where_a_step_fails_and_says_why(runner):
     from web.cli import main
 
-    result = CliRunner().invoke(main, ["simulate", "fragile", "--as", "alice", "--catalog",
-                                       str(DATA), "--set", "step=set"])
+    result = runner.invoke(main, ["simulate", "fragile", "--as", "alice", "--catalog",
+                                  str(DATA), "--set", "step=set"])
     assert result.exit_code == 0, result.output
     assert (f"       needs attention: set_note: action 1 (set): {SHARE}: division by zero"
             in result.output.splitlines())

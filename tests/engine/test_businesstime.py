@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from catalog.models import Duration, Holiday, Holidays, Settings
 from engine.businesstime import BusinessCalendar
+from engine.errors import BusinessTimeError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -112,7 +113,7 @@ def test_end_of_24_00_means_midnight():
 def test_add_minutes_zero_returns_start_and_negative_is_refused():
     saturday = ams(2026, 1, 10, 12)
     assert AMS.add_minutes(saturday, 0) == saturday
-    with pytest.raises(ValueError, match="^business minutes must not be negative, got -1$"):
+    with pytest.raises(BusinessTimeError, match="^business minutes must not be negative, got -1$"):
         AMS.add_minutes(saturday, -1)
 
 
@@ -123,7 +124,7 @@ def test_results_are_utc():
 
 
 def test_naive_datetimes_are_refused():
-    with pytest.raises(ValueError, match="naive datetime 2026-01-12T10:00:00: business time needs"):
+    with pytest.raises(BusinessTimeError, match="naive datetime 2026-01-12T10:00:00: business time needs"):
         AMS.add_minutes(datetime(2026, 1, 12, 10), 5)
 
 
@@ -285,7 +286,7 @@ def test_fraction_point_over_a_holiday_and_a_dst_change():
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
 def test_fraction_point_refuses_fractions_outside_0_and_1(fraction):
-    with pytest.raises(ValueError, match=f"^fraction must be between 0 and 1, got {fraction}$"):
+    with pytest.raises(BusinessTimeError, match=f"^fraction must be between 0 and 1, got {fraction}$"):
         AMS.fraction_point(ams(2026, 1, 12, 9), ams(2026, 1, 13, 17), fraction)
 
 
@@ -293,7 +294,7 @@ def test_fraction_point_refuses_fractions_outside_0_and_1(fraction):
 
 def test_calendar_without_working_days_raises_instead_of_looping():
     closed = BusinessCalendar(Settings(time_zone="Europe/Amsterdam", working_days=()))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(BusinessTimeError) as error:
         closed.add(utc(2026, 1, 12, 9), d("1 business hour"))
     assert str(error.value) == (
         "no 60 business minutes within 10 years after 2026-01-12 09:00 UTC: the calendar has "
@@ -305,16 +306,16 @@ def test_calendar_where_every_working_day_is_a_holiday_raises():
     mondays = tuple(Holiday(date(2026, 1, 5) + timedelta(weeks=i), "closed") for i in range(600))
     monday_only = BusinessCalendar(Settings(time_zone="Europe/Amsterdam", working_days=(0,),
                                             holidays=Holidays(add=mondays)))
-    with pytest.raises(ValueError, match="^no 1 business minutes within 10 years"):
+    with pytest.raises(BusinessTimeError, match="^no 1 business minutes within 10 years"):
         monday_only.add_minutes(ams(2026, 1, 5, 9), 1)
 
 
 def test_between_refuses_spans_over_ten_years():
-    with pytest.raises(ValueError, match="^cannot count business time over more than 10 years: "
+    with pytest.raises(BusinessTimeError, match="^cannot count business time over more than 10 years: "
                                          "2026-01-01 00:00 to 2037-01-01 00:00 UTC$"):
         AMS.between(utc(2026, 1, 1), utc(2037, 1, 1))
 
 
 def test_business_hours_must_end_after_they_start():
-    with pytest.raises(ValueError, match="^business hours end 09:00 is not after start 17:00$"):
+    with pytest.raises(BusinessTimeError, match="^business hours end 09:00 is not after start 17:00$"):
         BusinessCalendar(Settings(day_start=time(17), day_end=time(9)))

@@ -7,7 +7,6 @@ import shutil
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.db import make_engine, make_sessionmaker
@@ -16,11 +15,6 @@ from engine.migrate import head
 from engine.models import Base, OutboxMessage
 from engine.service import RequestService
 from web.cli import main
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -36,19 +36,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import engine.delivery as delivery
 from engine.db import create_schema, make_engine, make_sessionmaker
-from engine.delivery import (
-    BlockedDestination,
-    DeliveryConfig,
-    blocked_reason,
-    check_webhook_url,
-    claim,
-    deliver_due,
-    deliver_one,
-    resolve_webhook_target,
-)
+from engine.delivery import claim, deliver_due, deliver_one
+from engine.delivery_config import DeliveryConfig
+from engine.errors import BlockedDestination
 from engine.mail import render_email
 from engine.models import AuditEvent, OutboxMessage
 from engine.outbox import dead_letters, enqueue_email, enqueue_webhook, outbox_stats, replay
+from engine.webhooks import blocked_reason, check_webhook_url, resolve_webhook_target
 from engine.worker import install_signal_handlers, run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -777,7 +771,8 @@ WORKER = """
 import sys
 from datetime import UTC, datetime
 from engine.db import make_engine, make_sessionmaker
-from engine.delivery import DeliveryConfig, deliver_due
+from engine.delivery import deliver_due
+from engine.delivery_config import DeliveryConfig
 
 url, schema = sys.argv[1], sys.argv[2]
 kw = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {}

@@ -1,4 +1,4 @@
-"""The engine's intake refuses what the forms refuse: checks across fields, too many table rows."""
+"""The engine's intake refuses what the forms refuse, in their words: checks across fields, rows."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ def test_intake_bounds_table_rows_by_max_items(service, answers):
     with pytest.raises(InvalidInput) as info:
         service.submit("monitor-peripherals", "alice", many)
     assert info.value.fields == {"accessories": ["Must have at most 6 rows."]}
+
+
+def test_intake_words_a_refused_choice_as_the_portal_does(service, answers):
+    wrong = answers["new-laptop"] | {"model": "pro99"}
+    with pytest.raises(InvalidInput) as info:
+        service.submit("new-laptop", "alice", wrong)
+    assert info.value.fields == {"model": ["pro99 is not one of the choices."]}

@@ -1,4 +1,4 @@
-"""Model-based test of the request service (RELIABILITY.md, test 1).
+"""Model-based test of the request service (docs/reliability-tests.md, test 1).
 
 A Hypothesis `RuleBasedStateMachine` submits acme requests (laptops of both models, normal
 changes of low and high risk, onboarding, incidents, cheap and dear licences, read and admin
@@ -28,7 +28,7 @@ After every step `check_invariants` reads the whole database:
 Each example runs on a fresh SQLite file (and, when DESKFLOW_TEST_DATABASE_URL is set, on
 PostgreSQL with a quarter of the examples). The default budget (60 examples of 30 steps)
 suits CI on 2 cores; nightly runs raise it with the environment, and `-rP` prints what was
-covered (calls by outcome, states reached, known bugs hit):
+covered (calls by outcome, states reached):
 
     DESKFLOW_HYPOTHESIS_EXAMPLES=10000 DESKFLOW_HYPOTHESIS_STEPS=50 \
         pytest tests/engine/test_model_based.py -rP
@@ -63,10 +63,11 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.loader import Catalog, load_catalog
-from catalog.parse import parse_workflow, workflow_version
+from catalog.catalog import Catalog
+from catalog.loader import load_catalog
 from catalog.source import SourceDoc
 from catalog.workflow import StateKind, Workflow
+from catalog.workflow_parser import parse_workflow, workflow_version
 from engine import versions
 from engine.db import create_schema, make_engine, make_sessionmaker
 from engine.directory import sync_directory
@@ -83,15 +84,13 @@ from engine.models import (
 )
 from engine.permissions import can_order
 from engine.service import RequestService
-from tests.engine.conftest import ACME_ANSWERS, ROOT, Clock
+from tests.acme import ACME, ACME_ANSWERS
+from tests.engine.conftest import Clock
 from workflows import compiler
 
 EXAMPLES = int(os.environ.get("DESKFLOW_HYPOTHESIS_EXAMPLES", "60"))
 STEPS = int(os.environ.get("DESKFLOW_HYPOTHESIS_STEPS", "30"))
 TYPED = (NotAllowed, NotFound, Conflict, InvalidInput)
-#: engine bugs the machine still hits, each shown by a strict xfail test at the end of this
-#: file; their invariant reports them instead of failing. Remove an entry once its test passes.
-KNOWN_BUGS: frozenset[str] = frozenset()
 START = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)  # Monday 09:30 in Amsterdam
 REQUEST_LEVEL = -1
 DIRECTORY_TABLES = {"people", "groups", "memberships", "roles", "person_roles"}
@@ -193,15 +192,6 @@ class Seen:
     tasks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     timers: dict[int, str] = field(default_factory=dict)
     stale_timers: set[int] = field(default_factory=set)
-    #: engine bugs listed in KNOWN_BUGS that were hit (counted instead of failing)
-    known: set[tuple[str, str]] = field(default_factory=set)
-    tolerate: frozenset[str] = frozenset()
-
-    def bug(self, name: str, ok: bool, message: str) -> None:
-        """Assert `ok`, unless the bug is known (then remember it, for the report)."""
-        if not ok:
-            assert name in self.tolerate, f"{message} [{name}]"
-            self.known.add((name, message))
 
 
 def _rows(session: Session, model: type[Base]) -> list[Any]:
@@ -312,8 +302,7 @@ def _check_approvals(req: Any, wf: Workflow, rows: list[Any], audit: list[Any],
     seats = Counter((a.visit, a.name, a.approver_id) for a in rows
                     if a.decision in ("pending", "approved", "rejected"))
     for (visit, name, person), count in seats.items():
-        seen.bug("escalation-doubles-a-seat", count == 1,
-                 f"{n}: {person} holds {count} seats in {name} (visit {visit})")
+        assert count == 1, f"{n}: {person} holds {count} seats in {name} (visit {visit})"
     for state_name, visit in _left(moves, "approved"):
         state = wf.state(state_name)
         if state is None or state.kind is not StateKind.APPROVAL:
@@ -521,14 +510,13 @@ class DeskflowMachine(RuleBasedStateMachine):
         self.engine = self.databases.engine(self.url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.service = self._service()
-        self.seen = Seen(tolerate=KNOWN_BUGS)
+        self.seen = Seen()
         self.numbers: dict[str, int] = {}       # the model: every request that exists ...
         self.closed: set[str] = set()           # ... and those known to be closed
         self.trace: list[str] = []
         self.last: Fingerprint | None = None
         self._orderers: dict[str, list[str]] = {}
         self.reached: set[tuple[str, str, str]] = set()
-        self.known: set[tuple[str, str]] = set()
         acme = self.catalogs["acme"]
         self.people = sorted(p.id for p in acme.directory.people)
         self.admins = sorted(p.id for p in acme.directory.people if "admin" in p.roles)
@@ -840,8 +828,7 @@ class DeskflowMachine(RuleBasedStateMachine):
         if restart == "cold restart":  # a new process: nothing cached
             with versions._lock:
                 versions._cache.clear()
-            with compiler._lock:
-                compiler._machines.clear()
+            compiler.machine_for.cache_clear()
         self.engine = self.databases.engine(self.url)
         self.sessions = make_sessionmaker(self.engine)
         self.service = self._service()
@@ -856,9 +843,6 @@ class DeskflowMachine(RuleBasedStateMachine):
             rows = {r.number: (r.id, r.status) for r in s.scalars(select(Request))}
             reached = set(s.execute(select(WorkflowVersion.workflow_id, WorkflowVersion.version,
                                            Request.state).join(Request.workflow_version)))
-        for name, _ in self.seen.known - self.known:
-            self.tally[f"known bug hit: {name}"] += 1
-        self.known |= self.seen.known
         for wf_id, version, state in reached - self.reached:  # coverage, for the report
             self.tally[f"reached {wf_id}@{version[:4]}.{state}"] += 1
         self.reached |= reached
@@ -872,7 +856,7 @@ class DeskflowMachine(RuleBasedStateMachine):
 
 @pytest.fixture(scope="module")
 def catalogs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Catalog]:
-    return publish_variants(ROOT / "examples" / "acme", tmp_path_factory.mktemp("catalogs"))
+    return publish_variants(ACME, tmp_path_factory.mktemp("catalogs"))
 
 
 def machine(catalogs: dict[str, Catalog], databases: Databases,

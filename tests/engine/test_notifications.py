@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from engine.delivery import DeliveryConfig, build_email
+from engine.delivery_config import DeliveryConfig
 from engine.models import OutboxMessage
+from engine.smtp import build_email
 
 
 def test_an_approval_request_email_is_rendered_at_delivery(service, sessions, answers):

@@ -1,4 +1,4 @@
-"""Fixtures for the forms tests: the acme catalog and small catalogs written to tmp_path."""
+"""Fixtures for the forms tests: small catalogs written to tmp_path (acme is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from catalog.loader import Catalog, load_catalog
+from catalog.catalog import Catalog
+from catalog.loader import load_catalog
 
 SETTINGS = ("kind: Settings\nname: T\ntime_zone: UTC\n"
             "business_hours: {days: [mon], start: '09:00', end: '17:00'}\n")
@@ -90,13 +91,6 @@ def html_answers() -> MultiDict:
 def clean_values() -> dict[str, Any]:
     """The clean answers `html_answers` gives."""
     return copy.deepcopy(CLEAN)
-
-
-@pytest.fixture(scope="session")
-def acme(acme_path: Path) -> Catalog:
-    catalog = load_catalog(acme_path)
-    assert catalog.ok, [str(e) for e in catalog.errors]
-    return catalog
 
 
 @pytest.fixture

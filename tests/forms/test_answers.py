@@ -7,7 +7,8 @@ import json
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from forms.answers import REQUIRED, clean_answers, defaults_for
+from catalog.answers import REQUIRED, defaults_for
+from forms.answers import clean_answers
 
 
 def clean(catalog, item_id, raw, requester=None, from_html=False):

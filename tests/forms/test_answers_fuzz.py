@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from forms.answers import Answers, clean_answers
+from catalog.answers import Answers
+from forms.answers import clean_answers
 
 ACME_ITEMS = ["new-laptop", "system-access", "monitor-peripherals", "meeting-room-equipment",
               "new-hire-onboarding", "normal-change", "offboarding", "shared-mailbox",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from catalog.choices import all_choices, choice_labels, choices_for
 from catalog.models import Choice
-from forms.choices import all_choices, choice_labels, choices_for
 
 FORM = """\
   - {name: colour, type: choice, choices_from: "lookup:colours"}

@@ -11,9 +11,10 @@ from werkzeug.datastructures import MultiDict
 from wtforms import Form
 from wtforms.csrf.session import SessionCSRF
 
+from catalog.answers import REQUIRED, defaults_for
 from catalog.loader import load_catalog
 from catalog.models import FieldType
-from forms.answers import REQUIRED, clean_answers, defaults_for
+from forms.answers import clean_answers
 from forms.wtf import (
     FIELD_TYPES,
     IsoDateField,

@@ -1,4 +1,7 @@
-"""Web fixtures after Flask's tutorial: app, client, runner, auth — on a copy of a ready database."""
+"""Web fixtures after Flask's tutorial: app, client, auth — on a copy of a ready database.
+
+The CLI `runner` is tests/conftest.py's.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +10,39 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import select, update
 
 from engine.db import make_engine, make_sessionmaker
 from engine.directory import sync_directory
 from engine.migrate import upgrade
 from engine.models import Person
+from tests.acme import ACME
 from web import create_app
-from web.auth import FAST_HASHER, hash_password
+from web.passwords import FAST_HASHER, hash_password
 
-ROOT = Path(__file__).resolve().parents[2]
-ACME = ROOT / "examples" / "acme"
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> Path:
+def template_db(tmp_path_factory, acme) -> Path:
     """A migrated database with acme's directory; every person's password is PASSWORD."""
-    from catalog.loader import load_catalog
-
     path = tmp_path_factory.mktemp("db") / "template.sqlite"
     url = f"sqlite:///{path}"
     upgrade(url)
     engine = make_engine(url)
     hashed = hash_password(PASSWORD, using=FAST_HASHER)
     with make_sessionmaker(engine).begin() as s:
-        sync_directory(s, load_catalog(ACME).directory)
+        sync_directory(s, acme.directory)
         s.execute(update(Person).values(password_hash=hashed))
     engine.dispose()
     return path
 
 
-@pytest.fixture
-def app(tmp_path, template_db):
-    db_file = tmp_path / "deskflow.sqlite"
+def make_app(directory: Path, template_db: Path) -> Flask:
+    """The app on a copy of the ready template database (acme directory, PASSWORD for everyone)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    db_file = directory / "deskflow.sqlite"
     shutil.copy(template_db, db_file)
     app = create_app({
         "TESTING": True,
@@ -51,18 +53,18 @@ def app(tmp_path, template_db):
         "RATELIMIT_ENABLED": False,
         "DESKFLOW_PASSWORD_HASHING": "fast",
     })
-    app.instance_path = str(tmp_path / "instance")
-    yield app
+    app.instance_path = str(directory / "instance")
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, template_db) -> Flask:
+    return make_app(tmp_path, template_db)
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-@pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import AuditEvent, OutboxMessage
+from tests.acme import ACME_ANSWERS
 from tests.web.conftest import ACME, csrf_token
 from web import create_app
 
 PAGES = ["/admin/", "/admin/items", "/admin/items/new-laptop/preview", "/admin/workflows",
          "/admin/workflows/laptop-request", "/admin/people", "/admin/groups", "/admin/outbox"]
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
+LAPTOP = dict(ACME_ANSWERS["new-laptop"])
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import Approval, AuditEvent, Delegation, Request
+from tests.acme import ACME_ANSWERS
 
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
+LAPTOP = dict(ACME_ANSWERS["new-laptop"])
 ACME_TZ = ZoneInfo("Europe/Amsterdam")
 RELOAD = "The page is out of date or incomplete; reload it and try again."
 

@@ -19,7 +19,7 @@ from engine.models import Approval, Person, Request
 from tests.web.conftest import PASSWORD
 from tests.web.world import Browser
 from web import create_app
-from web.auth import FAST_HASHER, hash_password
+from web.passwords import FAST_HASHER, hash_password
 
 CATALOG = Path(__file__).resolve().parents[1] / "data" / "workflows" / "attention"
 ERROR = "decision: decision: 10 / lookup('limits', 'divisor').data.value > 100: division by zero"

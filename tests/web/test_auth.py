@@ -50,7 +50,7 @@ def test_security_headers(client):
 
 
 def test_production_passwords_use_argon2id_with_fixed_parameters():
-    from web.auth import HASHER, hash_password
+    from web.passwords import HASHER, hash_password
 
     assert (HASHER.time_cost, HASHER.memory_cost, HASHER.parallelism) == (3, 65536, 1)
     assert hash_password("a long enough secret", using=HASHER).startswith("$argon2id$v=19$m=65536,t=3,p=1$")
@@ -59,7 +59,7 @@ def test_production_passwords_use_argon2id_with_fixed_parameters():
 def test_passwords_need_twelve_characters():
     import pytest
 
-    from web.auth import hash_password
+    from web.passwords import hash_password
 
     with pytest.raises(ValueError, match="at least 12 characters"):
         hash_password("short")

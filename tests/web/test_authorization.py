@@ -1,7 +1,7 @@
 """The authorization matrix: every route x every method x every role, against an explicit policy.
 
 The routes come from `app.url_map`, so a new route without a POLICY entry fails here
-(RELIABILITY.md test 22). POSTs carry a valid CSRF token and nothing else: a role that may
+(docs/reliability-tests.md, test 22). POSTs carry a valid CSRF token and nothing else: a role that may
 not act gets its 403/404 before any validation; a role that may act gets 422 (empty input),
 or 409 when the request is in no state for it. Another person's request is a 404, never a
 403 and never a 200.
@@ -14,13 +14,13 @@ from collections import Counter
 
 import pytest
 
+from tests.web.conftest import make_app
 from tests.web.world import (
     MISSING_NUMBER,
     Browser,
     World,
     build_world,
     lock_version,
-    make_app,
     routes,
     rule_args,
     snapshot,
@@ -160,37 +160,6 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/admin/outbox/<id:message_id>/replay", "missing"): ADMINS_MISSING,
 }
 
-#: cells where the app does not (yet) do what POLICY says: cell -> (status it gives, why).
-#: The matrix holds these to the status they give today, so a fix fails the matrix until the
-#: entry is removed; test_known_deviations_are_fixed (xfail, strict) holds them to POLICY.
-#: POSTs where a person who may see the request but not act on it is not told so first
-ACTS_BEFORE_ASKING_WHO = [
-    ("alice", "/approvals/<id:approval_id>/approve", "a1"),   # her own request (SoD)
-    ("alice", "/approvals/<id:approval_id>/approve", "a2"),
-    ("alice", "/approvals/<id:approval_id>/reject", "a1"),
-    ("alice", "/approvals/<id:approval_id>/reject", "a2"),
-    ("alice", "/approvals/<id:approval_id>/delegate", "a1"),
-    ("alice", "/approvals/<id:approval_id>/delegate", "a2"),
-    ("oscar", "/approvals/<id:approval_id>/approve", "a1"),   # an admin is not an approver
-    ("oscar", "/approvals/<id:approval_id>/approve", "a2"),
-    ("oscar", "/approvals/<id:approval_id>/reject", "a1"),
-    ("oscar", "/approvals/<id:approval_id>/reject", "a2"),
-    ("frank", "/approvals/<id:approval_id>/approve", "a2"),   # works on r2, approves nothing
-    ("frank", "/approvals/<id:approval_id>/reject", "a2"),
-    ("frank", "/approvals/<id:approval_id>/delegate", "a2"),
-    ("leo", "/approvals/<id:approval_id>/delegate", "a1"),    # a delegate cannot pass it on
-    ("leo", "/approvals/<id:approval_id>/delegate", "a2"),
-    ("bob", "/requests/<number>/cancel", "r1"),                # only the requester or an admin
-    ("bob", "/requests/<number>/cancel", "r2"),
-    ("leo", "/requests/<number>/cancel", "r1"),
-    ("leo", "/requests/<number>/cancel", "r2"),
-    ("frank", "/requests/<number>/cancel", "r2"),
-]
-VALIDATES_FIRST = ("the view validates its form (422: no seen_version) before the service "
-                   "checks who may act (403)")
-#: cells where the app differs from POLICY today (none: authorization comes first everywhere)
-KNOWN_DEVIATIONS: dict[tuple[str, str, str, str], tuple[int, str]] = {}
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, template_db) -> World:
@@ -245,25 +214,13 @@ def policy_cells() -> dict[tuple[str, str, str, str], int]:
 
 def test_the_matrix(world, capsys):
     cells = policy_cells()
-    for cell, (status, _why) in KNOWN_DEVIATIONS.items():
-        cells[cell] = status
     wrong = check_cells(world, cells)
     per_status = Counter(policy_cells().values())
     with capsys.disabled():
         print(f"\nauthorization matrix: {len(cells)} cells ({len(ROLES)} roles x {len(POLICY)} "
               f"route/method/target rows over {len(route_keys(world))} routes and methods); "
-              f"{len(cells) - len(wrong)} match; policy statuses {dict(sorted(per_status.items()))}; "
-              f"{len(KNOWN_DEVIATIONS)} known deviations held to what the app does today")
+              f"{len(cells) - len(wrong)} match; policy statuses {dict(sorted(per_status.items()))}")
     assert not wrong, f"{len(wrong)} of {len(cells)} cells differ from the policy:\n" + "\n".join(wrong)
-
-
-@pytest.mark.xfail(strict=True, reason="see KNOWN_DEVIATIONS: the app does not do this yet")
-def test_known_deviations_are_fixed(world):
-    if not KNOWN_DEVIATIONS:
-        pytest.xfail("no known deviations")  # strict xfail passes only by failing
-    policy = policy_cells()
-    wrong = check_cells(world, {cell: policy[cell] for cell in KNOWN_DEVIATIONS})
-    assert not wrong, "\n".join(wrong)
 
 
 # ---------------------------------------------------------------- no leaks in the 404s
@@ -315,7 +272,7 @@ def test_the_roles_are_who_the_matrix_says(world):
 
         a1 = s.get(Approval, world.a1)
         assert (a1.approver_id, a1.decision) == ("bob", "pending")
-        assert permissions.may_decide(s, "leo", a1, datetime.now(UTC))
+        assert permissions.can_decide(s, "leo", a1, datetime.now(UTC))
 
 
 # ---------------------------------------------------------------- forbidden, with a complete form
@@ -374,27 +331,13 @@ def test_forbidden_posts_stay_forbidden_with_a_complete_fresh_form(world):
     assert changes(before, snapshot(world.app)) == {}
 
 
-#: with a stale page, a person who may not act at all is told the request changed (409)
-STALE_FIRST = "the service compares seen_version (409) before it checks who may act (403)"
-STALE_DEVIATIONS: dict[tuple[str, str, str, str], tuple[int, str]] = {}
-
-
 def test_forbidden_posts_stay_forbidden_with_a_stale_form(world):
+    """A stale page changes nothing: who may not act is refused before the version is compared."""
     cells = forbidden_post_cells()
-    expected = {**cells, **{cell: status for cell, (status, _) in STALE_DEVIATIONS.items()}}
     before = snapshot(world.app)
-    wrong = send_complete(world, expected, stale=True)
+    wrong = send_complete(world, cells, stale=True)
     assert not wrong, f"{len(wrong)} of {len(cells)} cells:\n" + "\n".join(wrong)
     assert changes(before, snapshot(world.app)) == {}
-
-
-@pytest.mark.xfail(strict=True, reason="see STALE_DEVIATIONS: authorization should come before staleness")
-def test_stale_deviations_are_fixed(world):
-    if not STALE_DEVIATIONS:
-        pytest.xfail("no known deviations")
-    wrong = send_complete(world, {cell: forbidden_post_cells()[cell] for cell in STALE_DEVIATIONS},
-                          stale=True)
-    assert not wrong, "\n".join(wrong)
 
 
 def test_self_approval_is_refused_and_recorded(world):

@@ -6,15 +6,14 @@ import sqlite3
 from collections import Counter
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.migrate import head, upgrade
 from engine.models import Approval, Person, Request, Task
 from web import cli
-from web.auth import check_password
 from web.cli import main
 from web.demo import DEMO_LOGINS, DEMO_PASSWORD, bundled_catalog, prepare_demo, seed_demo
+from web.passwords import check_password
 
 #: description -> (item, state, status, outcome)
 PROMISED = {
@@ -121,11 +120,6 @@ def test_the_demo_password_is_long_enough():
     assert len(DEMO_PASSWORD) >= 12
 
 
-def test_the_acme_catalog_ships_inside_the_package():
-    assert (bundled_catalog() / "deskflow.yaml").is_file()
-    assert bundled_catalog().parent.name == "web"
-
-
 @pytest.fixture
 def served(monkeypatch):
     """Record what would be served instead of binding a port; no background worker."""
@@ -153,9 +147,8 @@ def no_worker(monkeypatch):
     return events
 
 
-def test_demo_command_prints_the_logins_and_serves(tmp_path, monkeypatch, served, no_worker):
+def test_demo_command_prints_the_logins_and_serves(tmp_path, monkeypatch, served, no_worker, runner):
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     result = runner.invoke(main, ["demo", "--port", "5055"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "instance" / "deskflow.sqlite").is_file()
@@ -202,9 +195,9 @@ def test_the_demo_worker_delivers_the_outbox_and_stops_when_asked(tmp_path, monk
     assert any("acme.example" in to for to in sent)
 
 
-def test_serve_refuses_a_missing_database(tmp_path, monkeypatch, served):
+def test_serve_refuses_a_missing_database(tmp_path, monkeypatch, served, runner):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["serve", "--catalog", str(bundled_catalog())])
+    result = runner.invoke(main, ["serve", "--catalog", str(bundled_catalog())])
     assert result.exit_code == 1
     assert ("deskflow: there is no database at instance/deskflow.sqlite; run `deskflow db upgrade` "
             "first, then serve again.") in result.output
@@ -212,48 +205,48 @@ def test_serve_refuses_a_missing_database(tmp_path, monkeypatch, served):
     assert not (tmp_path / "instance" / "deskflow.sqlite").exists()
 
 
-def test_serve_refuses_an_unmigrated_database(tmp_path, served):
+def test_serve_refuses_an_unmigrated_database(tmp_path, served, runner):
     path = tmp_path / "empty.sqlite"
     sqlite3.connect(path).close()
     url = f"sqlite:///{path}"
-    result = CliRunner().invoke(main, ["serve", "--db", url])
+    result = runner.invoke(main, ["serve", "--db", url])
     assert result.exit_code == 1
     assert (f"deskflow: the database has no Deskflow schema yet (this Deskflow needs revision "
             f"{head()}); run `deskflow db upgrade --db '{url}'` first") in result.output
     assert not served
 
 
-def test_serve_refuses_a_database_behind(tmp_path, served):
+def test_serve_refuses_a_database_behind(tmp_path, served, runner):
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     upgrade(url, "0001")
-    result = CliRunner().invoke(main, ["serve", "--db", url])
+    result = runner.invoke(main, ["serve", "--db", url])
     assert result.exit_code == 1
     assert f"the database schema is behind: revision 0001, this Deskflow needs {head()}" in result.output
     assert "deskflow db upgrade" in result.output
     assert not served
 
 
-def test_serve_a_migrated_database(tmp_path, served):
+def test_serve_a_migrated_database(tmp_path, served, runner):
     url = f"sqlite:///{tmp_path / 'ok.sqlite'}"
     upgrade(url)
-    result = CliRunner().invoke(main, ["serve", "--db", url, "--catalog", str(bundled_catalog()),
-                                       "--port", "0"])
+    result = runner.invoke(main, ["serve", "--db", url, "--catalog", str(bundled_catalog()),
+                                  "--port", "0"])
     assert result.exit_code == 0, result.output
     (app, host, port), = served
     assert (host, port) == ("127.0.0.1", 0)
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert "sign-in cookies are Secure" in result.output
-    result = CliRunner().invoke(main, ["serve", "--db", url, "--insecure-cookies"])
+    result = runner.invoke(main, ["serve", "--db", url, "--insecure-cookies"])
     assert result.exit_code == 0, result.output
     assert served[1][0].config["SESSION_COOKIE_SECURE"] is False
 
 
-def test_serve_refuses_a_broken_catalog(tmp_path, served):
+def test_serve_refuses_a_broken_catalog(tmp_path, served, runner):
     url = f"sqlite:///{tmp_path / 'ok.sqlite'}"
     upgrade(url)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "deskflow.yaml").write_text("kind: Settings\nname: 3\n")
-    result = CliRunner().invoke(main, ["serve", "--db", url, "--catalog", str(tmp_path / "broken")])
+    result = runner.invoke(main, ["serve", "--db", url, "--catalog", str(tmp_path / "broken")])
     assert result.exit_code == 1
     assert "deskflow: catalog has" in result.output
     assert not served

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.db import make_engine, make_sessionmaker
 from engine.models import Person
-from tests.web.conftest import ACME
-from web.auth import check_password
+from tests.acme import ACME
 from web.cli import main
+from web.passwords import check_password
 
 
-def test_sync_then_set_a_password(tmp_path):
+def test_sync_then_set_a_password(tmp_path, runner):
     url = f"sqlite:///{tmp_path}/d.sqlite"
-    runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade", "--db", url]).exit_code == 0
     result = runner.invoke(main, ["directory", "sync", "--db", url, "--catalog", str(ACME)])
     assert result.exit_code == 0, result.output

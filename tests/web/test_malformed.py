@@ -1,6 +1,6 @@
 """Malformed input never gets a 500: CSRF, wrong types, huge values, unknown fields, stale pages,
 ids that do not exist, NUL bytes, absurd list parameters; XSS payloads come back escaped; GET
-never writes (RELIABILITY.md tests 25, 26, 31).
+never writes (docs/reliability-tests.md, tests 25, 26, 31).
 
 Every response here goes through `Checked`, which fails on a 5xx, a traceback in the body or a
 missing/weak Content-Security-Policy, so each case below also proves those three things.
@@ -19,6 +19,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WsgiRequest
 
 from engine.models import Approval, Comment, OutboxMessage, Request, Task
+from tests.web.conftest import make_app
 from tests.web.world import (
     LAPTOP,
     MISSING_ID,
@@ -26,7 +27,6 @@ from tests.web.world import (
     World,
     build_world,
     lock_version,
-    make_app,
     routes,
     row_counts,
     rule_args,

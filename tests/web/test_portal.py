@@ -149,7 +149,7 @@ def test_a_long_query_is_cut_short_not_refused(client, auth):
 
 def test_the_search_index_is_built_once_per_catalog_version(app):
     with app.app_context():
-        from web.views import catalog
+        from web.context import catalog
 
         assert search_index(catalog()) is search_index(catalog())
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.models import Request
+from tests.acme import ACME_ANSWERS
 from tests.web.conftest import csrf_token
 
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 3}
+LAPTOP = {**ACME_ANSWERS["new-laptop"], "floor": 3}
 
 
 def text(response) -> str:

@@ -15,13 +15,14 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 import engine.db
-from engine.delivery import DeliveryConfig
+from engine.delivery_config import DeliveryConfig
 from engine.models import Comment, LoginSession, OutboxMessage
 from engine.service import utcnow
 from engine.worker import run_worker
+from tests.acme import ACME_ANSWERS
 from tests.web.conftest import PASSWORD
 
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
+LAPTOP = dict(ACME_ANSWERS["new-laptop"])
 SECONDS = 6.0
 
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.models import Approval, Comment, Request, Task
+from tests.acme import ACME_ANSWERS
 
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
+LAPTOP = dict(ACME_ANSWERS["new-laptop"])
 INCIDENT = {"short_description": "Mail is down", "affected_service": "email",
             "description": "Nobody on the third floor can send or receive mail.",
             "impact": "high", "people_affected": 40, "urgency": "high",

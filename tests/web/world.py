@@ -7,11 +7,9 @@ request service, as a person would through the portal.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -19,34 +17,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from engine.models import Approval, OutboxMessage, Request, Task
-from tests.web.conftest import ACME, PASSWORD, csrf_token
-from web import create_app
+from tests.acme import ACME_ANSWERS
+from tests.web.conftest import PASSWORD, csrf_token
 
-LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": 4}
+LAPTOP = dict(ACME_ANSWERS["new-laptop"])
 MISSING_NUMBER = "REQ-999999"
 MISSING_ID = 999_999
 #: `<name>` and `<converter:name>` parts of a Flask rule
 RULE_ARG = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 #: endpoints that serve files, not pages: outside the matrix
 FILE_ENDPOINTS = frozenset({"static", "bootstrap.static"})
-
-
-def make_app(directory: Path, template_db: Path) -> Flask:
-    """The app on a copy of the ready template database (acme directory, PASSWORD for everyone)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    db_file = directory / "deskflow.sqlite"
-    shutil.copy(template_db, db_file)
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test",
-        "DESKFLOW_DATABASE_URL": f"sqlite:///{db_file}",
-        "DESKFLOW_CATALOG": str(ACME),
-        "DESKFLOW_SECURE_COOKIES": False,
-        "RATELIMIT_ENABLED": False,
-        "DESKFLOW_PASSWORD_HASHING": "fast",
-    })
-    app.instance_path = str(directory / "instance")
-    return app
 
 
 @dataclass

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.loader import Catalog, load_catalog
+from catalog.catalog import Catalog
+from catalog.loader import load_catalog
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "workflows"
 
@@ -28,11 +29,6 @@ workflow: tiny
 form:
   - {name: n, type: integer}
 """
-
-
-@pytest.fixture(scope="session")
-def acme(acme_path: Path) -> Catalog:
-    return load_catalog(acme_path)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-import pytest
-from click.testing import CliRunner
-
 from web.cli import main
 
 TINY = """\
@@ -21,11 +18,6 @@ states:
   big: {end: fulfilled}
   small: {end: rejected}
 """
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def test_draws_mermaid_by_default(runner, acme_path):

@@ -1,18 +1,39 @@
-"""The values a choice, multichoice or person field offers, wherever they come from.
+"""The values a choice, multichoice or person field offers, and where they come from.
 
-Static `choices`, `choices_from: lookup:ID | groups | people | group:ID`, and the
-directory's active people for person fields. Cascading fields (`depends_on`) offer
-only the choices whose `parent` is the current answer of the field they depend on.
+A `ChoiceSource` says what a field can ever offer; `choices_for` narrows that to
+the answers so far, the one definition of cascading (`depends_on`): a cascading
+field offers only the choices whose `parent` is an answer of the field it depends
+on. `CatalogChoices` reads the catalog's YAML (static `choices`,
+`choices_from: lookup:ID | groups | people | group:ID`, and the directory's active
+people for person fields); the engine passes one that reads its database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+from catalog.catalog import Catalog
 from catalog.fields import is_empty
-from catalog.loader import Catalog
 from catalog.models import Choice, Directory, Field, FieldType, Person
+
+
+class ChoiceSource(Protocol):
+    """Where the choices of fields come from (the catalog's files, or a database)."""
+
+    def offered(self, field: Field) -> Sequence[Choice]:
+        """Every choice `field` can ever offer, ignoring `depends_on` (each keeps its `parent`)."""
+        ...
+
+
+class CatalogChoices:
+    """Choices as the catalog's files define them."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def offered(self, field: Field) -> Sequence[Choice]:
+        return all_choices(field, self.catalog)
 
 
 def all_choices(field: Field, catalog: Catalog) -> list[Choice]:
@@ -38,22 +59,29 @@ def all_choices(field: Field, catalog: Catalog) -> list[Choice]:
     return []
 
 
-def choices_for(field: Field, catalog: Catalog,
+def offered_now(field: Field, source: ChoiceSource,
                 answers: Mapping[str, Any] | None = None) -> list[Choice]:
-    """The choices on offer given the answers so far.
+    """The choices `source` offers for `field` given the answers so far.
 
     A cascading field offers the choices whose parent is the answer of its
     `depends_on` field (any of them, when that field is a multichoice); with no
     answer there it offers none.
     """
-    choices = all_choices(field, catalog)
+    choices = list(source.offered(field))
     if field.depends_on is None:
         return choices
-    return _of_parent(field, choices, answers)
+    return of_parent(field, choices, answers)
 
 
-def _of_parent(field: Field, choices: list[Choice],
-               answers: Mapping[str, Any] | None) -> list[Choice]:
+def choices_for(field: Field, catalog: Catalog,
+                answers: Mapping[str, Any] | None = None) -> list[Choice]:
+    """The catalog's choices on offer given the answers so far (see `offered_now`)."""
+    return offered_now(field, CatalogChoices(catalog), answers)
+
+
+def of_parent(field: Field, choices: Sequence[Choice],
+              answers: Mapping[str, Any] | None) -> list[Choice]:
+    """The choices whose parent is an answer of the field `field` depends on."""
     parent = (answers or {}).get(field.depends_on or "")
     if is_empty(parent):
         return []
@@ -75,17 +103,21 @@ def choice_labels(field: Field, catalog: Catalog,
     for c in choices:
         labels.setdefault(c.value, c.label)
     if field.depends_on is not None:
-        labels.update((c.value, c.label) for c in _of_parent(field, choices, answers))
+        labels.update((c.value, c.label) for c in of_parent(field, choices, answers))
     return labels
 
 
-def allowed_values(field: Field, catalog: Catalog,
-                   answers: Mapping[str, Any] | None = None) -> set[str]:
-    """The values an answer may take, given the answers so far."""
-    return {c.value for c in choices_for(field, catalog, answers)}
+class Named(Protocol):
+    """A person as the catalog or a database holds one."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
-def person_label(person: Person) -> str:
+def person_label(person: Named) -> str:
     """How a person is shown in a list: `Name (id)`."""
     return f"{person.name} ({person.id})"
 

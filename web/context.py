@@ -1,23 +1,26 @@
-"""What every view shares: the service, the viewer, the clock, form classes, nav counts."""
+"""What every view reads: the service, the catalog, the viewer, the clock; and what every
+template gets (site name, nav counts, the `when` filter)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import LRUCache, cached
 from flask import Flask, g
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import Form
 
-from catalog.loader import Catalog
+from catalog.catalog import Catalog
 from catalog.models import CatalogItem
 from engine import queries
 from engine.service import RequestService
 from forms.wtf import form_class_for
 from web.extensions import db
-from web.state import deskflow
+from web.state import portal_state
 
 
 def session() -> Session:
@@ -26,16 +29,17 @@ def session() -> Session:
 
 
 def service() -> RequestService:
-    return deskflow().service
+    return portal_state().service
 
 
 def catalog() -> Catalog:
-    return deskflow().catalog
+    return portal_state().catalog
 
 
 def now() -> datetime:
     """The service's clock, so pages and actions agree on the time."""
-    return deskflow().service.clock() if hasattr(deskflow().service, "clock") else datetime.now(UTC)
+    state = portal_state()
+    return state.service.clock() if hasattr(state.service, "clock") else datetime.now(UTC)
 
 
 def viewer() -> str:
@@ -47,17 +51,15 @@ def order_form(item: CatalogItem) -> type[Form]:
     return form_class_for(item, catalog(), base=FlaskForm)
 
 
-_QUEUES: dict[str, frozenset[str]] = {}
-
-
 def catalog_queues() -> frozenset[str]:
     """Groups some workflow sends tasks to (every tier), per catalog version."""
-    cat = catalog()
-    found = _QUEUES.get(cat.version)
-    if found is None:
-        found = _QUEUES[cat.version] = frozenset(
-            q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.tiers)
-    return found
+    return queues_of(catalog())
+
+
+@cached(LRUCache(maxsize=4), key=lambda cat: cat.version, lock=threading.Lock())
+def queues_of(cat: Catalog) -> frozenset[str]:
+    """Groups some workflow of `cat` sends tasks to (every tier)."""
+    return frozenset(q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.tiers)
 
 
 def inbox_count() -> int:
@@ -70,7 +72,7 @@ def inbox_count() -> int:
 def init_app(app: Flask) -> None:
     @app.before_request
     def follow_catalog() -> None:
-        deskflow().follow()
+        portal_state().follow()
 
     @app.context_processor
     def shared() -> dict[str, Any]:

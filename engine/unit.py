@@ -1,0 +1,329 @@
+"""The unit of work: one transaction of the engine, and what every part of it shares.
+
+`UnitOfWork` carries the session, the catalog, the time and who acts; it remembers what it
+has read (people, a visit's approvals) and collects what it writes in bulk at the end (audit
+rows, outbox rows, the version bump of each request it touched). `UnitRunner` runs a piece
+of work in one, retrying when a concurrent change got there first. This module is the kernel
+the rest of the engine imports; it imports none of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from cachetools import LRUCache, cached
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from catalog.catalog import Catalog
+from catalog.expressions import ExpressionError, Template
+from catalog.workflow import Workflow
+from engine import people, table_text
+from engine.businesstime import BusinessCalendar
+from engine.db import is_busy
+from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
+from engine.models import Approval, AuditEvent, Membership, Person, Request, Task
+from engine.outbox import email_row, insert_rows
+from engine.versions import workflow_of
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 4
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: the session, the catalog, the time, and who acts.
+
+    It also remembers what the unit has read (people) and collects what it writes in bulk
+    at the end (audit rows, outbox rows, the version bump of each request it touched).
+    """
+
+    session: Session
+    catalog: Catalog
+    now: datetime
+    actor: str | None
+    calendar: BusinessCalendar
+    #: where links in emails point, e.g. https://desk.example.com
+    base_url: str = ""
+    audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
+    visit_approvals: dict[int, tuple[int, list[Approval]]] = field(default_factory=dict, repr=False)
+    _people: dict[str, Person | None] = field(default_factory=dict, repr=False)
+    _contexts: dict[tuple[str, bool], dict[str, Any] | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        return self.catalog.functions()
+
+    def person(self, person_id: str | None) -> Person | None:
+        """A person, read once per unit (the objects are held, so no second query)."""
+        if not person_id:
+            return None
+        if person_id not in self._people:
+            self._people[person_id] = self.session.get(Person, person_id)
+        return self._people[person_id]
+
+    def active_person(self, person_id: str | None) -> Person | None:
+        p = self.person(person_id)
+        return p if p is not None and p.active else None
+
+    def members(self, group_id: str) -> list[str]:
+        """Active members of a group, read with their people in one query."""
+        rows = list(self.session.scalars(
+            select(Person).join(Membership, Membership.person_id == Person.id)
+            .where(Membership.group_id == group_id, Person.active.is_(True))
+            .order_by(Person.id)))
+        for p in rows:
+            self._people[p.id] = p
+        return [p.id for p in rows]
+
+    def person_context(self, person_id: str | None, lists: bool) -> dict[str, Any] | None:
+        """A person as expressions see them; their roles and groups only when read."""
+        key = (person_id or "", lists)
+        if key not in self._contexts:
+            p = self.person(person_id)
+            found: dict[str, Any] | None = None if p is None else {
+                "id": p.id, "name": p.name, "email": p.email, "manager": p.manager_id,
+                "title": p.title, "department": p.department, "location": p.location,
+                "active": p.active}
+            if found is not None and lists:
+                found["roles"] = people.roles_of(self.session, p.id)  # type: ignore[union-attr]
+                found["groups"] = people.groups_of(self.session, p.id)  # type: ignore[union-attr]
+            self._contexts[key] = found
+        return self._contexts[key]
+
+    def queue_email(self, req: Request, event: str, person_ids: list[str], *, key: str,
+                    **extra: Any) -> None:
+        """Write `event` to the outbox for each person (once per person and key, whatever
+        retries happen); the worker renders and sends it later."""
+        state = workflow(req).state(req.state)
+        base = {
+            "site_name": self.catalog.settings.name,
+            "request": {"number": req.number, "item_name": req.item_name, "state": req.state,
+                        "state_label": (state.label if state and state.label else req.state),
+                        "outcome": req.outcome, "url": f"{self.base_url}/requests/{req.number}"},
+            **{k: _plain(v) for k, v in extra.items()},
+        }
+        for pid in dict.fromkeys(person_ids):
+            person = self.active_person(pid)
+            if person is None or not person.email:
+                continue
+            self.outbox_rows.append(email_row(
+                request_id=req.id, event=event, to=[person.email], template=event,
+                context={**base, "person": {"name": person.name}},
+                key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=self.now))
+
+    def finish(self) -> None:
+        """Write what the unit collected: version bumps, then audit and outbox rows in bulk."""
+        s = self.session
+        s.flush()
+        for req, version in self.touched.values():
+            if req.lock_version == version:  # nothing else changed it: bump it anyway
+                req.updated_at = self.now
+                flag_modified(req, "updated_at")
+        s.flush()
+        if self.audit_rows:
+            for row in self.audit_rows:
+                req = row.pop("request", None)
+                row["request_id"] = req.id if req is not None else None
+                row["detail"] = {k: (v.id if hasattr(v, "__table__") else v)
+                                 for k, v in row["detail"].items()}
+            s.execute(insert(AuditEvent), self.audit_rows)
+            self.audit_rows = []
+        if self.outbox_rows:
+            insert_rows(s, self.outbox_rows)
+            self.outbox_rows = []
+
+
+# ---------------------------------------------------------------- running units
+
+
+class Runner(Protocol):
+    """Runs `work` in one unit of work for `actor` (a `UnitRunner`, or a test's stand-in)."""
+
+    def __call__(self, actor: str | None, work: Callable[[UnitOfWork], T]) -> T: ...
+
+
+@cached(LRUCache(maxsize=8), key=lambda catalog: catalog.version, lock=threading.Lock())
+def calendar_of(catalog: Catalog) -> BusinessCalendar:
+    """The business calendar of a catalog version, built once."""
+    return BusinessCalendar(catalog.settings)
+
+
+class UnitRunner:
+    """Runs work in units of work: one transaction each, retried on a concurrent change."""
+
+    def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
+                 clock: Callable[[], datetime], base_url: str = "") -> None:
+        self.sessions, self.catalog, self.clock = sessions, catalog, clock
+        self.base_url = base_url.rstrip("/")
+
+    def __call__(self, actor: str | None, work: Callable[[UnitOfWork], T]) -> T:
+        """Run `work` in one transaction; retry when a concurrent change got there first."""
+        for attempt in range(MAX_ATTEMPTS):
+            catalog = self.catalog()
+            session = self.sessions()
+            try:
+                with session.begin():
+                    unit = UnitOfWork(session, catalog, self.clock(), actor, calendar_of(catalog),
+                                      base_url=self.base_url)
+                    with session.no_autoflush:  # one flush at the end: one UPDATE per row
+                        result = work(unit)
+                    unit.finish()
+                    return result
+            except StaleDataError:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise Conflict("someone else changed this at the same moment; "
+                                   "reload and try again") from None
+            except SecurityDenied as exc:
+                self._record_denial(actor, exc.denial)
+                raise
+            except IntegrityError:
+                raise Conflict("that conflicts with a change made at the same moment") from None
+            except DBAPIError as exc:
+                if is_busy(exc):
+                    raise Unavailable("the database is busy; try again in a moment") from None
+                if is_serialization_failure(exc) and attempt < MAX_ATTEMPTS - 1:
+                    continue
+                raise
+            finally:
+                session.close()
+        raise Conflict("someone else changed this at the same moment; reload and try again")
+
+    def _record_denial(self, actor: str | None, denial: Denial) -> None:
+        session = self.sessions()
+        try:
+            with session.begin():
+                catalog = self.catalog()
+                unit = UnitOfWork(session, catalog, self.clock(), actor, calendar_of(catalog))
+                req = session.get(Request, denial.request_id)
+                audit(unit, req, "security_denied", reason=denial.reason, approval=denial.approval)
+                unit.finish()
+        finally:
+            session.close()
+
+
+def is_serialization_failure(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL gave up on the transaction to keep it serialisable (try again)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40001", "40P01")
+
+
+# ---------------------------------------------------------------- what every unit does
+
+
+def touch(unit: UnitOfWork, req: Request) -> None:
+    """Mark the request changed, so its version moves on even when nothing else did.
+
+    Every action on a request bumps its version: two actions on one request are
+    thereby serialised, and a page loaded before an action is recognisably stale.
+    The bump happens once, when the unit ends (UnitOfWork.finish).
+    """
+    req.updated_at = unit.now
+    unit.touched.setdefault(id(req), (req, req.lock_version))
+
+
+def audit(unit: UnitOfWork, req: Request | None, event: str, /, from_state: str | None = None,
+          to_state: str | None = None, actor: str | None | bool = True, **detail: Any) -> None:
+    """Record an audit row (written in bulk when the unit ends)."""
+    unit.audit_rows.append({
+        "request": req, "actor_id": unit.actor if actor is True else (actor or None),
+        "event": event, "from_state": from_state, "to_state": to_state, "detail": detail,
+        "at": unit.now})
+
+
+def workflow(req: Request) -> Workflow:
+    """The workflow version the request is pinned to."""
+    return workflow_of(req.workflow_version)
+
+
+@cached(LRUCache(maxsize=256), key=lambda wf: wf.version, lock=threading.Lock())
+def reads_lists(wf: Workflow) -> bool:
+    """Whether any expression of the workflow reads someone's roles or groups."""
+    return any(len(path) > 1 and path[0] in ("requester", "requested_for")
+               and path[1] in ("roles", "groups")
+               for expr in wf.expressions() for path in expr.paths)
+
+
+def context(unit: UnitOfWork, req: Request) -> dict[str, Any]:
+    """What expressions see: plain values of the form, the people, the request, the item."""
+    item = unit.catalog.item(req.item_id)
+    form = {f.name: None for f in item.fields} if item else {}
+    form.update(req.answers)
+    lists = reads_lists(workflow(req))
+    return {
+        "form": form,
+        "requester": unit.person_context(req.requester_id, lists),
+        "requested_for": unit.person_context(req.requested_for_id, lists),
+        "request": {"number": req.number, "state": req.state, "priority": req.priority,
+                    "item": req.item_id, "created_at": req.created_at.isoformat(),
+                    "status": req.status},
+        "item": {"id": req.item_id, "name": req.item_name,
+                 "category": item.category if item else "", "owner": item.owner if item else None},
+        "now": unit.now.isoformat(),
+    }
+
+
+def render(unit: UnitOfWork, req: Request, template: Template | None, default: str = "") -> str:
+    """Fill in a template; a failure is the failure of the step that renders it."""
+    if template is None:
+        return default
+    return fill(unit, req, template)
+
+
+def fill(unit: UnitOfWork, req: Request, template: Template) -> str:
+    """Render a template; a failing placeholder is named by its expression, trimmed."""
+    try:
+        return template.render(table_text.readable(context(unit, req)), unit.functions)
+    except ExpressionError as exc:
+        for part in template.expressions:
+            if exc.message.startswith(f"{part.source}: "):
+                raise ExpressionError(f"{part.source.strip()}: "
+                                      f"{exc.message[len(part.source) + 2:]}") from None
+        raise
+
+
+def approvals_of_visit(session: Session, req: Request) -> list[Approval]:
+    """The approvals of the request's current visit of its state."""
+    return list(session.scalars(select(Approval).where(
+        Approval.request_id == req.id, Approval.visit == req.visit).order_by(Approval.id)))
+
+
+def visit_approvals(unit: UnitOfWork, req: Request) -> list[Approval]:
+    """The approvals of the request's current visit, read once per unit."""
+    found = unit.visit_approvals.get(req.id)
+    if found is None or found[0] != req.visit:
+        found = unit.visit_approvals[req.id] = (req.visit, approvals_of_visit(unit.session, req))
+    return found[1]
+
+
+def tasks_of_visit(session: Session, req: Request) -> list[Task]:
+    """The tasks of the request's current visit of its state."""
+    return list(session.scalars(select(Task).where(
+        Task.request_id == req.id, Task.visit == req.visit).order_by(Task.id)))
+
+
+def short_key(key: str, limit: int = 80) -> str:
+    """An idempotency key that fits its column: long ones keep a readable head and a hash."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: limit - 33]}~{digest}"
+
+
+def _plain(value: Any) -> Any:
+    """Database rows become plain dicts before they reach a template."""
+    if hasattr(value, "__table__"):
+        return {c.name: _plain(getattr(value, c.name)) for c in value.__table__.columns}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

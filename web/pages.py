@@ -1,0 +1,194 @@
+"""What the request, approval and task pages share: answers, states and events in words, the
+action form that carries the version a page was loaded at, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import Field as WTField
+from wtforms import IntegerField
+from wtforms.validators import InputRequired
+from wtforms.widgets import HiddenInput
+
+from catalog.choices import choice_labels
+from catalog.fields import is_empty
+from catalog.models import CatalogItem, Field, FieldType
+from catalog.workflow import Workflow
+from engine import queries
+from engine.models import Comment, Person, Request
+from engine.versions import workflow_of
+from web.context import catalog, session
+from web.ids import number
+
+RELOAD = "The page is out of date or incomplete; reload it and try again."
+
+EVENTS = {
+    "submitted": "Submitted", "transition": "Moved on", "comment": "Comment",
+    "approval_requested": "Approval requested", "approval_approved": "Approved",
+    "approval_rejected": "Rejected", "approval_delegated": "Approval delegated",
+    "approval_escalated": "Approval escalated", "approval_timeout": "Approval timed out",
+    "task_created": "Task created", "task_claimed": "Task claimed",
+    "task_reassigned": "Task reassigned", "task_completed": "Task completed",
+    "task_escalated": "Task escalated", "asked_requester": "Question for the requester",
+    "answered": "Question answered", "asset_created": "Asset recorded",
+    "timer_fired": "Waiting time over", "sla_warning": "Target at risk",
+    "sla_breach": "Target missed", "security_denied": "Refused",
+    "needs_attention": "Held up: needs attention", "attention_retried": "Step retried",
+    "attention_routed": "Moved on by hand",
+}
+
+
+# ---------------------------------------------------------------- states and events in words
+
+
+def state_label(wf: Workflow | None, name: str) -> str:
+    """A state in words: its label, else its name made readable."""
+    state = wf.state(name) if wf is not None else None
+    return state.label if state is not None and state.label else name.replace("_", " ").capitalize()
+
+
+def state_words(req: Request) -> str:
+    """The request's current state in words (its outcome once closed)."""
+    if req.status == "closed":
+        return req.outcome or req.state
+    return state_label(workflow_of(req.workflow_version), req.state)
+
+
+def comment_title(comment: Comment) -> str:
+    """What a comment is, in a word or two: a question, an answer, an internal note, a comment."""
+    return {"question": "Asked a question", "answer": "Answered"}.get(
+        comment.kind, "Internal note" if comment.internal else "Comment")
+
+
+def event_text(entry: queries.TimelineEntry, req: Request) -> str:
+    """A timeline entry in a few words (the request page has the details)."""
+    if entry.comment is not None:
+        return comment_title(entry.comment)
+    e = entry.event
+    assert e is not None
+    if e.event in ("submitted", "transition") and e.to_state:
+        return f"Now: {state_label(workflow_of(req.workflow_version), e.to_state)}"
+    return EVENTS.get(e.event, e.event.replace("_", " ").capitalize())
+
+
+def request_url(number: str) -> str:
+    return url_for("requests.detail", number=number)
+
+
+# ---------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class ShownAnswer:
+    """One answer as the page shows it: text, or a table of rows."""
+
+    label: str
+    text: str = ""
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+
+
+def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_value_text(f, v, labels) for v in value)
+    if f is not None and f.type in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
+        return labels.get(str(value), str(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels_of(f: Field, answers: Mapping[str, Any]) -> dict[str, str]:
+    """Labels of the field's values; a cascading field's through the parent in `answers`."""
+    if f.type not in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
+        return {}
+    return choice_labels(f, catalog(), answers)
+
+
+def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[ShownAnswer]:
+    """Answers in form order with the fields' labels; empty and hidden ones left out."""
+    fields = list(item.fields) if item is not None else []
+    known = {f.name for f in fields}
+    out: list[ShownAnswer] = []
+    for f, name in [*((f, f.name) for f in fields),
+                    *((None, k) for k in answers if k not in known)]:
+        value = answers.get(name)
+        if is_empty(value):
+            continue
+        if f is not None and f.type is FieldType.TABLE and isinstance(value, list):
+            cols = f.columns
+            fixed = {c.name: _labels_of(c, {}) for c in cols if c.depends_on is None}
+            # a cell's labels depend on its row when its column cascades on another column
+            rows = tuple(tuple("" if is_empty(row.get(c.name)) else
+                               _value_text(c, row.get(c.name), fixed.get(c.name)
+                                           or _labels_of(c, row)) for c in cols)
+                         for row in value if isinstance(row, Mapping))
+            out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
+            continue
+        label = f.label if f is not None else name.replace("_", " ").capitalize()
+        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers) if f else {})))
+    return out
+
+
+def answer_rows(req: Request, limit: int | None = None) -> list[ShownAnswer]:
+    """The request's non-empty answers with their labels, in form order (the first `limit`)."""
+    return shown_answers(catalog().item(req.item_id), req.answers or {})[:limit]
+
+
+# ---------------------------------------------------------------- acting on a request
+
+
+class VersionField(IntegerField):
+    """The request's lock_version as the page was loaded (hidden)."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist:
+            self.data = number(valuelist[0])
+            if self.data is None:
+                raise ValueError(RELOAD)
+
+
+class ActionForm(FlaskForm):
+    """A form acting on a request, as loaded at `seen_version` (a stale page gets 409)."""
+
+    class Meta:
+        csrf = False  # CSRFProtect checks the token of every POST before the view runs
+
+    seen_version = VersionField(validators=[InputRequired(RELOAD)])
+
+
+def show_errors(form: FlaskForm, fields: Mapping[str, Sequence[str]],
+                where: Mapping[str, WTField] | None = None) -> list[str]:
+    """Put the service's per-field messages on the form's fields; return the ones left over."""
+    left: list[str] = []
+    for name, messages in fields.items():
+        bound = (where or {}).get(name)
+        bound = bound if bound is not None else form._fields.get(name)
+        if bound is None or name in ("csrf_token", "seen_version"):
+            left.extend(messages)
+        else:
+            bound.errors = [*bound.errors, *messages]
+    return left
+
+
+def people_choices(exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    skip = set(exclude)
+    return [(p.id, f"{p.name} ({p.id})") for p in session().scalars(
+        select(Person).where(Person.active.is_(True)).order_by(Person.name)) if p.id not in skip]
+
+
+# ---------------------------------------------------------------- paging
+
+
+def page_arg() -> int:
+    value = number(request.args.get("page"))
+    return value if value is not None and value < 10**6 else 1
