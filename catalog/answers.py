@@ -47,7 +47,7 @@ UNKNOWN = "_unknown"
 BODY = "_body"
 LIST_TYPES = frozenset({FieldType.MULTICHOICE, FieldType.TABLE})
 #: types whose empty answer, besides None, is the empty string
-STRING_TYPES = TEXT_TYPES | {FieldType.CHOICE, FieldType.DATE, FieldType.PERSON}
+STRING_TYPES = TEXT_TYPES | {FieldType.CHOICE, FieldType.DATE, FieldType.PERSON, FieldType.ASSET}
 TRUE_WORDS = frozenset({"y", "yes", "on", "true", "1"})
 FALSE_WORDS = frozenset({"n", "no", "off", "false", "0"})
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -183,6 +183,13 @@ def defaults_for(item: CatalogItem, requester: Mapping[str, Any] | None,
 def _problems(f: Field, value: Any, choices: ChoiceSource,
               answers: Mapping[str, Any]) -> list[str]:
     """The rules' messages, as sentences, for a non-empty `value` given the answers so far."""
+    if f.type is FieldType.ASSET:
+        # only a database-backed source knows configuration items (`asset_errors`)
+        problems = value_errors(f, value)
+        check = getattr(choices, "asset_errors", None)
+        if not problems and callable(check):
+            problems = list(check(f, str(value)))
+        return [sentence(p) for p in problems]
     allowed = ({c.value for c in offered_now(f, choices, answers)}
                if f.type in CHOICE_TYPES else None)
     problems = value_errors(f, value, allowed, _people(f, choices))
@@ -253,6 +260,8 @@ def _canonical(f: Field, value: Any) -> Any:
         return day.isoformat() if day is not None else value
     if f.type is FieldType.MULTICHOICE:
         return list(value)
+    if f.type is FieldType.ASSET:
+        return str(value)
     if f.type is FieldType.TABLE:
         return [{c.name: ([] if c.type in LIST_TYPES else None) if is_empty(row.get(c.name))
                  else _canonical(c, row.get(c.name)) for c in f.columns} for row in value]

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from catalog.ci_types import CIType
 from catalog.errors import SpecError
-from catalog.models import Article, CatalogItem, Directory, FieldSet, Lookup, Settings
+from catalog.models import Article, CatalogItem, Directory, FieldSet, Lookup, Response, Settings
 from catalog.workflow import Workflow
 
 
@@ -28,6 +29,8 @@ class Catalog:
     problems: tuple[SpecError, ...]
     version: str
     files: int
+    responses: tuple[Response, ...] = ()
+    ci_types: tuple[CIType, ...] = ()
     _by_id: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False,
                                                     compare=False)
 
@@ -35,7 +38,8 @@ class Catalog:
         object.__setattr__(self, "_by_id", MappingProxyType({
             kind: MappingProxyType({x.id: x for x in things}) for kind, things in (
                 ("item", self.items), ("workflow", self.workflows), ("lookup", self.lookups),
-                ("article", self.articles), ("fieldset", self.fieldsets))}))
+                ("article", self.articles), ("fieldset", self.fieldsets),
+                ("response", self.responses), ("ci_type", self.ci_types))}))
 
     @property
     def errors(self) -> tuple[SpecError, ...]:
@@ -60,6 +64,12 @@ class Catalog:
 
     def article(self, article_id: str) -> Article | None:
         return self._by_id["article"].get(article_id)  # type: ignore[no-any-return]
+
+    def response(self, response_id: str) -> Response | None:
+        return self._by_id["response"].get(response_id)  # type: ignore[no-any-return]
+
+    def ci_type(self, type_id: str) -> CIType | None:
+        return self._by_id["ci_type"].get(type_id)  # type: ignore[no-any-return]
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """The catalog's functions for expressions (`lookup('systems', form.system)`)."""

@@ -71,18 +71,21 @@ class Index:
 
 
 _KINDS = {"workflow": "Workflow", "fieldset": "FieldSet", "lookup": "Lookup",
-          "article": "Article", "item": "CatalogItem"}
+          "article": "Article", "item": "CatalogItem", "CI type": "CIType"}
 
 
 def _noun(kind: str) -> str:
     return {"CatalogItem": "item", "FieldSet": "fieldset", "Workflow": "workflow",
-            "Lookup": "lookup", "Article": "article"}.get(kind, kind.lower())
+            "Lookup": "lookup", "Article": "article", "CIType": "CI type"}.get(kind, kind.lower())
 
 
 def check_references(refs: Iterable[Reference], index: Index) -> list[SpecError]:
     problems = []
     cache: dict[str, set[str]] = {}
     for ref in refs:
+        if ref.kind == "CI type" and "CIType" not in index.by_kind and \
+                ref.path[-2:-1] == ("create_asset",):
+            continue  # a catalog without a cmdb/ folder records assets of any type
         known = cache.setdefault(ref.kind, index.ids(ref.kind))
         if ref.id not in known:
             where = "directory.yaml" if ref.kind in ("person", "group", "role") else None

@@ -75,7 +75,9 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
         placeholder=d.get("placeholder", ""), pattern=pattern, min=lo, max=hi,
         min_length=d.get("min_length"), max_length=d.get("max_length"),
         min_items=d.get("min_items"), max_items=d.get("max_items"), choices=choices,
-        choices_from=d.get("choices_from"), depends_on=d.get("depends_on"), columns=columns)
+        choices_from=d.get("choices_from"), depends_on=d.get("depends_on"), columns=columns,
+        ci_type=d.get("ci_type"), owned_by=d.get("owned_by"))
+    _asset(p, built, d, path, in_table)
     if default is not None:
         problems = value_errors(built, default)
         if problems:
@@ -89,6 +91,22 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
             p.ref("group", source[6:], (*path, "choices_from"))
     p.sites[id(built)] = FieldSite(p.doc, path)
     return built
+
+
+def _asset(p: Parsed, f: Field, d: dict[str, Any], path: Path, in_table: bool) -> None:
+    """An asset field names its CI type; other fields name none."""
+    if f.type is not FieldType.ASSET:
+        for key in ("ci_type", "owned_by"):
+            if key in d:
+                p.error((*path, key), f"{key} applies to asset fields, not {f.type.value}")
+        return
+    if in_table:
+        p.error((*path, "type"), "a table cannot contain an asset field")
+    if f.ci_type is None:
+        p.error(path, f"asset field {f.name} needs ci_type", "name a CI type from cmdb/",
+                at_key=False)
+    else:
+        p.ref("CI type", f.ci_type, (*path, "ci_type"))
 
 
 def _show(value: Any) -> str:

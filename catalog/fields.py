@@ -120,6 +120,13 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
                     continue
                 errors.extend(f"row {i}: {col.label} {e}" for e in value_errors(col, cell, None, people))
         return errors
+    if t is FieldType.ASSET:
+        if isinstance(value, bool) or not (isinstance(value, int) or (
+                isinstance(value, str) and value.isascii() and value.isdigit())):
+            return ["must be the number of a configuration item"]
+        if choices is not None and str(value) not in choices:
+            return [f"{value} is not one of the items offered"]
+        return []
     return [f"unknown field type {t}"]
 
 

@@ -53,7 +53,7 @@ def parse_item(doc: SourceDoc) -> Parsed:
         visible_to=tuple(d.get("visible_to", ["everyone"])), priority=rule,
         articles=tuple(d.get("articles", [])), order_for_others=d.get("order_for_others", True),
         checks=_form_checks(p, d.get("checks", [])),
-        source=doc.path)
+        record_type=d.get("record_type", "request"), source=doc.path)
     return p
 
 
@@ -100,7 +100,7 @@ def parse_article(doc: SourceDoc, body: str) -> Parsed:
         p.error(("id",), f"article id {d['id']} differs from its file name {stem}.md",
                 "name the file after the id")
     updated = date.fromisoformat(d["updated"]) if "updated" in d else None
-    p.model = Article(d["id"], d["title"], body, d.get("summary", ""), d.get("category", ""),
+    p.model = Article(d["id"], d["title"], body, d.get("summary", ""), d.get("category", "General"),
                       tuple(d.get("keywords", [])), tuple(d.get("items", [])),
                       tuple(d.get("visible_to", ["everyone"])), updated)
     return p

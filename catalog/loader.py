@@ -16,11 +16,13 @@ from typing import Any
 
 from catalog.catalog import Catalog
 from catalog.checks import Index, check_references, check_workflow_use, expand_items
+from catalog.ci_types import parse_ci_type
 from catalog.directory_parser import parse_directory
 from catalog.errors import CatalogInvalid, Location, SpecError, UsageError
 from catalog.file_cache import FileCache, read_head
 from catalog.item_parser import parse_article, parse_fieldset, parse_item, parse_lookup
 from catalog.parse import Parsed
+from catalog.response_parser import parse_response
 from catalog.settings_parser import holidays_run_out, parse_settings
 from catalog.source import MAX_BYTES, SourceDoc, parse_yaml, too_large
 from catalog.validation import schema_errors
@@ -38,9 +40,12 @@ KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
     "FieldSet": ("fieldset", parse_fieldset),
     "Lookup": ("lookup", parse_lookup),
     "Workflow": ("workflow", parse_workflow),
+    "Response": ("response", parse_response),
+    "CIType": ("ci-type", parse_ci_type),
 }
 FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
-           "lookups": "Lookup"}
+           "lookups": "Lookup", "responses": "Response",
+           "cmdb": "CIType"}
 DEFAULT_CACHE = FileCache()
 
 
@@ -115,7 +120,8 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
                    items=tuple(sorted(items, key=lambda i: (i.category, i.name))),
                    workflows=models("Workflow"), fieldsets=models("FieldSet"),
                    lookups=models("Lookup"), articles=models("Article"),
-                   problems=tuple(_dedupe(problems)), version=version, files=len(files))
+                   problems=tuple(_dedupe(problems)), version=version, files=len(files),
+                   responses=models("Response"), ci_types=models("CIType"))
 
 
 def load_valid_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:

@@ -192,6 +192,7 @@ class FieldType(StrEnum):
     URL = "url"
     PERSON = "person"
     TABLE = "table"
+    ASSET = "asset"
 
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.TEXTAREA, FieldType.EMAIL, FieldType.URL})
@@ -234,6 +235,9 @@ class Field:
     choices_from: str | None = None
     depends_on: str | None = None
     columns: tuple[Field, ...] = ()
+    #: an asset field's CI type, and whether only the requested-for person's items are offered
+    ci_type: str | None = None
+    owned_by: str | None = None
 
     @property
     def effective_max_length(self) -> int | None:
@@ -270,6 +274,10 @@ class FormCheck:
     field: str | None = None
 
 
+#: the kinds of record an item can open, in the order agents see them
+RECORD_TYPES = ("request", "incident", "problem", "change")
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogItem:
     id: str
@@ -287,6 +295,8 @@ class CatalogItem:
     articles: tuple[str, ...] = ()
     order_for_others: bool = True
     checks: tuple[FormCheck, ...] = ()
+    #: request | incident | problem | change (`RECORD_TYPES`)
+    record_type: str = "request"
     source: PurePosixPath = field(default=PurePosixPath(), compare=False)
 
     def get_field(self, name: str) -> Field | None:
@@ -324,8 +334,19 @@ class Article:
     title: str
     body: str
     summary: str = ""
-    category: str = ""
+    category: str = "General"
     keywords: tuple[str, ...] = ()
     items: tuple[str, ...] = ()
     visible_to: tuple[str, ...] = ("everyone",)
     updated: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A canned reply: a checked template agents insert into a request's comment box."""
+
+    id: str
+    title: str
+    body: Template
+    visible_to_groups: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()

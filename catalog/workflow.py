@@ -96,7 +96,7 @@ class Route:
 class Action:
     """One automated action; `kind` names it in the action registry."""
 
-    kind: str                                   # notify | webhook | set | create_asset | escalate
+    kind: str     # notify | webhook | set | create_asset | list_assets | recover_assets | escalate
     params: Mapping[str, Any] = field(default_factory=lambda: EMPTY)  # str or Template values
 
 
@@ -238,8 +238,9 @@ class Workflow:
         return names
 
     def fields_set(self) -> set[str]:
-        """Answer keys that `set` actions write, which later expressions may read."""
-        return {a.params["field"] for s in self.states for a in s.actions if a.kind == "set"}
+        """Answer keys that `set` and `list_assets` actions write, which later expressions read."""
+        return {a.params["field"] for s in self.states for a in s.actions
+                if a.kind in ("set", "list_assets")}
 
     def expressions(self) -> Iterator[Expression]:
         for s in self.states:

@@ -244,7 +244,13 @@ def _action(p: Parsed, d: dict[str, Any], path: Path) -> Action:
     if kind == "set":
         return Action("set", MappingProxyType({
             "field": raw["field"], "value": p.template(raw["value"], (*where, "value"))}))
+    if kind in ("list_assets", "recover_assets"):
+        params = {"person": p.template(raw["person"], (*where, "person"))}
+        if kind == "list_assets":
+            params["field"] = raw["field"]
+        return Action(kind, MappingProxyType(params))
     if kind == "create_asset":
+        p.ref("CI type", raw["type"], (*where, "type"))
         return Action("create_asset", MappingProxyType(
             {k: (p.template(v, (*where, k)) if k != "type" else v) for k, v in raw.items()}))
     return Action("escalate", MappingProxyType({"what": raw}))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from catalog.expressions import Template
 from catalog.workflow import Action
-from engine import people
+from engine import cmdb, people
 from engine.models import Asset, Request, Task
 from engine.outbox import webhook_row
 from engine.tasks import escalate_open_tasks
@@ -77,15 +77,57 @@ def set_answer(unit: UnitOfWork, req: Request, action: Action, key: str) -> None
 
 
 def create_asset(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
+    """Record a CI for the requested-for person; its fields from the params, then the answers.
+
+    A CI type field the action does not set takes the answer of the same name: from
+    the latest done task (the fulfiller's serial number), else from the order form.
+    A CI with the same type and key value is updated, never duplicated.
+    """
     p = action.params
-    asset = Asset(request_id=req.id, owner_id=req.requested_for_id, type=p["type"],
-                  name=str(_render(unit, req, p.get("name")) or "")[:200],
-                  model=str(_render(unit, req, p.get("model")) or "")[:200],
-                  serial=str(_render(unit, req, p.get("serial")) or "")[:200], created_at=unit.now)
-    unit.session.add(asset)
+    ci_type = unit.catalog.ci_type(p["type"])
+    data = {k: str(_render(unit, req, v) or "")[:200] for k, v in p.items()
+            if k not in ("type", "name")}
+    if ci_type is not None:
+        unit.session.flush()  # the task completing this step is done in this transaction
+        done = unit.session.scalars(select(Task).where(
+            Task.request_id == req.id, Task.status == "done").order_by(Task.id.desc()))
+        found = [dict(t.answers or {}) for t in done] + [dict(req.answers)]
+        for f in ci_type.fields:
+            value = next((a[f.name] for a in found if a.get(f.name) not in (None, "", [])), None)
+            if not data.get(f.name) and value is not None:
+                data[f.name] = value
+    data = {k: v for k, v in data.items() if v not in (None, "")}
+    ci_key = str(data.get(ci_type.key if ci_type and ci_type.key else "serial") or "")[:200]
+    name = str(_render(unit, req, p.get("name")) or "")[:200]
+    asset = unit.session.scalars(select(Asset).where(
+        Asset.type == p["type"], Asset.key == ci_key)).first() if ci_key else None
+    if asset is None:
+        asset = Asset(request_id=req.id, type=p["type"], created_at=unit.now)
+        unit.session.add(asset)
+    asset.owner_id, asset.name, asset.status = req.requested_for_id, name, "in_use"
+    asset.data, asset.key, asset.updated_at = data, ci_key or None, unit.now
     unit.session.flush()
     audit(unit, req, "asset_created", actor=False, asset=asset.id, type=asset.type,
-          model=asset.model)
+          model=str(data.get("model", "")))
+
+
+def list_assets(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
+    """Store what a person has in use, one item a line, for later instructions to read."""
+    person = str(_render(unit, req, action.params["person"]) or "")
+    items = [a for a in cmdb.my_assets(unit.session, person) if a.status == "in_use"]
+    answers = dict(req.answers)
+    answers[action.params["field"]] = "; ".join(
+        f"{a.name} ({a.key})" if a.key else a.name for a in items) or "no recorded assets"
+    req.answers = answers
+
+
+def recover_assets(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
+    """Take a person's items in use back into stock, owned by no one."""
+    person = str(_render(unit, req, action.params["person"]) or "")
+    for asset in cmdb.my_assets(unit.session, person):
+        if asset.status == "in_use":
+            cmdb.set_status(unit.session, asset, "in_stock", unit.now, request_id=req.id)
+            asset.owner_id = None
 
 
 def escalate(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
@@ -94,5 +136,5 @@ def escalate(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:
 
 ACTIONS: dict[str, ActionFn] = {
     "notify": notify, "webhook": webhook, "set": set_answer, "create_asset": create_asset,
-    "escalate": escalate,
+    "escalate": escalate, "list_assets": list_assets, "recover_assets": recover_assets,
 }

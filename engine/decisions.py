@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine import approvals, people, permissions, queries, runtime
+from engine import approvals, notifications, people, permissions, queries, runtime
 from engine.errors import Conflict, Denial, InvalidInput, NotAllowed, NotFound, SecurityDenied
 from engine.inputs import checked_text, fresh
 from engine.models import Approval, Delegation, Request
@@ -124,8 +124,11 @@ class Decisions:
             s.flush()
             touch(unit, req)
             audit(unit, req, "approval_delegated", approval=appr.id, to=to_person, new=new.id)
-            unit.queue_email(req, "approval_requested",
-                             approvals.recipients(s, req, [to_person], unit.now), key=f"delegated:{new.id}")
+            notifications.tell(
+                unit, req, notifications.APPROVAL_NEEDED,
+                approvals.recipients(s, req, [to_person], unit.now),
+                f"{notifications.name_of(unit, actor)} delegated an approval to you ({appr.name})",
+                key=f"delegated:{new.id}", email="approval_requested")
             return new
 
         return self.unit(actor, work)
@@ -161,8 +164,11 @@ class Decisions:
         s = unit.session
         for appr, req in s.execute(queries.inbox_query(d.person_id, ())):
             if not permissions.is_party(req, d.delegate_id):
-                unit.queue_email(req, "approval_requested", [d.delegate_id],
-                                 key=f"standing:{d.id}:{appr.id}")
+                notifications.tell(
+                    unit, req, notifications.APPROVAL_NEEDED, [d.delegate_id],
+                    f"Your approval is needed for {notifications.name_of(unit, d.person_id)}, "
+                    f"who delegated to you ({appr.name})",
+                    key=f"standing:{d.id}:{appr.id}", email="approval_requested")
 
     def end_delegation(self, actor: str, delegation_id: int) -> Delegation:
         """Stop a delegation now (or drop one that has not started)."""

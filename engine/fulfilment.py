@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import intake, people, permissions
+from engine import intake, notifications, people, permissions
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text, fresh
 from engine.models import Request, Task
@@ -63,8 +63,11 @@ class Fulfilment:
                   to=to_person)
             task.assignee_id = to_person
             touch(unit, req)
-            unit.queue_email(req, "task_assigned", [to_person], key=f"reassign:{task.id}:{to_person}",
-                             task=task)
+            notifications.tell(
+                unit, req, notifications.ASSIGNED, [to_person] if to_person != actor else [],
+                f"{notifications.name_of(unit, actor)} assigned you the task “{task.title}”",
+                key=f"reassign:{task.id}:{to_person}", email="task_assigned",
+                email_ids=[to_person], task=task)
             return task
 
         return self.unit(actor, work)

@@ -20,7 +20,7 @@ from catalog.choices import all_choices, person_label
 from catalog.models import CatalogItem, Choice, Field, FieldType
 from engine import people
 from engine.errors import InvalidInput
-from engine.models import Group, Person
+from engine.models import Asset, Group, Person
 
 MAX_ANSWERS_BYTES = 256 * 1024
 
@@ -28,10 +28,13 @@ MAX_ANSWERS_BYTES = 256 * 1024
 class DatabaseChoices:
     """Choices from the catalog's files, but groups and people as this database has them."""
 
-    def __init__(self, session: Session, catalog: Catalog) -> None:
-        self.session, self.catalog = session, catalog
+    def __init__(self, session: Session, catalog: Catalog,
+                 requested_for: str | None = None) -> None:
+        self.session, self.catalog, self.requested_for = session, catalog, requested_for
 
     def offered(self, field: Field) -> Sequence[Choice]:
+        if field.type is FieldType.ASSET:
+            return [Choice(str(a.id), _asset_label(a)) for a in self._assets(field)]
         source = "people" if field.type is FieldType.PERSON else field.choices_from or ""
         if source == "groups":
             return [Choice(g.id, g.name) for g in self.session.scalars(
@@ -43,15 +46,37 @@ class DatabaseChoices:
                                                              source.removeprefix("group:"))))
         return all_choices(field, self.catalog)  # static choices and lookups
 
+    def asset_errors(self, field: Field, value: str) -> list[str]:
+        """What is wrong with choosing configuration item `value` in an asset field."""
+        ci = self.session.get(Asset, int(value)) if value.isdigit() and len(value) < 18 else None
+        ci_type = self.catalog.ci_type(field.ci_type or "")
+        noun = (ci_type.name if ci_type else field.ci_type or "item").lower()
+        if ci is None or ci.type != field.ci_type:
+            return [f"there is no {noun} {value}"]
+        if ci.status == "retired":
+            return [f"{ci.name} is retired"]
+        if field.owned_by == "requester" and ci.owner_id != self.requested_for:
+            person = people.person(self.session, self.requested_for)
+            return [f"{ci.name} is not assigned to {person.name if person else 'you'}"]
+        return []
+
+    def _assets(self, field: Field) -> list[Asset]:
+        q = select(Asset).where(Asset.type == (field.ci_type or ""), Asset.status != "retired")
+        if field.owned_by == "requester":
+            q = q.where(Asset.owner_id == (self.requested_for or ""))
+        return list(self.session.scalars(q.order_by(Asset.name).limit(500)))
+
     def _people(self, where: Any) -> list[Choice]:
         found = self.session.scalars(select(Person).where(where).order_by(Person.id))
         return [Choice(p.id, person_label(p)) for p in found]
 
 
 def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers: Any,
-                  requester: Mapping[str, Any] | None) -> dict[str, Any]:
+                  requester: Mapping[str, Any] | None,
+                  requested_for: str | None = None) -> dict[str, Any]:
     """Return the answers to store (hidden fields None) or raise InvalidInput per field."""
-    result = check(item.fields, answers, DatabaseChoices(session, catalog), checks=item.checks,
+    who = requested_for or (requester or {}).get("id")
+    result = check(item.fields, answers, DatabaseChoices(session, catalog, who), checks=item.checks,
                    requester=requester, functions=catalog.functions())
     if not result.ok:
         raise InvalidInput("the answers have errors", result.errors)
@@ -80,3 +105,8 @@ def priority(catalog: Catalog, item: CatalogItem, answers: Mapping[str, Any]) ->
         if found:
             return found
     return catalog.settings.default_priority
+
+
+def _asset_label(asset: Asset) -> str:
+    """How a configuration item is offered: `Name (key)`."""
+    return f"{asset.name} ({asset.key})" if asset.key else asset.name

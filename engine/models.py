@@ -143,6 +143,7 @@ class Request(Base):
         Index("ix_requests_requested_for_created", "requested_for_id", "created_at"),
         Index("ix_requests_status_created", "status", "created_at"),
         Index("ix_requests_attention", "attention_at"),
+        Index("ix_requests_type_status_created", "record_type", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -175,11 +176,47 @@ class Request(Base):
     attention_state: Mapped[str | None] = mapped_column(String(64))
     attention_step: Mapped[str | None] = mapped_column(String(100))
     attention_error: Mapped[str | None] = mapped_column(Text)
+    #: the record model (`engine.records`): request | incident | problem | change
+    record_type: Mapped[str] = mapped_column(String(16), default="request")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    impact: Mapped[str | None] = mapped_column(String(32))
+    urgency: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(120), default="")
+    assignment_group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"), index=True)
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"), index=True)
+    #: how the record came in: portal | phone | email | walk-in | chat | monitoring | api
+    channel: Mapped[str] = mapped_column(String(16), default="portal")
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
 
     workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
+
+
+class RecordLink(Base):
+    """A typed link between two records; see `engine.records.LINK_KINDS`."""
+
+    __tablename__ = "record_links"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+
+
+class Watcher(Base):
+    """Someone who follows a record and gets its public comments by email."""
+
+    __tablename__ = "watchers"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           primary_key=True)
 
 
 class Approval(Base):
@@ -321,16 +358,37 @@ class OutboxMessage(Base):
 
 
 class Asset(Base):
+    """A configuration item: a CI type's fields in `data`, unique on the type's key value."""
+
     __tablename__ = "assets"
+    __table_args__ = (UniqueConstraint("type", "key", name="uq_assets_type_key"),
+                      Index("ix_assets_type_status", "type", "status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"),
                                                    index=True)
-    owner_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"), index=True)
+    owner_group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"), index=True)
     type: Mapped[str] = mapped_column(String(60))
     name: Mapped[str] = mapped_column(String(200), default="")
-    model: Mapped[str] = mapped_column(String(200), default="")
-    serial: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="in_use")
+    data: Mapped[dict[str, Any]]
+    key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AssetRelation(Base):
+    """A directed edge between two CIs: source runs_on / depends_on / used_by target."""
+
+    __tablename__ = "asset_relations"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "kind",
+                                       name="uq_asset_relations_edge"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
 
 
@@ -353,4 +411,65 @@ class AppState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- knowledge
+
+class ArticleFeedback(Base):
+    """One person's verdict on one knowledge article; voting again changes it."""
+
+    __tablename__ = "article_feedback"
+    __table_args__ = (UniqueConstraint("article_id", "person_id",
+                                       name="uq_article_feedback_article_person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ArticleView(Base):
+    """An article opened from an item's order form; `ordered` once that item was submitted."""
+
+    __tablename__ = "article_views"
+    __table_args__ = (Index("ix_article_views_person_item", "person_id", "item_id", "viewed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    article_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    viewed_at: Mapped[datetime] = mapped_column(index=True)
+    ordered: Mapped[bool] = mapped_column(Boolean, default=False)
+    ordered_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """Something that concerns one person, shown in their in-app inbox (engine.notifications)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_inbox", "person_id", "read_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    #: assigned | caller_reply | approval_needed | sla_warning | mentioned
+    kind: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                                   index=True)
+    text: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class NotificationPreference(Base):
+    """How one person wants to hear of one kind of notification: email, in_app or both."""
+
+    __tablename__ = "notification_preferences"
+
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
     updated_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import CatalogItem
 from engine import people
-from engine.models import Approval, AuditEvent, Membership, Request, Task
+from engine.models import Approval, AuditEvent, Membership, Request, Task, Watcher
 
 #: audit events that make their actor someone who worked the request (read access stays)
 WORK_EVENTS = ("task_claimed", "task_completed", "task_escalated", "task_reassigned",
@@ -43,8 +43,11 @@ def is_party(req: Request, person_id: str) -> bool:
 
 
 def is_agent(session: Session, person_id: str, req: Request) -> bool:
-    """Works on the request: in the queue of one of its tasks, assigned one, or an admin."""
-    if people.is_admin(session, person_id):
+    """Works on the request: its assignee or in its assignment group, in the queue of one of
+    its tasks or assigned one, or an admin."""
+    if people.is_admin(session, person_id) or req.assignee_id == person_id:
+        return True
+    if req.assignment_group_id and people.is_member(session, person_id, req.assignment_group_id):
         return True
     in_queue = select(Task.id).join(Membership, Membership.group_id == Task.queue).where(
         Task.request_id == req.id, Membership.person_id == person_id)
@@ -79,9 +82,11 @@ def is_worker_of(session: Session, person_id: str, req: Request) -> bool:
 
 
 def takes_part(session: Session, person_id: str, req: Request, now: datetime) -> bool:
-    """A party to the request, one of its agents, or one of its approvers (or their delegate)."""
+    """A party to the request, one of its agents, one of its approvers (or their delegate),
+    or one of its watchers."""
     return (is_party(req, person_id) or is_agent(session, person_id, req)
-            or is_approver(session, person_id, req, now))
+            or is_approver(session, person_id, req, now)
+            or session.get(Watcher, (req.id, person_id)) is not None)
 
 
 def can_view_request(session: Session, person_id: str, req: Request, now: datetime) -> bool:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, people
+from engine import approvals, notifications, people
 from engine.actions import ACTIONS
 from engine.errors import Conflict, StepFailed
 from engine.models import Approval, Request, Task, Timer
@@ -209,8 +209,11 @@ def open_approvals(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
                                    ref=spec.name, due_at=due))
         audit(unit, req, "approval_requested", actor=False, approval=spec.name,
               approvers=[c.person_id for c in chosen], policy=policy)
-        unit.queue_email(req, "approval_requested", approvals.recipients(
-            unit.session, req, [c.person_id for c in chosen], unit.now), key=f"{req.visit}:{spec.name}")
+        notifications.tell(
+            unit, req, notifications.APPROVAL_NEEDED,
+            approvals.recipients(unit.session, req, [c.person_id for c in chosen], unit.now),
+            f"Your approval is needed ({spec.name})", key=f"{req.visit}:{spec.name}",
+            email="approval_requested")
 
 
 def open_tasks(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
@@ -239,9 +242,13 @@ def open_tasks(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
         unit.session.flush()
         audit(unit, req, "task_created", actor=False, task=task.id, queue=spec.queue,
               assignee=assignee)
-        recipients = [assignee] if assignee else unit.members(spec.queue)
-        unit.queue_email(req, "task_assigned", recipients, key=f"{req.visit}:{spec.name}:0",
-                         task=task)
+        if assignee:
+            notifications.tell(unit, req, notifications.ASSIGNED, [assignee],
+                               f"Task “{task.title}” was assigned to you",
+                               key=f"{req.visit}:{spec.name}:0", email="task_assigned", task=task)
+        else:
+            unit.queue_email(req, "task_assigned", unit.members(spec.queue),
+                             key=f"{req.visit}:{spec.name}:0", task=task)
 
 
 def close_visit(unit: UnitOfWork, req: Request) -> None:

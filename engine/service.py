@@ -16,12 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.catalog import Catalog
-from engine import attention, intake, people, permissions, runtime, sla, timers
+from engine import attention, intake, notifications, people, permissions, records, runtime, sla, timers
 from engine.decisions import Decisions
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.fulfilment import Fulfilment
 from engine.inputs import checked_text, fresh
 from engine.models import Comment, Request
+from engine.notifications import NotificationInbox
+from engine.records import Records
 from engine.runtime import transition
 from engine.unit import UnitOfWork, UnitRunner, audit, tasks_of_visit, touch, workflow
 from engine.versions import store_version
@@ -31,7 +33,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RequestService(Decisions, Fulfilment):
+class RequestService(Decisions, Fulfilment, NotificationInbox, Records):
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
@@ -53,8 +55,12 @@ class RequestService(Decisions, Fulfilment):
     # ------------------------------------------------------------ requests
 
     def submit(self, item_id: str, actor: str, answers: dict[str, Any],
-               requested_for: str | None = None) -> Request:
-        """Order an item: validate the answers, pin the workflow version, start the workflow."""
+               requested_for: str | None = None, channel: str = "portal") -> Request:
+        """Order an item: validate the answers, pin the workflow version, start the workflow.
+
+        An agent logging a record for a caller gives `requested_for` and the `channel` it
+        came in by (engine.records.CHANNELS); everyone else orders through the portal.
+        """
 
         def work(unit: UnitOfWork) -> Request:
             s, cat = unit.session, unit.catalog
@@ -72,21 +78,24 @@ class RequestService(Decisions, Fulfilment):
                 if people.active_person(s, target) is None:
                     raise InvalidInput(f"no active person {target}",
                                        {"requested_for": [f"{target} is not an active person."]})
+            via = records.checked_channel(s, cat, actor, item, channel)
             wf = cat.workflow(item.workflow)
             if wf is None:
                 raise Conflict(f"item {item_id} has no workflow {item.workflow}")
-            clean = intake.check_answers(s, cat, item, answers, people.person_context(s, actor))
+            clean = intake.check_answers(s, cat, item, answers, people.person_context(s, actor),
+                                         requested_for=target)
             version = store_version(s, wf, unit.now)
             req = Request(item_id=item.id, item_name=item.name, workflow_version_id=version.id,
                           workflow_version=version, state=wf.start, answers=clean,
                           requester_id=actor, requested_for_id=target,
                           priority=intake.priority(cat, item, clean), created_at=unit.now,
                           updated_at=unit.now)
+            records.stamp(s, cat, item, clean, req, via)
             s.add(req)
             s.flush()
             req.number = f"REQ-{req.id:06d}"
             audit(unit, req, "submitted", None, wf.start, item=item.id, version=wf.version,
-                  requested_for=target)
+                  requested_for=target, **({"channel": via} if via != "portal" else {}))
             sla.start(unit, req, wf)
             runtime.start(unit, req, wf)
             return req
@@ -126,6 +135,19 @@ class RequestService(Decisions, Fulfilment):
             if not internal and not permissions.is_party(req, actor):
                 unit.queue_email(req, "comment_added", [req.requester_id], key=f"comment:{c.id}",
                                  comment={"body": c.body})
+            elif not internal:
+                notifications.tell(
+                    unit, req, notifications.CALLER_REPLY,
+                    [p for p in notifications.holders(unit, req) if not permissions.is_party(req, p)],
+                    f"{notifications.name_of(unit, actor)} replied: {notifications.excerpt(c.body)}",
+                    key=f"comment:{c.id}")
+            if not internal:  # watchers follow the public conversation by email
+                told = {actor} | (set() if permissions.is_party(req, actor) else {req.requester_id})
+                unit.queue_email(req, "comment_added",
+                                 [w for w in records.watchers_of(s, req) if w not in told],
+                                 key=f"comment:{c.id}", comment={"body": c.body})
+            notifications.tell_mentions(unit, req, c.body, actor, key=f"comment:{c.id}",
+                                        internal=internal)
             return c
 
         return self.unit(actor, work)
@@ -175,8 +197,12 @@ class RequestService(Decisions, Fulfilment):
             sla.resume(unit, req)
             audit(unit, req, "answered", comment=c.id)
             assignees = [t.assignee_id for t in tasks_of_visit(s, req) if t.assignee_id]
-            unit.queue_email(req, "comment_added", assignees, key=f"answer:{c.id}",
-                             comment={"body": c.body})
+            notifications.tell(
+                unit, req, notifications.CALLER_REPLY,
+                [p for p in notifications.holders(unit, req) if not permissions.is_party(req, p)],
+                f"{notifications.name_of(unit, actor)} answered: {notifications.excerpt(c.body)}",
+                key=f"answer:{c.id}", email="comment_added", email_ids=assignees,
+                comment={"body": c.body})
             return c
 
         return self.unit(actor, work)

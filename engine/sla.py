@@ -28,6 +28,22 @@ def start(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
     schedule(unit, req)
 
 
+def retarget(unit: UnitOfWork, req: Request, wf: Workflow, paused_minutes: int) -> None:
+    """New targets (a new priority): due = created_at + new target on the business calendar,
+    later by the business minutes already spent waiting; a target already met keeps its due."""
+    response, resolution = targets(unit, req, wf)
+    if req.responded_at is None:
+        req.response_due = unit.calendar.add(req.created_at, response) if response else None
+    if resolution:
+        req.resolution_due = unit.calendar.add_minutes(
+            unit.calendar.add(req.created_at, resolution), paused_minutes)
+    else:
+        req.resolution_due = None
+    if req.sla_paused_at is None and req.status == "open":
+        _cancel(unit, req)  # a paused request has no timers; resuming schedules them
+        schedule(unit, req)
+
+
 def schedule(unit: UnitOfWork, req: Request) -> None:
     """Timers for the warning and breach of each target not yet met or breached."""
     s = unit.session

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from catalog.workflow import TaskSpec
+from engine import people
 from engine.models import Request, Task
 from engine.unit import UnitOfWork, audit, tasks_of_visit, workflow
 
@@ -28,6 +29,14 @@ def move_to_next_tier(unit: UnitOfWork, req: Request, task: Task, reason: str) -
         return False
     audit(unit, req, "task_escalated", task=task.id, from_queue=task.queue, to_queue=queue,
           reason=reason)
+    if req.assignment_group_id == task.queue and queue != task.queue:
+        # the record follows its work up a tier (engine.records): the new group owns it now
+        changes: dict[str, list[str | None]] = {"assignment_group": [req.assignment_group_id, queue]}
+        if req.assignee_id and not people.is_member(unit.session, req.assignee_id, queue):
+            changes["assignee"] = [req.assignee_id, None]
+            req.assignee_id = None
+        req.assignment_group_id = queue
+        audit(unit, req, "record_changed", changes=changes)
     task.queue, task.tier, task.assignee_id = queue, task.tier + 1, None
     unit.queue_email(req, "task_assigned", unit.members(queue),
                      key=f"{req.visit}:{task.name}:{task.tier}", task=task)

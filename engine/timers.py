@@ -15,7 +15,7 @@ from functools import partial
 
 from sqlalchemy import select
 
-from engine import approvals, people, runtime
+from engine import approvals, notifications, people, runtime
 from engine.errors import Conflict, StepFailed, Unavailable
 from engine.models import Approval, Request, Timer
 from engine.runtime import transition
@@ -138,8 +138,12 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
                 due_at=unit.calendar.add(unit.now, spec.timeout) if spec.timeout else None))
             audit(unit, req, "approval_escalated", actor=False, approval=a.id,
                   from_person=a.approver_id, to=up)
-            unit.queue_email(req, "approval_requested",
-                             approvals.recipients(unit.session, req, [up], unit.now), key=f"escalated:{a.id}")
+            notifications.tell(
+                unit, req, notifications.APPROVAL_NEEDED,
+                approvals.recipients(unit.session, req, [up], unit.now),
+                f"Your approval is needed ({a.name}): escalated from "
+                f"{notifications.name_of(unit, a.approver_id)}",
+                key=f"escalated:{a.id}", email="approval_requested")
     else:
         for a in pending:
             a.reminders += 1
@@ -162,9 +166,15 @@ def _sla(unit: UnitOfWork, req: Request, timer: Timer) -> None:
     audit(unit, req, timer.kind, actor=False, target=timer.ref,
           due=due.isoformat() if due else None)
     runtime.drive(unit, req, lambda: run_sla_actions(unit, req, timer.kind))
-    event = "sla_warning" if warning else "sla_breach"
-    unit.queue_email(req, event, [t.assignee_id for t in tasks_of_visit(unit.session, req)
-                                   if t.assignee_id and t.status == "open"], key=f"{timer.id}")
+    assignees = [t.assignee_id for t in tasks_of_visit(unit.session, req)
+                 if t.assignee_id and t.status == "open"]
+    if warning:
+        notifications.tell(unit, req, notifications.SLA_WARNING, notifications.holders(unit, req),
+                           f"The {timer.ref} SLA is at risk"
+                           + (f" (due {due:%Y-%m-%d %H:%M} UTC)" if due else ""),
+                           key=f"{timer.id}", email="sla_warning", email_ids=assignees)
+    else:
+        unit.queue_email(req, "sla_breach", assignees, key=f"{timer.id}")
 
 
 def run_sla_actions(unit: UnitOfWork, req: Request, kind: str, first: int = 0) -> None:

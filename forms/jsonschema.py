@@ -82,6 +82,9 @@ def value_schema(f: Field, catalog: Catalog, required: bool, *,
         return {"type": "string", "format": "date", **({"minLength": 1} if required else {})}
     if t in (FieldType.CHOICE, FieldType.PERSON):
         return {"type": "string", "enum": [c.value for c in all_choices(f, catalog)]}
+    if t is FieldType.ASSET:
+        return {"type": ["string", "integer"], "pattern": "^[0-9]+$",
+                "description": f"The number of a configuration item of type {f.ci_type}."}
     if t is FieldType.MULTICHOICE:
         items = {"type": "string", "enum": [c.value for c in all_choices(f, catalog)]}
         return _counted({"type": "array", "items": items, "uniqueItems": True}, f, required)

@@ -239,6 +239,8 @@ FIELD_TYPES: dict[FieldType, Builder] = {
     FieldType.MULTICHOICE: multichoice_field, FieldType.DATE: date_field,
     FieldType.EMAIL: email_field, FieldType.URL: url_field,
     FieldType.PERSON: choice_field, FieldType.TABLE: table_field,
+    # the catalog knows no configuration items: `web` fills the choices from the database
+    FieldType.ASSET: choice_field,
 }
 
 

@@ -72,10 +72,23 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     security.init_app(app)
     ids.init_app(app)  # before the blueprints: their rules use <id:...>
 
-    from web import admin, approvals, auth, context, portal, requests, tasks
+    from web import (
+        admin,
+        approvals,
+        auth,
+        cmdb,
+        context,
+        knowledge,
+        notifications,
+        portal,
+        records,
+        requests,
+        tasks,
+    )
 
     context.init_app(app)
-    for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp):
+    for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
+               notifications.bp, records.bp, cmdb.bp):
         app.register_blueprint(bp)
     return app
 

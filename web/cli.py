@@ -385,6 +385,54 @@ def directory_sync(db_url: str, catalog_path: Path) -> None:
                f"{counts['roles']} roles")
 
 
+@main.group()
+def assets() -> None:
+    """Configuration items (assets) in the database."""
+
+
+@assets.command("import")
+@click.argument("csv_file", metavar="FILE.csv",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--type", "type_id", required=True, help="The CI type of every row (cmdb/ID.yaml).")
+@click.option("--dry-run", is_flag=True, help="Check and count every row; change nothing.")
+@db_option
+@catalog_option
+@friendly
+def assets_import(csv_file: Path, type_id: str, dry_run: bool, db_url: str,
+                  catalog_path: Path) -> None:
+    """Create or update CIs from a CSV file: the type's fields plus name, owner, status."""
+    import time
+    from datetime import UTC, datetime
+
+    from catalog.loader import load_valid_catalog
+    from engine.cmdb_import import check_header, import_rows, read_rows
+    from engine.db import transaction
+
+    catalog = load_valid_catalog(catalog_path)
+    with csv_file.open(encoding="utf-8-sig", newline="") as stream:
+        header, rows = read_rows(stream)
+        check_header(catalog, type_id, header)
+        pairs = list(rows)
+    started = time.monotonic()
+
+    def rate(_: Any) -> str:
+        return f"{bar.pos / max(time.monotonic() - started, 1e-6):.0f} rows/s"
+
+    with transaction(db_url) as session:
+        with click.progressbar(length=len(pairs), label="importing", item_show_func=rate,
+                               file=sys.stderr) as bar:
+            result = import_rows(session, catalog, type_id, pairs, datetime.now(UTC),
+                                 progress=lambda: bar.update(1))
+        if dry_run:
+            session.rollback()
+    click.echo(f"{'dry run: ' if dry_run else ''}{result.created} created, {result.updated} "
+               f"updated, {result.unchanged} unchanged, {len(result.rejected)} rejected")
+    for line, reason in result.rejected:
+        click.echo(f"{csv_file}:{line}: {reason}")
+    if result.rejected:
+        sys.exit(1)
+
+
 @main.command("password")
 @click.argument("person_id")
 @db_option

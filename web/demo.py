@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.knowledge import Knowledge
 from engine.models import Approval, Person, Request, Task
 
 if TYPE_CHECKING:
@@ -115,6 +116,14 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
         "description": "The CRM shows 'session expired' right after signing in, in every browser.",
         "impact": "low", "urgency": "high", "contact_email": "alice.jansen@acme.example"})
     act(req, lambda i: service.claim_task(i, "frank"), "task")
+    # ...Alice replied (Frank's bell) and Frank asked Grace in a note (Grace's bell).
+    assert req.number is not None
+    service.comment(req.number, "alice", "It still fails after clearing the browser cache.")
+    service.comment(req.number, "frank", "@grace could you check the CRM sign-in logs?",
+                    internal=True)
+    # Frank keeps the incident's record: he is its assignee; Carol (the CRM's data owner) watches.
+    service.edit_record(req.number, "frank", {"assignee": "frank", "category": "CRM"})
+    service.watch(req.number, "frank", "carol")
 
     # Administrator access: needs the data owner (Carol) and Information Security.
     order("system access waiting for two approvals", "system-access", "alice", {
@@ -139,7 +148,43 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
     req = order("cancelled vpn access", "vpn-access", "alice", {"vpn_profile": "standard"})
     assert req.number is not None
     service.cancel(req.number, "alice", "Ordered by mistake; I already have VPN access.")
+
+    # Knowledge: votes an agent sees on the articles, and reads from order forms.
+    kb = Knowledge(service.unit)
+    for who, article, verdict in (("alice", "vpn-setup", "helpful"), ("peter", "vpn-setup", "helpful"),
+                                  ("bob", "reset-your-password", "not-helpful")):
+        kb.vote(article, who, verdict)
+    kb.record_view("reset-your-password", "password-unlock", "peter")
+    with sessions.begin() as session:
+        _seed_configuration_items(session, service)
     return created
+
+
+def _seed_configuration_items(session: Session, service: RequestService) -> None:
+    """Alice's and Bob's devices, and the CRM with what it runs on (see /cmdb)."""
+    from engine import cmdb
+    from engine.cmdb import CIInput
+
+    catalog, now = service.catalog(), service.clock()
+
+    def add(type_id: str, name: str, fields: dict[str, Any], **kw: Any) -> int:
+        return cmdb.create(session, catalog, "oscar", type_id,
+                           CIInput(name=name, fields=fields, **kw), now).id
+
+    add("laptop", "Alice's laptop", {"serial_number": "ACME-001234", "model": "Standard 14"},
+        owner_id="alice")
+    add("phone", "Alice's phone", {"imei": "356938035643809", "model": "Pixel"}, owner_id="alice")
+    add("laptop", "Bob's laptop", {"serial_number": "ACME-002468", "model": "Performance 16"},
+        owner_id="bob")
+    add("laptop", "Spare laptop", {"serial_number": "ACME-003579", "model": "Standard 14"},
+        status="in_stock", owner_group_id="it-hardware")
+    db = add("server", "crm-db01", {"hostname": "crm-db01", "environment": "production"},
+             owner_group_id="it-ops")
+    crm = add("application", "CRM", {"code": "CRM", "criticality": "high",
+                                     "url": "https://crm.acme.example"}, owner_group_id="it-ops")
+    vpn = add("network-service", "VPN", {"code": "VPN"}, owner_group_id="it-ops")
+    cmdb.relate(session, "oscar", crm, "runs_on", db, now)
+    cmdb.relate(session, "oscar", crm, "depends_on", vpn, now)
 
 
 def _pending(sessions: sessionmaker[Session], req: Request, kind: str, holder: str | None) -> int:

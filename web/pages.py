@@ -21,6 +21,7 @@ from catalog.models import CatalogItem, Field, FieldType
 from catalog.workflow import Workflow
 from engine import queries
 from engine.models import Comment, Person, Request
+from engine.records import LINK_KINDS as LINK_WORDS
 from engine.versions import workflow_of
 from web.context import catalog, session
 from web.ids import number
@@ -40,7 +41,30 @@ EVENTS = {
     "sla_breach": "Target missed", "security_denied": "Refused",
     "needs_attention": "Held up: needs attention", "attention_retried": "Step retried",
     "attention_routed": "Moved on by hand",
+    "record_changed": "Record changed", "linked": "Linked", "unlinked": "Link removed",
+    "watcher_added": "Watcher added", "watcher_removed": "Watcher removed",
 }
+#: the record model's audit events (engine.records), worded by `record_detail`
+RECORD_EVENTS = frozenset({"record_changed", "linked", "unlinked", "watcher_added", "watcher_removed"})
+RECORD_FIELDS = {"title": "Title", "impact": "Impact", "urgency": "Urgency", "category": "Category",
+                 "assignment_group": "Group", "assignee": "Assignee", "priority": "Priority"}
+
+
+def record_detail(event: str, detail: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """What a record event changed, in words: "Impact: high → medium; Assignee: — → Grace"."""
+    if event == "record_changed":
+        parts = []
+        for key, (old, new) in (detail.get("changes") or {}).items():
+            if key in RECORD_FIELDS:
+                shown = [names.get(v, v) if key == "assignee" else v for v in (old, new)]
+                parts.append(f"{RECORD_FIELDS[key]}: {shown[0] or '—'} → {shown[1] or '—'}")
+        return "; ".join(parts)
+    if event in ("linked", "unlinked"):
+        from_source, from_target = LINK_WORDS.get(detail.get("kind", ""), ("", ""))
+        words = from_source if detail.get("side") == "source" else from_target
+        return f"{words} {detail.get('other', '')}"
+    person = str(detail.get("person", ""))
+    return names.get(person, person)
 
 
 # ---------------------------------------------------------------- states and events in words

@@ -18,13 +18,15 @@ from wtforms import Field as WTField
 from catalog.answers import defaults_for
 from catalog.catalog import Catalog
 from catalog.models import Article, CatalogItem
-from engine import people, permissions, queries
+from engine import people, permissions, queries, records
 from engine.errors import InvalidInput
+from engine.knowledge import Knowledge
 from engine.models import Person
 from engine.versions import workflow_of
 from forms.answers import clean_answers
 from forms.client import client_rules
 from forms.wtf import ItemForm, form_field, raw_answers
+from web.asset_choices import offer_assets
 from web.context import catalog, now, order_form, service, session, viewer
 from web.pages import state_label
 
@@ -52,54 +54,92 @@ def markdown(text: str) -> Markup:
 # ---------------------------------------------------------------- search
 
 
+#: what the portal's one search box finds, in the order equal matches are listed; another kind
+#: (e.g. known errors from problem records) adds its name here and an entry builder below
+KINDS = ("item", "article")
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One item's searchable text, folded once."""
+    """One searchable thing's text, folded once."""
 
-    item: CatalogItem
+    kind: str
+    thing: Any
     name: str
     keywords: str
     summary: str
     category: str
+    body: str = ""
+
+    @property
+    def item(self) -> Any:
+        return self.thing
 
     @property
     def text(self) -> str:
-        return f"{self.name}\n{self.keywords}\n{self.summary}\n{self.category}"
+        return f"{self.name}\n{self.keywords}\n{self.summary}\n{self.category}\n{self.body}"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A search result: what kind of thing it is, and the thing."""
+
+    kind: str
+    thing: Any
+
+
+def item_entry(item: CatalogItem) -> Entry:
+    return Entry("item", item, item.name.casefold(), "\n".join(item.keywords).casefold(),
+                 item.summary.casefold(), item.category.casefold())
+
+
+def article_entry(article: Article) -> Entry:
+    return Entry("article", article, article.title.casefold(),
+                 "\n".join(article.keywords).casefold(), article.summary.casefold(),
+                 article.category.casefold(), " ".join(article.body.split()).casefold())
 
 
 @dataclass(frozen=True, slots=True)
 class SearchIndex:
-    """Every item of one catalog version, ready to be searched."""
+    """Every item and article of one catalog version, ready to be searched together."""
 
     entries: tuple[Entry, ...]
     texts: tuple[str, ...]
 
     @classmethod
-    def build(cls, items: Iterable[CatalogItem]) -> SearchIndex:
-        entries = tuple(Entry(i, i.name.casefold(), "\n".join(i.keywords).casefold(),
-                              i.summary.casefold(), i.category.casefold()) for i in items)
+    def build(cls, items: Iterable[CatalogItem], articles: Iterable[Article] = ()) -> SearchIndex:
+        entries = (*(item_entry(i) for i in items), *(article_entry(a) for a in articles))
         return cls(entries, tuple(e.text for e in entries))
 
-    def search(self, query: str, allowed: Callable[[CatalogItem], bool]) -> list[CatalogItem]:
-        """Items matching every word of `query`; name hits first, then keywords, then summary."""
+    def hits(self, query: str, allowed: Callable[[Any], bool]) -> list[Hit]:
+        """Things matching every word of `query`, ranked together.
+
+        Title hits first, then keywords, then summary (then the body, for articles); on a
+        tie items come before articles, then by name.
+        """
         words = list(dict.fromkeys(query.casefold().split()))[:MAX_WORDS]
         if not words:
             return []
-        found: list[tuple[tuple[int, int, int, str], CatalogItem]] = []
+        found: list[tuple[tuple[int, int, int, int, int, str], Hit]] = []
         for entry, text in zip(self.entries, self.texts, strict=True):
-            if all(w in text for w in words) and allowed(entry.item):
+            if all(w in text for w in words) and allowed(entry.thing):
                 rank = (-sum(w in entry.name for w in words),
                         -sum(w in entry.keywords for w in words),
-                        -sum(w in entry.summary for w in words), entry.name)
-                found.append((rank, entry.item))
+                        -sum(w in entry.summary for w in words),
+                        -sum(w in entry.body for w in words), KINDS.index(entry.kind), entry.name)
+                found.append((rank, Hit(entry.kind, entry.thing)))
         found.sort(key=lambda pair: pair[0])
-        return [item for _, item in found]
+        return [hit for _, hit in found]
+
+    def search(self, query: str, allowed: Callable[[Any], bool]) -> list[Any]:
+        """The things of `hits`, without their kinds."""
+        return [hit.thing for hit in self.hits(query, allowed)]
 
 
 @cached(LRUCache(maxsize=KEEP_INDEXES), key=lambda cat: cat.version, lock=threading.Lock())
 def search_index(cat: Catalog) -> SearchIndex:
     """The search index of the catalog version, built once (the last few versions are kept)."""
-    return SearchIndex.build(cat.items)
+    return SearchIndex.build(cat.items, cat.articles)
 
 
 def _can_see(thing: CatalogItem | Article) -> bool:
@@ -120,6 +160,20 @@ def _orderable() -> Callable[[CatalogItem], bool]:
     return allowed
 
 
+def _searchable(orderable: Callable[[CatalogItem], bool]) -> Callable[[Any], bool]:
+    """Items the viewer may order, articles the viewer may read (asked once per `visible_to`)."""
+    known: dict[tuple[str, ...], bool] = {}
+
+    def allowed(thing: Any) -> bool:
+        if isinstance(thing, CatalogItem):
+            return orderable(thing)
+        if thing.visible_to not in known:
+            known[thing.visible_to] = _can_see(thing)
+        return known[thing.visible_to]
+
+    return allowed
+
+
 @bp.route("/")
 @login_required
 def home() -> Any:
@@ -127,7 +181,7 @@ def home() -> Any:
     query = " ".join((request.args.get("q") or "").split())[:MAX_QUERY]
     allowed = _orderable()
     if query:
-        results = search_index(cat).search(query, allowed)
+        results = search_index(cat).hits(query, _searchable(allowed))
         return render_template("portal/home.html", query=query, results=results, categories={})
     categories: dict[str, list[CatalogItem]] = {}
     for item in cat.items:
@@ -193,6 +247,10 @@ def item(item_id: str) -> Any:
     status = 200
     other_errors: dict[str, list[str]] = {}
     chosen = viewer()
+    # agents log records for callers: any channel (engine.records.CHANNELS), default the phone
+    logger = records.can_log_for_callers(session(), catalog(), viewer(), item)
+    channel = (request.values.get("channel") or "").strip() or ("phone" if "log" in request.args
+                                                                 else "portal")
     if request.method == "POST":
         form = form_class(requester=requester)
         chosen = (request.form.get(REQUESTED_FOR) or "").strip() or viewer()
@@ -200,21 +258,26 @@ def item(item_id: str) -> Any:
             assert form.answers is not None
             try:
                 req = service().submit(item.id, viewer(), dict(form.answers.values),
-                                       requested_for=None if chosen == viewer() else chosen)
+                                       requested_for=None if chosen == viewer() else chosen,
+                                       channel=channel)
             except InvalidInput as exc:
                 other_errors = _show_service_errors(form, item, exc)
             else:
+                Knowledge(service().unit).ordered(item.id, viewer())
                 return redirect(url_for("portal.submitted", number=req.number))
         status = 422
     else:
         form = form_class(formdata=None, data=defaults_for(item, requester, catalog()),
                           requester=requester)
+    offer_assets(form, item.fields, chosen)
     picker_errors = other_errors.pop(REQUESTED_FOR, [])
+    channel_errors = other_errors.pop("channel", [])
     return render_template(
         "portal/item.html", item=item, form=form, rules=client_rules(item),
         hidden=_hidden_names(form, item, requester), articles=_articles_for(item),
         people=_people() if item.order_for_others else [], chosen=chosen,
         picker_errors=picker_errors, other_errors=other_errors,
+        channels=records.CHANNELS if logger else (), channel=channel, channel_errors=channel_errors,
         description=markdown(item.description)), status
 
 
@@ -239,6 +302,9 @@ def article(article_id: str) -> Any:
     if found is None or not _can_see(found):
         abort(404)
     cat, allowed = catalog(), _orderable()
+    source = cat.item(request.args.get("from") or "")
+    if source is not None and allowed(source):
+        Knowledge(service().unit).record_view(found.id, source.id, viewer())
     items = [i for i in (cat.item(x) for x in found.items) if i is not None and allowed(i)]
     return render_template("portal/article.html", article=found, body=markdown(found.body),
                            items=items)

@@ -20,7 +20,7 @@ from engine.queries import TimelineEntry
 from engine.versions import workflow_of
 from web.context import catalog, now, service, session, viewer
 from web.ids import number
-from web.pages import EVENTS, comment_title, shown_answers, state_label
+from web.pages import EVENTS, RECORD_EVENTS, comment_title, record_detail, shown_answers, state_label
 from workflows.diagram import to_svg
 from workflows.errors import UnknownState
 
@@ -77,6 +77,8 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = f"To {state_label(wf, e.to_state or '')}"
     elif e.event in ("sla_warning", "sla_breach"):
         detail = f"{str(d.get('target', '')).capitalize()} target"
+    elif e.event in RECORD_EVENTS:
+        detail = record_detail(e.event, d, names)
     return Shown(e.at, who, title, detail)
 
 
@@ -125,6 +127,8 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
         if e.event is not None:
             ids |= set((e.event.detail or {}).get("approvers") or ())
             ids.add((e.event.detail or {}).get("to"))
+            ids.add((e.event.detail or {}).get("person"))
+            ids |= {v for v in ((e.event.detail or {}).get("changes") or {}).get("assignee") or ()}
     names = queries.names(session(), ids)
     timeline = [_event_text(e, wf, names) if e.kind == "event" else _comment_text(e, names)
                 for e in entries]

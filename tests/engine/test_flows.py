@@ -44,7 +44,7 @@ def test_laptop_standard_model_manager_then_hardware(service, sessions, answers)
     assert (done.state, done.status, done.outcome) == ("delivered", "closed", "fulfilled")
     with sessions() as s:
         [asset] = s.scalars(select(Asset))
-        assert (asset.type, asset.model, asset.owner_id) == ("laptop", "std14", "alice")
+        assert (asset.type, asset.data["model"], asset.owner_id) == ("laptop", "std14", "alice")
         events = [(e.event, e.from_state, e.to_state) for e in s.scalars(
             select(AuditEvent).where(AuditEvent.request_id == req.id).order_by(AuditEvent.id))]
         assert ("transition", "manager_approval", "check_model") in events

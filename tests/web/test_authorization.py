@@ -55,9 +55,19 @@ QUEUE_MEMBERS = (302, 404, 404, 404, 404, 404, 200, 404, 200)
 # request and keeps reading its tasks (403 on acting); leo only may decide for bob: 404
 TASK_READERS = (302, 404, 404, 200, 404, 404, 200, 404, 200)
 TASK_ACTORS = (302, 404, 404, 403, 404, 404, 422, 404, 422)
-# who may see r1 (alice, bob, bob's delegate, admins) and r2 (the same, and it-hardware)
-SEES_R1 = (302, 200, 404, 200, 404, 200, 404, 404, 200)
+# who may see r1 and r2: alice, bob, bob's delegate, admins, and it-hardware (frank): the
+# laptop's owner group is their assignment group, so its members are agents from the start
+SEES_R1 = (302, 200, 404, 200, 404, 200, 200, 404, 200)
 SEES_R2 = (302, 200, 404, 200, 404, 200, 200, 404, 200)
+# agents (members of a queue: peter, carol, leo, frank, grace) and admins; others 403
+AGENTS = (302, 403, 200, 403, 200, 200, 200, 200, 200)
+AGENTS_MISSING = (302, 403, 404, 403, 404, 404, 404, 404, 404)
+AGENTS_EMPTY_FORM = (302, 403, 422, 403, 422, 422, 422, 422, 422)
+
+# r1 and r2 are new-laptop requests: it-hardware (frank) is their assignment group
+RECORD_AGENTS = (302, 403, 404, 403, 404, 403, 422, 404, 422)
+RECORD_VIEWERS = (302, 422, 404, 422, 404, 422, 422, 404, 422)
+LOGGERS = (302, 403, 200, 403, 200, 200, 200, 200, 200)
 
 POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     # (method, rule, target)                                  anon alice peter bob carol leo frank grace oscar
@@ -75,6 +85,10 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/kb/<article_id>", "laptop"):                     ANYONE,
     ("GET", "/kb/<article_id>", "change"):                     (302, 404, 404, 404, 200, 404, 200, 200, 200),
     ("GET", "/kb/<article_id>", "missing"):                    NOBODY,
+    ("GET", "/kb", "-"):                                       ANYONE,
+    ("POST", "/kb/<article_id>/feedback", "laptop"):           EMPTY_FORM,
+    ("POST", "/kb/<article_id>/feedback", "change"):           (302, 404, 404, 404, 422, 404, 422, 422, 422),
+    ("POST", "/kb/<article_id>/feedback", "missing"):          NOBODY,
     # ---------------------------------------------------------------- requests
     ("GET", "/requests", "-"):                                 ANYONE,
     ("GET", "/requests/<number>/submitted", "r1"):             SEES_R1,
@@ -87,24 +101,43 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/requests/<number>/diagram.svg", "r2"):           SEES_R2,
     ("GET", "/requests/<number>/diagram.svg", "missing"):      NOBODY,
     # cancel: the requester (or the person it is for) and admins; other viewers 403
-    ("POST", "/requests/<number>/cancel", "r1"):               (302, 422, 404, 403, 404, 403, 404, 404, 422),
+    ("POST", "/requests/<number>/cancel", "r1"):               (302, 422, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/cancel", "r2"):               (302, 422, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/cancel", "missing"):          NOBODY,
     # comment: everyone who may see the request
-    ("POST", "/requests/<number>/comment", "r1"):              (302, 422, 404, 422, 404, 422, 404, 404, 422),
+    ("POST", "/requests/<number>/comment", "r1"):              (302, 422, 404, 422, 404, 422, 422, 404, 422),
     ("POST", "/requests/<number>/comment", "r2"):              (302, 422, 404, 422, 404, 422, 422, 404, 422),
     ("POST", "/requests/<number>/comment", "missing"):         NOBODY,
     # answer: only the requester; r1 waits for no answer (409), r2 does (422: empty answer)
-    ("POST", "/requests/<number>/answer", "r1"):               (302, 409, 404, 403, 404, 403, 404, 404, 403),
+    ("POST", "/requests/<number>/answer", "r1"):               (302, 409, 404, 403, 404, 403, 403, 404, 403),
     ("POST", "/requests/<number>/answer", "r2"):               (302, 422, 404, 403, 404, 403, 403, 404, 403),
     ("POST", "/requests/<number>/answer", "missing"):          NOBODY,
     # retry a failed step or route by hand: admins only (422: empty form); viewers 403
-    ("POST", "/requests/<number>/retry", "r1"):                (302, 403, 404, 403, 404, 403, 404, 404, 422),
+    ("POST", "/requests/<number>/retry", "r1"):                (302, 403, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/retry", "r2"):                (302, 403, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/retry", "missing"):           NOBODY,
-    ("POST", "/requests/<number>/route", "r1"):                (302, 403, 404, 403, 404, 403, 404, 404, 422),
+    ("POST", "/requests/<number>/route", "r1"):                (302, 403, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/route", "r2"):                (302, 403, 404, 403, 404, 403, 403, 404, 422),
     ("POST", "/requests/<number>/route", "missing"):           NOBODY,
+    # the record panel (web/records.py): agents of the record edit it and its links (422: empty
+    # form), other viewers 403; anyone who sees it may watch it (422: nobody named)
+    ("POST", "/requests/<number>/record", "r1"):               RECORD_AGENTS,
+    ("POST", "/requests/<number>/record", "r2"):               RECORD_AGENTS,
+    ("POST", "/requests/<number>/record", "missing"):          NOBODY,
+    ("POST", "/requests/<number>/links", "r1"):                RECORD_AGENTS,
+    ("POST", "/requests/<number>/links", "r2"):                RECORD_AGENTS,
+    ("POST", "/requests/<number>/links", "missing"):           NOBODY,
+    ("POST", "/requests/<number>/links/remove", "r1"):         RECORD_AGENTS,
+    ("POST", "/requests/<number>/links/remove", "r2"):         RECORD_AGENTS,
+    ("POST", "/requests/<number>/links/remove", "missing"):    NOBODY,
+    ("POST", "/requests/<number>/watchers", "r1"):             RECORD_VIEWERS,
+    ("POST", "/requests/<number>/watchers", "r2"):             RECORD_VIEWERS,
+    ("POST", "/requests/<number>/watchers", "missing"):        NOBODY,
+    ("POST", "/requests/<number>/watchers/remove", "r1"):      RECORD_VIEWERS,
+    ("POST", "/requests/<number>/watchers/remove", "r2"):      RECORD_VIEWERS,
+    ("POST", "/requests/<number>/watchers/remove", "missing"): NOBODY,
+    # log a record for a caller: agents (admins, members of a queue or an item's owner group)
+    ("GET", "/log", "-"):                                      LOGGERS,
     # ---------------------------------------------------------------- approvals
     ("GET", "/approvals", "-"):                                ANYONE,
     ("POST", "/approvals/bulk", "-"):                          EMPTY_FORM,
@@ -114,14 +147,14 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/approvals/<id:approval_id>", "a2"):             SEES_R2,
     ("GET", "/approvals/<id:approval_id>", "missing"):        NOBODY,
     # decide: the approver and their delegate; never the requester (SoD), not the admin
-    ("POST", "/approvals/<id:approval_id>/approve", "a1"):    (302, 403, 404, 422, 404, 422, 404, 404, 403),
+    ("POST", "/approvals/<id:approval_id>/approve", "a1"):    (302, 403, 404, 422, 404, 422, 403, 404, 403),
     ("POST", "/approvals/<id:approval_id>/approve", "a2"):    (302, 403, 404, 422, 404, 422, 403, 404, 403),
     ("POST", "/approvals/<id:approval_id>/approve", "missing"): NOBODY,
-    ("POST", "/approvals/<id:approval_id>/reject", "a1"):     (302, 403, 404, 422, 404, 422, 404, 404, 403),
+    ("POST", "/approvals/<id:approval_id>/reject", "a1"):     (302, 403, 404, 422, 404, 422, 403, 404, 403),
     ("POST", "/approvals/<id:approval_id>/reject", "a2"):     (302, 403, 404, 422, 404, 422, 403, 404, 403),
     ("POST", "/approvals/<id:approval_id>/reject", "missing"): NOBODY,
     # hand one approval on: the approver and admins; a delegate may not pass it further
-    ("POST", "/approvals/<id:approval_id>/delegate", "a1"):   (302, 403, 404, 422, 404, 403, 404, 404, 422),
+    ("POST", "/approvals/<id:approval_id>/delegate", "a1"):   (302, 403, 404, 422, 404, 403, 403, 404, 422),
     ("POST", "/approvals/<id:approval_id>/delegate", "a2"):   (302, 403, 404, 422, 404, 403, 403, 404, 422),
     ("POST", "/approvals/<id:approval_id>/delegate", "missing"): NOBODY,
     # ---------------------------------------------------------------- queues and tasks
@@ -158,6 +191,35 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     # only dead messages replay: the first outbox row is pending, so 409
     ("POST", "/admin/outbox/<id:message_id>/replay", "message"): ADMINS_CONFLICT,
     ("POST", "/admin/outbox/<id:message_id>/replay", "missing"): ADMINS_MISSING,
+    # ---------------------------------------------------------------- notifications (personal)
+    ("GET", "/notifications", "-"):                            ANYONE,
+    ("POST", "/notifications/read-all", "-"):                  (302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # opening one: only its owner (bob), who is taken to the record; anyone else 404, admins too
+    ("POST", "/notifications/<id:notification_id>/open", "n1"): (302, 404, 404, 302, 404, 404, 404, 404, 404),
+    ("POST", "/notifications/<id:notification_id>/open", "missing"): NOBODY,
+    ("GET", "/notifications/settings", "-"):                   ANYONE,
+    ("POST", "/notifications/settings", "-"):                  EMPTY_FORM,
+    # ---------------------------------------------------------------- configuration items
+    ("GET", "/assets/mine", "-"):                              ANYONE,
+    # the CMDB: agents and admins read; its owner group (it-hardware: frank) and admins change;
+    # frank retires ci1 first, so the admin finds it retired already (409)
+    ("GET", "/cmdb", "-"):                                     AGENTS,
+    ("GET", "/cmdb/<id:ci_id>", "ci1"):                        AGENTS,
+    ("GET", "/cmdb/<id:ci_id>", "missing"):                    AGENTS_MISSING,
+    ("GET", "/cmdb/new/<type_id>", "ci1"):                     AGENTS,
+    ("GET", "/cmdb/new/<type_id>", "missing"):                 AGENTS_MISSING,
+    ("POST", "/cmdb/new/<type_id>", "ci1"):                    AGENTS_EMPTY_FORM,
+    ("POST", "/cmdb/new/<type_id>", "missing"):                AGENTS_MISSING,
+    ("GET", "/cmdb/<id:ci_id>/edit", "ci1"):                   (302, 403, 403, 403, 403, 403, 200, 403, 200),
+    ("GET", "/cmdb/<id:ci_id>/edit", "missing"):               AGENTS_MISSING,
+    ("POST", "/cmdb/<id:ci_id>/edit", "ci1"):                  (302, 403, 403, 403, 403, 403, 422, 403, 422),
+    ("POST", "/cmdb/<id:ci_id>/edit", "missing"):              AGENTS_MISSING,
+    ("POST", "/cmdb/<id:ci_id>/relate", "ci1"):                AGENTS_EMPTY_FORM,
+    ("POST", "/cmdb/<id:ci_id>/relate", "missing"):            AGENTS_MISSING,
+    ("POST", "/cmdb/<id:ci_id>/unrelate", "ci1"):              AGENTS_EMPTY_FORM,
+    ("POST", "/cmdb/<id:ci_id>/unrelate", "missing"):          AGENTS_MISSING,
+    ("POST", "/cmdb/<id:ci_id>/retire", "ci1"):                (302, 403, 403, 403, 403, 403, 302, 403, 409),
+    ("POST", "/cmdb/<id:ci_id>/retire", "missing"):            AGENTS_MISSING,
 }
 
 

@@ -221,7 +221,7 @@ def test_the_laptop_form_shows_help_required_marks_and_conditions(client, auth):
     assert rules and '"show_if": {"left": {"field": "model"}, "op": "==", "right": {"const": "pro16"}}' \
         in rules.group(1)
     assert 'value="Sales"' in page  # the department defaults to the requester's
-    assert '<a href="/kb/laptop-policy">Laptop and device policy</a>' in page
+    assert '<a href="/kb/laptop-policy?from=new-laptop">Laptop and device policy</a>' in page
 
 
 @pytest.mark.parametrize("item_id", [i.id for i in load_catalog(ACME).items])

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine.models import Approval, OutboxMessage, Request, Task
+from engine.models import Approval, Notification, OutboxMessage, Request, Task
 from tests.acme import ACME_ANSWERS
 from tests.web.conftest import PASSWORD, csrf_token
 
@@ -68,6 +68,7 @@ def build_world(app: Flask) -> World:
     now = datetime.now(UTC)
     service.set_delegation("bob", "leo", now - timedelta(hours=1), now + timedelta(days=30))
     assert a1 and a2 and t2 and message
+    ci1 = _server(service)
     world = World(app, r1.number, a1, r2.number, a2, t2, message)
     world.targets = {
         # what a rule's <...> parts become, per named target
@@ -82,12 +83,35 @@ def build_world(app: Flask) -> World:
         "change": {"item_id": "normal-change", "article_id": "change-management-guide"},
         "it-hardware": {"group_id": "it-hardware"},
         "message": {"message_id": message},
+        # a server owned by it-hardware (frank manages it; grace, an agent, only reads it)
+        "ci1": {"ci_id": ci1, "type_id": "server"},
+        # bob's first in-app notification: r1's approval waits for him
+        "n1": {"notification_id": _first_notification(service, "bob")},
         "missing": {"number": MISSING_NUMBER, "approval_id": MISSING_ID, "task_id": MISSING_ID,
                     "item_id": "no-such-item", "article_id": "no-such-article",
                     "group_id": "no-such-group", "workflow_id": "no-such-workflow",
-                    "message_id": MISSING_ID},
+                    "message_id": MISSING_ID, "notification_id": MISSING_ID,
+                    "ci_id": MISSING_ID, "type_id": "no-such-type"},
     }
     return world
+
+
+def _server(service: Any) -> int:
+    from engine import cmdb
+
+    with service.sessions.begin() as s:
+        ci = cmdb.create(s, service.catalog(), "oscar", "server", cmdb.CIInput(
+            name="db01", owner_group_id="it-hardware", fields={"hostname": "db01"}),
+            datetime.now(UTC))
+        return int(ci.id)
+
+
+def _first_notification(service: Any, person_id: str) -> int:
+    with service.sessions() as s:
+        found = s.scalar(select(Notification.id).where(Notification.person_id == person_id)
+                         .order_by(Notification.id))
+    assert found is not None, f"{person_id} has no notification"
+    return int(found)
 
 
 def rule_args(rule: str) -> list[str]:

@@ -264,7 +264,25 @@
     relabel(body);
   }
 
+  // <select data-df-insert="TEXTAREA-ID">: each option carries its server-rendered text in data-text
+  function insertChosen(select) {
+    var option = select.options[select.selectedIndex];
+    var box = document.getElementById(select.getAttribute("data-df-insert"));
+    if (!option || !option.value || !box) return;
+    var text = option.getAttribute("data-text") || "";
+    box.value = box.value.trim() ? box.value.replace(/\s+$/, "") + "\n\n" + text : text;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+    select.selectedIndex = 0;
+  }
+
   function init() {
+    document.querySelectorAll("select[data-df-insert]").forEach(function (select) {
+      select.addEventListener("change", function (event) {
+        event.stopPropagation();
+        insertChosen(select);
+      });
+    });
     var summary = document.getElementById("df-error-summary");
     if (summary) summary.focus();
     document.querySelectorAll("form").forEach(function (form) {
