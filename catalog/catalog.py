@@ -10,7 +10,16 @@ from typing import Any
 
 from catalog.ci_types import CIType
 from catalog.errors import SpecError
-from catalog.models import Article, CatalogItem, Directory, FieldSet, Lookup, Response, Settings
+from catalog.models import (
+    Article,
+    CatalogItem,
+    Directory,
+    FieldSet,
+    Lookup,
+    Response,
+    Settings,
+    View,
+)
 from catalog.workflow import Workflow
 
 
@@ -31,6 +40,8 @@ class Catalog:
     files: int
     responses: tuple[Response, ...] = ()
     ci_types: tuple[CIType, ...] = ()
+    #: shared views of the agents' list (views/*.yaml)
+    views: tuple[View, ...] = ()
     _by_id: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False,
                                                     compare=False)
 
@@ -39,7 +50,8 @@ class Catalog:
             kind: MappingProxyType({x.id: x for x in things}) for kind, things in (
                 ("item", self.items), ("workflow", self.workflows), ("lookup", self.lookups),
                 ("article", self.articles), ("fieldset", self.fieldsets),
-                ("response", self.responses), ("ci_type", self.ci_types))}))
+                ("response", self.responses), ("ci_type", self.ci_types),
+                ("view", self.views))}))
 
     @property
     def errors(self) -> tuple[SpecError, ...]:

@@ -26,6 +26,7 @@ from catalog.response_parser import parse_response
 from catalog.settings_parser import holidays_run_out, parse_settings
 from catalog.source import MAX_BYTES, SourceDoc, parse_yaml, too_large
 from catalog.validation import schema_errors
+from catalog.view_parser import parse_view
 from catalog.workflow_parser import parse_workflow
 
 MAX_FILES = 20_000
@@ -42,9 +43,10 @@ KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
     "Workflow": ("workflow", parse_workflow),
     "Response": ("response", parse_response),
     "CIType": ("ci-type", parse_ci_type),
+    "View": ("view", parse_view),
 }
 FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
-           "lookups": "Lookup", "responses": "Response",
+           "lookups": "Lookup", "responses": "Response", "views": "View",
            "cmdb": "CIType"}
 DEFAULT_CACHE = FileCache()
 
@@ -121,7 +123,8 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
                    workflows=models("Workflow"), fieldsets=models("FieldSet"),
                    lookups=models("Lookup"), articles=models("Article"),
                    problems=tuple(_dedupe(problems)), version=version, files=len(files),
-                   responses=models("Response"), ci_types=models("CIType"))
+                   responses=models("Response"), ci_types=models("CIType"),
+                   views=models("View"))
 
 
 def load_valid_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:

@@ -85,6 +85,12 @@ class Settings:
     day_end: time = time(17, 0)
     holidays: Holidays = Holidays()
     sla_warning_percent: int = 75
+    #: how a record can be resolved; empty: resolving asks for no code
+    resolution_codes: tuple[str, ...] = ()
+    #: how long after resolution the caller may reopen it (None: 3 business days)
+    reopen_window: Duration | None = None
+    #: what the agents' list shows an agent: all records, or those of their groups (engine.worklist)
+    agents_see: str = "groups"
     priorities: tuple[Priority, ...] = ()
     default_priority: str | None = None
     #: (impact, urgency) -> priority id
@@ -339,6 +345,16 @@ class Article:
     items: tuple[str, ...] = ()
     visible_to: tuple[str, ...] = ("everyone",)
     updated: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A shared view of the agents' list: filters (name -> text) and a sort (catalog.view_parser)."""
+
+    id: str
+    name: str
+    filters: Mapping[str, str]
+    sort: str = "-updated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,8 @@ def parse_settings(doc: SourceDoc) -> Parsed:
         working_days=tuple(sorted(_DAYS.index(x) for x in hours["days"])),
         day_start=start, day_end=end, holidays=holidays,
         sla_warning_percent=d.get("sla_warning_percent", 75), priorities=priorities,
+        resolution_codes=tuple(d.get("resolution_codes", ())),
+        reopen_window=duration(d.get("reopen_window")), agents_see=d.get("agents_see", "groups"),
         default_priority=default, priority_matrix=MappingProxyType(matrix))
     return p
 

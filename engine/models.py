@@ -144,6 +144,8 @@ class Request(Base):
         Index("ix_requests_status_created", "status", "created_at"),
         Index("ix_requests_attention", "attention_at"),
         Index("ix_requests_type_status_created", "record_type", "status", "created_at"),
+        Index("ix_requests_status_updated", "status", "updated_at"),
+        Index("ix_requests_group_status_updated", "assignment_group_id", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -186,6 +188,11 @@ class Request(Base):
     assignee_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"), index=True)
     #: how the record came in: portal | phone | email | walk-in | chat | monitoring | api
     channel: Mapped[str] = mapped_column(String(16), default="portal")
+    #: the incident lifecycle (`engine.lifecycle`): when and how it was last resolved
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+    resolution_code: Mapped[str | None] = mapped_column(String(64))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
@@ -473,3 +480,16 @@ class NotificationPreference(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(8))
     updated_at: Mapped[datetime]
+
+
+class SavedView(Base):
+    """One person's named filters on the agents' list (engine.worklist)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("person_id", "name", name="uq_saved_views_person_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

@@ -79,16 +79,18 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         cmdb,
         context,
         knowledge,
+        lifecycle,
         notifications,
         portal,
         records,
         requests,
         tasks,
+        worklist,
     )
 
     context.init_app(app)
     for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
-               notifications.bp, records.bp, cmdb.bp):
+               notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp):
         app.register_blueprint(bp)
     return app
 

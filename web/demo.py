@@ -124,6 +124,8 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
     # Frank keeps the incident's record: he is its assignee; Carol (the CRM's data owner) watches.
     service.edit_record(req.number, "frank", {"assignee": "frank", "category": "CRM"})
     service.watch(req.number, "frank", "carol")
+    # ...and keeps a view of his CRM work on the agents' list (/records), beside acme's shared ones.
+    service.save_view("frank", "My CRM work", {"assignee": "me", "category": "CRM"})
 
     # Administrator access: needs the data owner (Carol) and Information Security.
     order("system access waiting for two approvals", "system-access", "alice", {
@@ -148,6 +150,19 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
     req = order("cancelled vpn access", "vpn-access", "alice", {"vpn_profile": "standard"})
     assert req.number is not None
     service.cancel(req.number, "alice", "Ordered by mistake; I already have VPN access.")
+
+    # Resolved by Grace, waiting for Alice to confirm or reopen; Bob's report of the same
+    # outage was merged into it as a duplicate (docs/service-desk.md, "Incident lifecycle").
+    printer = {"short_description": "Printer on floor 4 prints blank pages",
+               "affected_service": "printing",
+               "description": "Every job on the floor 4 printer comes out blank since lunch.",
+               "impact": "medium", "urgency": "medium", "contact_email": "alice.jansen@acme.example"}
+    req = order("resolved incident waiting for alice", "report-incident", "alice", printer)
+    dup = order("duplicate merged into the printer incident", "report-incident", "bob",
+                {**printer, "contact_email": "bob.bakker@acme.example"})
+    assert req.number is not None and dup.number is not None
+    service.merge(dup.number, req.number, "grace")
+    service.resolve(req.number, "grace", "fixed", "Replaced the empty toner cartridge.")
 
     # Knowledge: votes an agent sees on the articles, and reads from order forms.
     kb = Knowledge(service.unit)

@@ -734,8 +734,12 @@ class DeskflowMachine(RuleBasedStateMachine):
     @rule(number=requests, data=st.data(), verb=st.sampled_from(["comment", "note", "ask", "answer"]))
     def converse(self, number: str, data: st.DataObject, verb: str) -> None:
         req, _, tasks = self.load(number)
+        # the record's agents: its tasks' queues and assignees, its assignment group, its assignee
         queues = sorted({p for t in tasks for p in self.members(t.queue)}
-                        | {t.assignee_id for t in tasks if t.assignee_id})
+                        | {t.assignee_id for t in tasks if t.assignee_id}
+                        | (set(self.members(req.assignment_group_id)) if req.assignment_group_id
+                           else set())
+                        | ({req.assignee_id} if req.assignee_id else set()))
         role, actor = self.who(data, {"requester": [req.requester_id], "agent": queues,
                                       "admin": self.admins, "stranger": self.people})
         agent = actor in queues or actor in self.admins

@@ -136,8 +136,28 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/requests/<number>/watchers/remove", "r1"):      RECORD_VIEWERS,
     ("POST", "/requests/<number>/watchers/remove", "r2"):      RECORD_VIEWERS,
     ("POST", "/requests/<number>/watchers/remove", "missing"): NOBODY,
+    # the incident lifecycle (web/lifecycle.py): agents resolve (r1 and r2 have no task with a
+    # `resolved` outcome: 409) and merge; the caller confirms or reopens (neither is resolved: 409)
+    ("POST", "/requests/<number>/resolve", "r1"):              (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/resolve", "r2"):              (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/resolve", "missing"):         NOBODY,
+    ("POST", "/requests/<number>/confirm", "r1"):              (302, 409, 404, 403, 404, 403, 403, 404, 403),
+    ("POST", "/requests/<number>/confirm", "r2"):              (302, 409, 404, 403, 404, 403, 403, 404, 403),
+    ("POST", "/requests/<number>/confirm", "missing"):         NOBODY,
+    ("POST", "/requests/<number>/reopen", "r1"):               (302, 409, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/reopen", "r2"):               (302, 409, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/reopen", "missing"):          NOBODY,
+    ("POST", "/requests/<number>/merge", "r1"):                RECORD_AGENTS,
+    ("POST", "/requests/<number>/merge", "r2"):                RECORD_AGENTS,
+    ("POST", "/requests/<number>/merge", "missing"):           NOBODY,
     # log a record for a caller: agents (admins, members of a queue or an item's owner group)
     ("GET", "/log", "-"):                                      LOGGERS,
+    # the agents' list (web/worklist.py): agents only; saving a view or a bulk action with an
+    # empty form is a 422; another person's view (or none) is a 404
+    ("GET", "/records", "-"):                                  AGENTS,
+    ("POST", "/records/views", "-"):                           AGENTS_EMPTY_FORM,
+    ("POST", "/records/views/<id:view_id>/delete", "missing"): AGENTS_MISSING,
+    ("POST", "/records/bulk", "-"):                            AGENTS_EMPTY_FORM,
     # ---------------------------------------------------------------- approvals
     ("GET", "/approvals", "-"):                                ANYONE,
     ("POST", "/approvals/bulk", "-"):                          EMPTY_FORM,

@@ -24,6 +24,9 @@ PROMISED = {
     "fulfilled monitor order": ("monitor-peripherals", "delivered", "closed", "fulfilled"),
     "rejected software licence": ("software-licence", "rejected", "closed", "rejected"),
     "cancelled vpn access": ("vpn-access", "cancelled", "closed", "cancelled"),
+    "resolved incident waiting for alice": ("report-incident", "confirm_window", "open", None),
+    "duplicate merged into the printer incident": ("report-incident", "closed_duplicate", "closed",
+                                                   "duplicate"),
 }
 
 

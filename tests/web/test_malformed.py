@@ -77,12 +77,15 @@ def as_(world):
 
 
 def real_values(world: World) -> dict[str, Any]:
-    """A real id for every kind of <...> part (the first target that names it)."""
+    """A real id for every kind of <...> part (the first target that names it); a part that
+    only the missing target names (a personal saved view) takes its missing id."""
     out: dict[str, Any] = {}
     for name, values in world.targets.items():
         if name != "missing":
             for key, value in values.items():
                 out.setdefault(key, value)
+    for key, value in world.targets["missing"].items():
+        out.setdefault(key, value)
     return out
 
 

@@ -91,7 +91,7 @@ def build_world(app: Flask) -> World:
                     "item_id": "no-such-item", "article_id": "no-such-article",
                     "group_id": "no-such-group", "workflow_id": "no-such-workflow",
                     "message_id": MISSING_ID, "notification_id": MISSING_ID,
-                    "ci_id": MISSING_ID, "type_id": "no-such-type"},
+                    "ci_id": MISSING_ID, "type_id": "no-such-type", "view_id": MISSING_ID},
     }
     return world
 

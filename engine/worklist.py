@@ -1,0 +1,306 @@
+"""The agents' list: every record an agent may work, filtered, sorted, one page at a time.
+
+`parse_filters` turns query-string style input (name -> text) into a `Filters`, refusing
+anything it does not understand with InvalidInput and one message per filter; `worklist`
+runs it. Saved views are a person's named filters (`save_view`, `views_of`, `delete_view`).
+
+SLA status is read from the record: *paused* while `sla_paused_at` is set, else *breached*
+when `sla_state` is breached, *at risk* when it is warning, *on track* when it is ok.
+The default sort (most recently updated first) is served by `ix_requests_status_updated`
+and `ix_requests_group_status_updated`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, String, case, cast, false, func, or_, select
+from sqlalchemy.orm import Session, lazyload
+
+from catalog.catalog import Catalog
+from catalog.models import View
+from catalog.view_parser import DATE_FILTERS, FILTERS, value_problem
+from engine import people
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.models import AuditEvent, Comment, Group, Person, Request, SavedView, Task
+from engine.permissions import WORK_EVENTS
+from engine.records import can_log_for_callers
+from engine.unit import UnitOfWork, UnitRunner, audit
+
+PAGE_SIZE = 50
+#: counting stops here: a view shows "more than 1,000" rather than counting every row
+COUNT_CAP = 1000
+VIEW_NAME_MAX = 80
+MAX_VIEWS = 50
+SLA_WORDS = {"on_track": "On track", "at_risk": "At risk", "breached": "Breached",
+             "paused": "Paused"}
+FILTER_NAMES = (*FILTERS, "sort")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    kind: str | None = None
+    status: str | None = None
+    state: str | None = None
+    priority: str | None = None
+    group: str | None = None
+    #: a person id, or "unassigned"; "me" is resolved to the viewer by `parse_filters`
+    assignee: str | None = None
+    requester: str | None = None
+    category: str | None = None
+    sla: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    updated_from: date | None = None
+    updated_to: date | None = None
+    q: str | None = None
+    #: one of catalog.view_parser.SORTS: a field, "-" in front for descending
+    sort: str = "-updated"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkPage:
+    rows: Sequence[Request]
+    page: int
+    #: rows in the view, at most COUNT_CAP + 1 (then `more` is true)
+    total: int
+    more: bool
+    has_next: bool
+
+
+def sla_status(req: Request) -> str:
+    if req.sla_paused_at is not None:
+        return "paused"
+    return {"breached": "breached", "warning": "at_risk"}.get(req.sla_state, "on_track")
+
+
+def parse_filters(session: Session, cat: Catalog, viewer: str,
+                  raw: Mapping[str, str]) -> Filters:
+    """Check every filter; InvalidInput with a message per filter name when any is wrong."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in FILTER_NAMES:
+            errors[key] = [f"Unknown filter {key}."]
+            continue
+        text = value.strip() if isinstance(value, str) else None
+        if text is None:
+            errors[key] = ["Must be text."]
+            continue
+        if not text:
+            continue
+        message = _check(session, cat, key, text)
+        if message:
+            errors[key] = [message]
+        elif key in DATE_FILTERS:
+            values[key] = date.fromisoformat(text)
+        elif key in ("assignee", "requester") and text == "me":
+            values[key] = viewer
+        else:
+            values[key] = text
+    if errors:
+        raise InvalidInput("the filters have errors", errors)
+    return Filters(**values)
+
+
+def _check(session: Session, cat: Catalog, key: str, text: str) -> str:
+    """The message for one bad filter value, or "" when it is fine."""
+    if key == "priority":
+        known = tuple(p.id for p in cat.settings.priorities)
+        return "" if text in known else f"{text} is not one of: {', '.join(known)}."
+    if key == "group":
+        return "" if session.get(Group, text) is not None else f"{text} is not a known group."
+    if key in ("assignee", "requester"):
+        if text == "me" or (key == "assignee" and text == "unassigned"):
+            return ""
+        return "" if session.get(Person, text) is not None else f"{text} is not a known person."
+    return value_problem(key, text)
+
+
+def view_query(view: View) -> dict[str, str]:
+    """A shared view's filters as list input (its sort included)."""
+    return {**view.filters, **({"sort": view.sort} if view.sort != "-updated" else {})}
+
+
+def as_query(filters: Filters) -> dict[str, str]:
+    """The filters as query-string text, leaving out what is not set (for links and views)."""
+    out: dict[str, str] = {}
+    for key in FILTER_NAMES:
+        value = getattr(filters, key)
+        if value is None or (key == "sort" and value == "-updated"):
+            continue
+        out[key] = value.isoformat() if isinstance(value, date) else str(value)
+    return out
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _day(value: date, after: bool = False) -> datetime:
+    start = datetime.combine(value, time(), tzinfo=UTC)
+    return start + timedelta(days=1) if after else start
+
+
+def _where(query: Select[Any], f: Filters, cat: Catalog) -> Select[Any]:  # type: ignore[type-arg]
+    simple = {"kind": Request.record_type, "status": Request.status, "state": Request.state,
+              "priority": Request.priority, "group": Request.assignment_group_id,
+              "requester": Request.requester_id, "category": Request.category}
+    for key, column in simple.items():
+        value = getattr(f, key)
+        if value is not None:
+            query = query.where(column == value)
+    if f.assignee == "unassigned":
+        query = query.where(Request.assignee_id.is_(None))
+    elif f.assignee is not None:
+        query = query.where(Request.assignee_id == f.assignee)
+    if f.sla == "paused":
+        query = query.where(Request.sla_paused_at.is_not(None))
+    elif f.sla is not None:
+        state = {"on_track": "ok", "at_risk": "warning", "breached": "breached"}[f.sla]
+        query = query.where(Request.sla_paused_at.is_(None), Request.sla_state == state)
+    if f.created_from:
+        query = query.where(Request.created_at >= _day(f.created_from))
+    if f.created_to:
+        query = query.where(Request.created_at < _day(f.created_to, after=True))
+    if f.updated_from:
+        query = query.where(Request.updated_at >= _day(f.updated_from))
+    if f.updated_to:
+        query = query.where(Request.updated_at < _day(f.updated_to, after=True))
+    if f.q:
+        like = _like(f.q)
+        commented = select(Comment.id).where(Comment.request_id == Request.id,
+                                             Comment.body.ilike(like, escape="\\"))
+        query = query.where(or_(Request.title.ilike(like, escape="\\"),
+                                Request.number.ilike(like, escape="\\"),
+                                cast(Request.answers, String).ilike(like, escape="\\"),
+                                commented.exists()))
+    return query
+
+
+def _visible(query: Select[Any], session: Session, cat: Catalog,  # type: ignore[type-arg]
+             viewer: str) -> Select[Any]:  # type: ignore[type-arg]
+    """Agents see every record (settings agents_see: all); with agents_see: groups, those
+    whose assignment group or a task's queue is one of theirs, assigned to them, or worked."""
+    if people.is_admin(session, viewer):
+        return query
+    if not is_agent(session, cat, viewer):
+        return query.where(false())
+    if cat.settings.agents_see != "groups":
+        return query
+    groups = people.groups_of(session, viewer)
+    queued = select(Task.id).where(Task.request_id == Request.id,
+                                   or_(Task.queue.in_(groups), Task.assignee_id == viewer))
+    worked = select(AuditEvent.id).where(AuditEvent.request_id == Request.id,
+                                         AuditEvent.actor_id == viewer,
+                                         AuditEvent.event.in_(WORK_EVENTS))
+    return query.where(or_(Request.assignment_group_id.in_(groups), Request.assignee_id == viewer,
+                           queued.exists(), worked.exists()))
+
+
+def is_agent(session: Session, cat: Catalog, viewer: str) -> bool:
+    """Admins, and members of a group owning an item or a queue (the "Log for a caller" rule)."""
+    return can_log_for_callers(session, cat, viewer)
+
+
+def _order(f: Filters, cat: Catalog) -> list[Any]:
+    desc = f.sort.startswith("-")
+    name = f.sort.lstrip("-")
+    if name == "priority":
+        ranks = {p.id: i for i, p in enumerate(cat.settings.priorities)}
+        column: Any = case(ranks, value=Request.priority, else_=len(ranks)) if ranks else \
+            Request.priority
+    else:
+        column = {"updated": Request.updated_at, "created": Request.created_at,
+                  "number": Request.id}[name]
+    return [column.desc() if desc else column.asc(), Request.id.desc() if desc else Request.id.asc()]
+
+
+def _matching(session: Session, cat: Catalog, viewer: str,
+              filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
+    """The ids of the records the viewer may work that match the filters."""
+    return _visible(_where(select(Request.id).where(Request.number.is_not(None)), filters, cat),
+                    session, cat, viewer)
+
+
+def count(session: Session, cat: Catalog, viewer: str, filters: Filters) -> tuple[int, bool]:
+    """How many records match, counting at most COUNT_CAP + 1 of them: (count, more)."""
+    counted = session.scalar(select(func.count()).select_from(
+        _matching(session, cat, viewer, filters).limit(COUNT_CAP + 1).subquery())) or 0
+    return counted, counted > COUNT_CAP
+
+
+def worklist(session: Session, cat: Catalog, viewer: str, filters: Filters,
+             page: int = 1) -> WorkPage:
+    """One page (PAGE_SIZE rows) of the records the viewer may work that match the filters."""
+    counted, more = count(session, cat, viewer, filters)
+    page = max(1, page)
+    query = (select(Request).options(lazyload(Request.workflow_version))
+             .where(Request.id.in_(_matching(session, cat, viewer, filters).scalar_subquery()))
+             .order_by(*_order(filters, cat))
+             .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE))
+    rows = list(session.scalars(query))
+    return WorkPage(rows[:PAGE_SIZE], page, counted, more, len(rows) > PAGE_SIZE)
+
+
+# ---------------------------------------------------------------- saved views
+
+def views_of(session: Session, person_id: str) -> list[SavedView]:
+    return list(session.scalars(select(SavedView).where(SavedView.person_id == person_id)
+                                .order_by(SavedView.name)))
+
+
+def save_view(session: Session, cat: Catalog, person_id: str, name: str,
+              query: Mapping[str, str], now: datetime) -> SavedView:
+    """Save the (checked) filters under a name of the person's; the caller commits."""
+    text = name.strip() if isinstance(name, str) else ""
+    if not text:
+        raise InvalidInput("the view needs a name", {"name": ["This field is required."]})
+    if len(text) > VIEW_NAME_MAX or "\x00" in text:
+        raise InvalidInput("the view's name is too long",
+                           {"name": [f"Must be at most {VIEW_NAME_MAX} characters."]})
+    parse_filters(session, cat, person_id, query)
+    stored = {k: v.strip() for k, v in query.items() if isinstance(v, str) and v.strip()}
+    if session.scalar(select(SavedView.id).where(SavedView.person_id == person_id,
+                                                 SavedView.name == text)) is not None:
+        raise Conflict(f"you already have a view named {text}")
+    if len(views_of(session, person_id)) >= MAX_VIEWS:
+        raise Conflict(f"you have {MAX_VIEWS} views already; delete one first")
+    view = SavedView(person_id=person_id, name=text, query=stored, created_at=now)
+    session.add(view)
+    session.flush()  # a name saved at the same moment: IntegrityError, a Conflict in a unit
+    return view
+
+
+def delete_view(session: Session, person_id: str, view_id: int) -> None:
+    view = session.get(SavedView, view_id)
+    if view is None or view.person_id != person_id:
+        raise NotFound(f"no view {view_id}")
+    session.delete(view)
+    session.flush()
+
+
+class SavedViews:
+    """The saved-view use cases of the request service (a mixin), each one unit of work."""
+
+    unit: UnitRunner
+
+    def save_view(self, actor: str, name: str, query: Mapping[str, str]) -> SavedView:
+        def work(unit: UnitOfWork) -> SavedView:
+            view = save_view(unit.session, unit.catalog, actor, name, query, unit.now)
+            audit(unit, None, "view_saved", name=view.name, query=dict(view.query))
+            return view
+
+        return self.unit(actor, work)
+
+    def delete_view(self, actor: str, view_id: int) -> None:
+        def work(unit: UnitOfWork) -> None:
+            view = unit.session.get(SavedView, view_id)
+            name = view.name if view is not None else ""
+            delete_view(unit.session, actor, view_id)
+            audit(unit, None, "view_deleted", name=name)
+
+        self.unit(actor, work)

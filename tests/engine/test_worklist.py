@@ -1,0 +1,244 @@
+"""The agents' list (engine.worklist): filters, sorts, pages, visibility and saved views."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select, update
+
+from engine import worklist
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.models import AuditEvent, Request
+from engine.worklist import Filters
+
+
+def order(service, answers, item="report-incident", actor="alice", **changes):
+    a = answers[item]
+    a.update(changes)
+    return service.submit(item, actor, a).number
+
+
+def numbers(sessions, acme, viewer="frank", page=1, **filters) -> list[str]:
+    with sessions() as s:
+        f = worklist.parse_filters(s, acme, viewer, {k: str(v) for k, v in filters.items()})
+        return [r.number for r in worklist.worklist(s, acme, viewer, f, page).rows]
+
+
+def set_fields(sessions, number, **values) -> None:
+    with sessions.begin() as s:
+        s.execute(update(Request).where(Request.number == number).values(**values))
+
+
+@pytest.fixture
+def seeing_all(acme):
+    """The desk set to `agents_see: all` for one test (the default is groups)."""
+    before = acme.settings.agents_see
+    object.__setattr__(acme.settings, "agents_see", "all")
+    yield
+    object.__setattr__(acme.settings, "agents_see", before)
+
+
+@pytest.fixture
+def three(service, answers, sessions, clock, seeing_all):
+    """An incident by alice, a VPN request by bob, an incident by bob assigned to frank;
+    the desk set to agents_see: all."""
+    mail = order(service, answers, short_description="Mail is down")
+    clock.advance(hours=1)
+    vpn = order(service, answers, "vpn-access", actor="bob")
+    clock.advance(hours=1)
+    printer = order(service, answers, actor="bob", short_description="Printer on fire",
+                    impact="low", urgency="low")
+    service.edit_record(printer, "frank", {"assignee": "frank"})
+    return mail, vpn, printer
+
+
+def test_the_list_shows_every_record_most_recently_updated_first(three, sessions, acme):
+    mail, vpn, printer = three
+    assert numbers(sessions, acme) == [printer, vpn, mail]
+
+
+def test_each_filter_narrows_the_list(three, sessions, acme, service):
+    mail, vpn, printer = three
+    assert numbers(sessions, acme, kind="incident") == [printer, mail]
+    assert numbers(sessions, acme, kind="request") == [vpn]
+    assert numbers(sessions, acme, requester="bob") == [printer, vpn]
+    assert numbers(sessions, acme, viewer="frank", assignee="me") == [printer]
+    assert numbers(sessions, acme, assignee="frank") == [printer]
+    assert numbers(sessions, acme, assignee="unassigned", kind="incident") == [mail]
+    assert numbers(sessions, acme, group="service-desk", kind="incident") == [printer, mail]
+    assert numbers(sessions, acme, category="Support") == [printer, mail]
+    with sessions() as s:
+        p = s.scalar(select(Request.priority).where(Request.number == mail))
+    assert mail in numbers(sessions, acme, priority=p)
+    assert printer not in numbers(sessions, acme, priority=p)
+    service.cancel(vpn, "bob")
+    assert numbers(sessions, acme, status="closed") == [vpn]
+    assert vpn not in numbers(sessions, acme, status="open")
+    with sessions() as s:
+        state = s.scalar(select(Request.state).where(Request.number == vpn))
+    assert numbers(sessions, acme, state=state) == [vpn]
+
+
+def test_the_sla_status_filter_reads_paused_before_the_sla_state(three, sessions, acme):
+    mail, vpn, printer = three
+    set_fields(sessions, mail, sla_state="breached")
+    set_fields(sessions, vpn, sla_state="warning")
+    set_fields(sessions, printer, sla_state="breached", sla_paused_at=datetime(2026, 11, 23, tzinfo=UTC))
+    assert numbers(sessions, acme, sla="breached") == [mail]
+    assert numbers(sessions, acme, sla="at_risk") == [vpn]
+    assert numbers(sessions, acme, sla="paused") == [printer]
+    assert numbers(sessions, acme, sla="on_track") == []
+    with sessions() as s:
+        got = {r.number: worklist.sla_status(r) for r in s.scalars(select(Request))}
+    assert got == {mail: "breached", vpn: "at_risk", printer: "paused"}
+
+
+def test_date_ranges_include_both_ends_as_whole_days(three, sessions, acme):
+    mail, vpn, printer = three
+    set_fields(sessions, mail, created_at=datetime(2026, 11, 1, 23, 59, tzinfo=UTC),
+               updated_at=datetime(2026, 11, 2, 8, tzinfo=UTC))
+    assert numbers(sessions, acme, created_from="2026-11-01", created_to="2026-11-01") == [mail]
+    assert numbers(sessions, acme, created_to="2026-11-22") == [mail]
+    assert numbers(sessions, acme, updated_from="2026-11-23") == [printer, vpn]
+    assert numbers(sessions, acme, updated_from="2026-11-02", updated_to="2026-11-02") == [mail]
+
+
+def test_the_search_finds_titles_numbers_answers_and_comments(three, sessions, acme, service):
+    mail, vpn, printer = three
+    assert numbers(sessions, acme, q="ON FIRE") == [printer]
+    assert numbers(sessions, acme, q=mail) == [mail]
+    assert numbers(sessions, acme, q="third floor") == [printer, mail]  # the description answer
+    service.comment(vpn, "bob", "The token is 100% broken_again")
+    assert numbers(sessions, acme, q="100% broken_") == [vpn]
+    assert numbers(sessions, acme, q="100_") == []  # wildcards are taken literally
+
+
+def test_sorts_go_both_ways(three, sessions, acme):
+    mail, vpn, printer = three
+    assert numbers(sessions, acme, sort="number") == [mail, vpn, printer]
+    assert numbers(sessions, acme, sort="-number") == [printer, vpn, mail]
+    assert numbers(sessions, acme, sort="created") == [mail, vpn, printer]
+    assert numbers(sessions, acme, sort="-created") == [printer, vpn, mail]
+    assert numbers(sessions, acme, sort="updated") == [mail, vpn, printer]
+    set_fields(sessions, mail, priority="p1")
+    set_fields(sessions, vpn, priority="p4")
+    set_fields(sessions, printer, priority="p2")
+    assert numbers(sessions, acme, sort="priority") == [mail, printer, vpn]
+    assert numbers(sessions, acme, sort="-priority") == [vpn, printer, mail]
+
+
+def test_pages_hold_fifty_records_and_the_count_stops_past_a_thousand(three, sessions, acme,
+                                                                      monkeypatch):
+    monkeypatch.setattr(worklist, "PAGE_SIZE", 2)
+    monkeypatch.setattr(worklist, "COUNT_CAP", 2)
+    mail, vpn, printer = three
+    with sessions() as s:
+        first = worklist.worklist(s, acme, "frank", Filters(), 1)
+        second = worklist.worklist(s, acme, "frank", Filters(), 2)
+        assert worklist.count(s, acme, "frank", Filters(kind="incident")) == (2, False)
+    assert ([r.number for r in first.rows], first.has_next, first.total, first.more) == (
+        [printer, vpn], True, 3, True)
+    assert ([r.number for r in second.rows], second.has_next) == ([mail], False)
+    assert worklist.PAGE_SIZE == 2 and Filters().sort == "-updated"
+
+
+def test_someone_who_is_not_an_agent_sees_nothing(three, sessions, acme):
+    assert numbers(sessions, acme, viewer="alice") == []
+
+
+def test_with_agents_see_groups_an_agent_sees_their_groups_records_and_what_they_worked(
+        three, sessions, acme, service):
+    mail, vpn, printer = three
+    object.__setattr__(acme.settings, "agents_see", "groups")
+    try:
+        set_fields(sessions, vpn, assignment_group_id="security")
+        assert numbers(sessions, acme, viewer="frank") == [printer, mail]
+        assert numbers(sessions, acme, viewer="judy") == [vpn]
+        service.comment(printer, "frank", "Looking", internal=True)
+        set_fields(sessions, printer, assignment_group_id="security", assignee_id=None)
+        assert numbers(sessions, acme, viewer="frank") == [printer, mail]
+        assert numbers(sessions, acme, viewer="oscar") == [printer, vpn, mail]  # an admin
+    finally:
+        object.__setattr__(acme.settings, "agents_see", "all")
+
+
+def test_bad_filters_are_refused_with_a_message_each(service, sessions, acme):
+    with sessions() as s, pytest.raises(InvalidInput) as err:
+        worklist.parse_filters(s, acme, "frank", {
+            "kind": "bug", "priority": "p9", "sla": "late", "group": "nobody", "assignee": "zed",
+            "created_from": "2026-13-01", "sort": "colour", "colour": "red", "q": "x" * 101})
+    assert err.value.fields == {
+        "kind": ["bug is not one of: request, incident, problem, change."],
+        "priority": ["p9 is not one of: p1, p2, p3, p4."],
+        "sla": ["late is not one of: on_track, at_risk, breached, paused."],
+        "group": ["nobody is not a known group."],
+        "assignee": ["zed is not a known person."],
+        "created_from": ["2026-13-01 is not a date (YYYY-MM-DD)."],
+        "sort": ["colour is not one of: updated, -updated, created, -created, priority, "
+                 "-priority, number, -number."],
+        "colour": ["Unknown filter colour."],
+        "q": ["Must be at most 100 characters."]}
+
+
+def test_filters_read_back_into_query_text(service, sessions, acme):
+    f = Filters(kind="incident", created_from=date(2026, 11, 1), sort="-updated")
+    assert worklist.as_query(f) == {"kind": "incident", "created_from": "2026-11-01"}
+
+
+# ---------------------------------------------------------------- saved views
+
+
+def test_a_person_saves_lists_and_deletes_views(service, sessions, acme):
+    service.save_view("frank", " Mine ", {"assignee": "me", "q": ""})
+    service.save_view("frank", "Breached", {"sla": "breached"})
+    service.save_view("grace", "Mine", {"assignee": "me"})
+    with sessions() as s:
+        views = worklist.views_of(s, "frank")
+        assert [(v.name, v.query) for v in views] == [
+            ("Breached", {"sla": "breached"}), ("Mine", {"assignee": "me"})]
+        mine = views[1].id
+    with pytest.raises(NotFound, match=f"^no view {mine}$"):
+        service.delete_view("grace", mine)
+    service.delete_view("frank", mine)
+    with sessions() as s:
+        assert [v.name for v in worklist.views_of(s, "frank")] == ["Breached"]
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.actor_id == "frank")
+                          .order_by(AuditEvent.id)).all()
+    assert [(a.event, a.detail["name"]) for a in audit] == [
+        ("view_saved", "Mine"), ("view_saved", "Breached"), ("view_deleted", "Mine")]
+
+
+def test_a_view_needs_a_new_name_and_good_filters(service, sessions):
+    service.save_view("frank", "Mine", {"assignee": "me"})
+    with pytest.raises(Conflict, match="^you already have a view named Mine$"):
+        service.save_view("frank", "Mine", {})
+    with pytest.raises(InvalidInput) as err:
+        service.save_view("frank", "  ", {})
+    assert err.value.fields == {"name": ["This field is required."]}
+    with pytest.raises(InvalidInput) as err:
+        service.save_view("frank", "Odd", {"kind": "bug"})
+    assert err.value.fields == {"kind": ["bug is not one of: request, incident, problem, change."]}
+    with sessions() as s:
+        assert [v.name for v in worklist.views_of(s, "frank")] == ["Mine"]
+
+
+def test_with_agents_see_all_a_desk_agent_reads_every_record_but_acts_only_on_their_own(
+        three, sessions, acme, service, clock):
+    mail, vpn, printer = three
+    with sessions() as s:
+        assert service.request(s, mail, "judy", clock()).number == mail  # security, no part in it
+    assert mail in numbers(sessions, acme, viewer="judy")
+    with pytest.raises(NotFound) as err:
+        service.edit_record(mail, "judy", {"title": "Mine now"})
+    assert str(err.value) == f"no request {mail}"
+
+
+def test_with_agents_see_groups_a_record_of_another_group_is_not_found(three, sessions, acme,
+                                                                      service, clock):
+    mail, vpn, printer = three
+    object.__setattr__(acme.settings, "agents_see", "groups")
+    with sessions() as s, pytest.raises(NotFound) as err:
+        service.request(s, mail, "judy", clock())
+    assert str(err.value) == f"no request {mail}"
+    assert mail not in numbers(sessions, acme, viewer="judy")

@@ -1,0 +1,139 @@
+"""The incident lifecycle on the request page: resolve, confirm or reopen, merge duplicates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine import lifecycle, permissions
+from engine.errors import InvalidInput, NotAllowed
+from engine.models import Request
+from engine.unit import calendar_of
+from web.context import catalog, now, service, session, viewer
+
+bp = Blueprint("lifecycle", __name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """What the resolution panel shows one viewer."""
+
+    req: Request
+    agent: bool
+    can_resolve: bool
+    codes: tuple[str, ...]
+    can_confirm: bool
+    can_reopen: bool
+    reopen_until: datetime | None
+    can_merge: bool
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.req.resolved_at or self.req.reopen_count or self.can_resolve
+                    or self.can_merge)
+
+
+@bp.app_template_global("lifecycle_panel")
+def lifecycle_panel(req: Request) -> Panel:
+    """The panel for the request page (a template global: blueprints do not import each other)."""
+    s, me, cat = session(), viewer(), catalog()
+    agent = permissions.is_agent(s, me, req)
+    waiting = lifecycle.awaits_confirmation(req)
+    until = (calendar_of(cat).add(req.resolved_at, cat.settings.reopen_window
+                                  or lifecycle.DEFAULT_REOPEN_WINDOW)
+             if req.resolved_at is not None else None)
+    party = permissions.is_party(req, me)
+    in_window = waiting and until is not None and now() <= until
+    return Panel(req=req, agent=agent, can_resolve=lifecycle.can_resolve(s, me, req),
+                 codes=cat.settings.resolution_codes, can_confirm=waiting and party,
+                 can_reopen=bool(in_window and (party or agent)), reopen_until=until,
+                 can_merge=agent and req.status == "open")
+
+
+def _load(number: str) -> Request:
+    return service().request(session(), number, viewer(), now())
+
+
+def _seen_version() -> int | None:
+    text = (request.form.get("seen_version") or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,12}", text):
+        raise InvalidInput("the form does not say which version of the request it was loaded with",
+                           {"seen_version": ["Reload the page and try again."]})
+    return int(text)
+
+
+def _invalid(req: Request, exc: InvalidInput, values: Mapping[str, str]) -> Any:
+    """The panel again, alone on a page, with the service's messages per field (422)."""
+    return render_template("lifecycle/panel_page.html", req=req, panel=lifecycle_panel(req),
+                           errors=exc.fields or {"_form": [exc.message]}, values=values), 422
+
+
+def _back(number: str, message: str) -> Any:
+    flash(message, "success")
+    return redirect(url_for("requests.detail", number=number) + "#resolution-heading")
+
+
+def _ensure_agent(req: Request, what: str) -> None:
+    """Refuse (403) before reading the form when the viewer is no agent of the record."""
+    if not permissions.is_agent(session(), viewer(), req):
+        raise NotAllowed(f"only agents of {req.number} can {what}")
+
+
+@bp.route("/requests/<number>/resolve", methods=["POST"])
+@login_required
+def resolve(number: str) -> Any:
+    req = _load(number)
+    _ensure_agent(req, "resolve it")
+    values = {"resolution_code": request.form.get("resolution_code", ""),
+              "resolution_notes": request.form.get("resolution_notes", "")}
+    try:
+        service().resolve(number, viewer(), values["resolution_code"], values["resolution_notes"],
+                          seen_version=_seen_version())
+    except InvalidInput as exc:
+        return _invalid(req, exc, values)
+    return _back(number, f"{number} is resolved; the caller can confirm or reopen it.")
+
+
+@bp.route("/requests/<number>/confirm", methods=["POST"])
+@login_required
+def confirm(number: str) -> Any:
+    _load(number)
+    service().confirm_resolution(number, viewer())
+    return _back(number, f"Thank you: {number} is closed.")
+
+
+@bp.route("/requests/<number>/reopen", methods=["POST"])
+@login_required
+def reopen(number: str) -> Any:
+    req = _load(number)
+    if not (permissions.is_party(req, viewer()) or permissions.is_agent(session(), viewer(), req)):
+        raise NotAllowed(f"only the caller or agents of {req.number} can reopen it")
+    values = {"reason": request.form.get("reason", "")}
+    try:
+        service().reopen(number, viewer(), values["reason"])
+    except InvalidInput as exc:
+        return _invalid(req, exc, values)
+    return _back(number, f"{number} is reopened and back with the team.")
+
+
+@bp.route("/requests/<number>/merge", methods=["POST"])
+@login_required
+def merge(number: str) -> Any:
+    req = _load(number)
+    _ensure_agent(req, "merge it")
+    values = {"survivor": request.form.get("survivor", "")}
+    try:
+        survivor = service().merge(number, values["survivor"], viewer(),
+                                   seen_version=_seen_version())
+    except InvalidInput as exc:
+        return _invalid(req, exc, values)
+    flash(f"{number} is merged into {survivor.number} and closed as a duplicate.", "success")
+    return redirect(url_for("requests.detail", number=survivor.number))
