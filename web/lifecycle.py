@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from engine.errors import InvalidInput, NotAllowed
 from engine.models import Request
 from engine.unit import calendar_of
 from web.context import catalog, now, service, session, viewer
+from web.pages import form_seen_version, load_request
 
 bp = Blueprint("lifecycle", __name__)
 
@@ -56,20 +56,6 @@ def lifecycle_panel(req: Request) -> Panel:
                  can_merge=agent and req.status == "open")
 
 
-def _load(number: str) -> Request:
-    return service().request(session(), number, viewer(), now())
-
-
-def _seen_version() -> int | None:
-    text = (request.form.get("seen_version") or "").strip()
-    if not text:
-        return None
-    if not re.fullmatch(r"[0-9]{1,12}", text):
-        raise InvalidInput("the form does not say which version of the request it was loaded with",
-                           {"seen_version": ["Reload the page and try again."]})
-    return int(text)
-
-
 def _invalid(req: Request, exc: InvalidInput, values: Mapping[str, str]) -> Any:
     """The panel again, alone on a page, with the service's messages per field (422)."""
     return render_template("lifecycle/panel_page.html", req=req, panel=lifecycle_panel(req),
@@ -90,13 +76,13 @@ def _ensure_agent(req: Request, what: str) -> None:
 @bp.route("/requests/<number>/resolve", methods=["POST"])
 @login_required
 def resolve(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     _ensure_agent(req, "resolve it")
     values = {"resolution_code": request.form.get("resolution_code", ""),
               "resolution_notes": request.form.get("resolution_notes", "")}
     try:
         service().resolve(number, viewer(), values["resolution_code"], values["resolution_notes"],
-                          seen_version=_seen_version())
+                          seen_version=form_seen_version(required=False))
     except InvalidInput as exc:
         return _invalid(req, exc, values)
     return _back(number, f"{number} is resolved; the caller can confirm or reopen it.")
@@ -105,7 +91,7 @@ def resolve(number: str) -> Any:
 @bp.route("/requests/<number>/confirm", methods=["POST"])
 @login_required
 def confirm(number: str) -> Any:
-    _load(number)
+    load_request(number)
     service().confirm_resolution(number, viewer())
     return _back(number, f"Thank you: {number} is closed.")
 
@@ -113,7 +99,7 @@ def confirm(number: str) -> Any:
 @bp.route("/requests/<number>/reopen", methods=["POST"])
 @login_required
 def reopen(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     if not (permissions.is_party(req, viewer()) or permissions.is_agent(session(), viewer(), req)):
         raise NotAllowed(f"only the caller or agents of {req.number} can reopen it")
     values = {"reason": request.form.get("reason", "")}
@@ -127,12 +113,12 @@ def reopen(number: str) -> Any:
 @bp.route("/requests/<number>/merge", methods=["POST"])
 @login_required
 def merge(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     _ensure_agent(req, "merge it")
     values = {"survivor": request.form.get("survivor", "")}
     try:
         survivor = service().merge(number, values["survivor"], viewer(),
-                                   seen_version=_seen_version())
+                                   seen_version=form_seen_version(required=False))
     except InvalidInput as exc:
         return _invalid(req, exc, values)
     flash(f"{number} is merged into {survivor.number} and closed as a duplicate.", "success")

@@ -3,6 +3,7 @@ action form that carries the version a page was loaded at, paging."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +21,11 @@ from catalog.fields import is_empty
 from catalog.models import CatalogItem, Field, FieldType
 from catalog.workflow import Workflow
 from engine import queries
+from engine.errors import InvalidInput
 from engine.models import Comment, Person, Request
 from engine.records import LINK_KINDS as LINK_WORDS
 from engine.versions import workflow_of
-from web.context import catalog, session
+from web.context import catalog, now, service, session, viewer
 from web.ids import number
 
 RELOAD = "The page is out of date or incomplete; reload it and try again."
@@ -216,3 +218,20 @@ def people_choices(exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
 def page_arg() -> int:
     value = number(request.args.get("page"))
     return value if value is not None and value < 10**6 else 1
+
+
+def load_request(number: str) -> Request:
+    """The request, if the viewer may see it; NotFound (404) otherwise."""
+    return service().request(session(), number, viewer(), now())
+
+
+def form_seen_version(required: bool = True) -> int | None:
+    """The request version the form was rendered with (stale forms get a 409 from the service);
+    None when the form gives none and none is `required`."""
+    text = (request.form.get("seen_version") or "").strip()
+    if not text and not required:
+        return None
+    if not re.fullmatch(r"[0-9]{1,12}", text):  # isdigit() takes '²', which int() refuses
+        raise InvalidInput("the form does not say which version of the request it was loaded with",
+                           {"seen_version": ["Reload the page and try again."]})
+    return int(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +14,8 @@ from catalog.models import RECORD_TYPES
 from engine import permissions, queries, records
 from engine.errors import InvalidInput, NotAllowed
 from engine.models import Group, Person, Request
-from web.context import catalog, now, service, session, viewer
-from web.pages import RECORD_FIELDS, state_words
+from web.context import catalog, service, session, viewer
+from web.pages import RECORD_FIELDS, form_seen_version, load_request, state_words
 
 bp = Blueprint("records", __name__)
 
@@ -82,22 +81,10 @@ def record_panel(req: Request) -> Panel:
 # ---------------------------------------------------------------- posts
 
 
-def _load(number: str) -> Request:
-    return service().request(session(), number, viewer(), now())
-
-
 def _ensure_agent(req: Request) -> None:
     """Refuse (403) before reading the form when the viewer is no agent of the record."""
     if not permissions.is_agent(session(), viewer(), req):
         raise NotAllowed(f"only agents of {req.number} can change its record")
-
-
-def _seen_version() -> int:
-    text = (request.form.get("seen_version") or "").strip()
-    if not re.fullmatch(r"[0-9]{1,12}", text):
-        raise InvalidInput("the form does not say which version of the request it was loaded with",
-                           {"seen_version": ["Reload the page and try again."]})
-    return int(text)
 
 
 def _invalid(req: Request, exc: InvalidInput, values: Mapping[str, str]) -> Any:
@@ -115,11 +102,11 @@ def _back(number: str, message: str) -> Any:
 @login_required
 def edit(number: str) -> Any:
     """Save the record's fields; only the fields the form sends change."""
-    req = _load(number)
+    req = load_request(number)
     _ensure_agent(req)
     changes = {k: request.form[k] for k in records.EDITABLE if k in request.form}
     try:
-        service().edit_record(number, viewer(), changes, seen_version=_seen_version())
+        service().edit_record(number, viewer(), changes, seen_version=form_seen_version())
     except InvalidInput as exc:
         return _invalid(req, exc, changes)
     return _back(number, f"{number} is saved.")
@@ -128,7 +115,7 @@ def edit(number: str) -> Any:
 @bp.route("/requests/<number>/links", methods=["POST"])
 @login_required
 def link(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     _ensure_agent(req)
     values = {"other": request.form.get("other", ""), "kind": request.form.get("kind", "")}
     try:
@@ -141,7 +128,7 @@ def link(number: str) -> Any:
 @bp.route("/requests/<number>/links/remove", methods=["POST"])
 @login_required
 def unlink(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     _ensure_agent(req)
     values = {"other": request.form.get("other", ""), "kind": request.form.get("kind", "")}
     try:
@@ -163,7 +150,7 @@ def _person(req: Request) -> str:
 @bp.route("/requests/<number>/watchers", methods=["POST"])
 @login_required
 def watch(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     try:
         person = _person(req)
         service().watch(number, viewer(), person)
@@ -176,7 +163,7 @@ def watch(number: str) -> Any:
 @bp.route("/requests/<number>/watchers/remove", methods=["POST"])
 @login_required
 def unwatch(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     try:
         person = _person(req)
         service().unwatch(number, viewer(), person)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,16 @@ from engine.queries import TimelineEntry
 from engine.versions import workflow_of
 from web.context import catalog, now, service, session, viewer
 from web.ids import number
-from web.pages import EVENTS, RECORD_EVENTS, comment_title, record_detail, shown_answers, state_label
+from web.pages import (
+    EVENTS,
+    RECORD_EVENTS,
+    comment_title,
+    form_seen_version,
+    load_request,
+    record_detail,
+    shown_answers,
+    state_label,
+)
 from workflows.diagram import to_svg
 from workflows.errors import UnknownState
 
@@ -105,11 +113,6 @@ def diagram(wf: Workflow, current: str) -> str:
 # ---------------------------------------------------------------- pages
 
 
-def _load(number: str) -> Request:
-    """The request, if the viewer may see it; NotFound (404) otherwise."""
-    return service().request(session(), number, viewer(), now())
-
-
 def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | None = None,
           values: Mapping[str, str] | None = None) -> Any:
     me = viewer()
@@ -181,15 +184,6 @@ def _int(text: str | None, default: int) -> int:
     return default if found is None else max(1, found)
 
 
-def _seen_version() -> int:
-    """The request version the form was rendered with (stale forms get a 409 from the service)."""
-    text = (request.form.get("seen_version") or "").strip()
-    if not re.fullmatch(r"[0-9]{1,12}", text):  # isdigit() takes '²', which int() refuses
-        raise InvalidInput("the form does not say which version of the request it was loaded with",
-                           {"seen_version": ["Reload the page and try again."]})
-    return int(text)
-
-
 @bp.route("/requests")
 @login_required
 def mine() -> Any:
@@ -208,13 +202,13 @@ def mine() -> Any:
 @bp.route("/requests/<number>")
 @login_required
 def detail(number: str) -> Any:
-    return _page(_load(number))
+    return _page(load_request(number))
 
 
 @bp.route("/requests/<number>/diagram.svg")
 @login_required
 def diagram_svg(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     svg = diagram(workflow_of(req.workflow_version), req.state)
     return Response(svg, mimetype="image/svg+xml",
                     headers={"Content-Disposition": f'inline; filename="{req.number}.svg"'})
@@ -223,11 +217,11 @@ def diagram_svg(number: str) -> Any:
 @bp.route("/requests/<number>/cancel", methods=["POST"])
 @login_required
 def cancel(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     service().authorize("cancel", number, viewer())
     reason = request.form.get("reason", "")
     try:
-        service().cancel(number, viewer(), reason, seen_version=_seen_version())
+        service().cancel(number, viewer(), reason, seen_version=form_seen_version())
     except InvalidInput as exc:
         return _page(req, 422, errors={"cancel": _messages(exc)}, values={"reason": reason})
     flash(f"{number} is cancelled.", "success")
@@ -237,7 +231,7 @@ def cancel(number: str) -> Any:
 @bp.route("/requests/<number>/comment", methods=["POST"])
 @login_required
 def comment(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     body = request.form.get("body", "")
     internal = (request.form.get("internal") or "").strip().lower() in TRUE_WORDS
     try:
@@ -251,7 +245,7 @@ def comment(number: str) -> Any:
 @bp.route("/requests/<number>/answer", methods=["POST"])
 @login_required
 def answer(number: str) -> Any:
-    req = _load(number)
+    req = load_request(number)
     text = request.form.get("answer", "")
     try:
         service().answer(number, viewer(), text)
@@ -265,11 +259,11 @@ def answer(number: str) -> Any:
 @login_required
 def retry(number: str) -> Any:
     """An admin re-runs the step the request halted on."""
-    req = _load(number)
+    req = load_request(number)
     service().authorize("retry", number, viewer())
     reason = request.form.get("reason", "")
     try:
-        req = service().retry(number, viewer(), reason, seen_version=_seen_version())
+        req = service().retry(number, viewer(), reason, seen_version=form_seen_version())
     except InvalidInput as exc:
         return _page(req, 422, errors={"retry": _messages(exc)}, values={"retry_reason": reason})
     _after_attention(req, "The step ran")
@@ -280,7 +274,7 @@ def retry(number: str) -> Any:
 @login_required
 def route(number: str) -> Any:
     """An admin moves a halted request into a declared state, or ends it with an outcome."""
-    req = _load(number)
+    req = load_request(number)
     service().authorize("route", number, viewer())
     reason = request.form.get("reason", "")
     kind, _, target = (request.form.get("target") or "").partition(":")
@@ -288,7 +282,7 @@ def route(number: str) -> Any:
         req = service().route(number, viewer(), reason,
                               to_state=target if kind == "state" and target else None,
                               outcome=target if kind == "outcome" and target else None,
-                              seen_version=_seen_version())
+                              seen_version=form_seen_version())
     except InvalidInput as exc:
         return _page(req, 422, errors={"route": _messages(exc)}, values={"route_reason": reason})
     _after_attention(req, "Moved by hand")
