@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from catalog.change_parser import check_change_fields, check_emergency_workflow
 from catalog.errors import Severity, SpecError, suggest
 from catalog.expressions import ExpressionError, compile_expression
 from catalog.guards import unguarded_orderings
@@ -175,6 +176,18 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                                 f"the field's own validation: {bad[0]} is not one of the choices",
                                 "change the default or the rule"))
     problems += _check_form_checks(p, names)
+    if item.category_from is not None and item.get_field(item.category_from) is None:
+        problems.append(p.doc.error(("category_from",), f"unknown field {item.category_from}",
+                                    suggest(item.category_from, names)))
+    problems += check_change_fields(p.doc, item)
+    for key, name, kinds, what in (
+            ("service", item.concerns and item.concerns.service, CHOICE_TYPES, "a choice field"),
+            ("ci", item.concerns and item.concerns.ci, ("asset",), "an asset field")):
+        if name and (found := item.get_field(name)) is None:
+            problems.append(p.doc.error(("concerns", key), f"unknown field {name}", suggest(name, names)))
+        elif name and found is not None and found.type not in kinds:
+            problems.append(p.doc.error(("concerns", key), f"field {name} must be {what}",
+                                        "known errors match on its values"))
     rule = item.priority
     if rule and rule.impact_field:
         for key, name, axis in (("impact", rule.impact_field, index.settings.impacts),
@@ -236,6 +249,8 @@ def check_workflow_use(items: list[CatalogItem], index: Index) -> list[SpecError
                                       f"but item {item.id} has no field {name}",
                                       "add the field or use another workflow"))
         problems += _check_route_guards(wp, item)
+        if item.change is not None and item.change.type == "emergency":
+            problems += check_emergency_workflow(wp.doc, wp.model, item.id)
     for wf_id, wp in workflows.items():
         problems += _check_approvals(wp, index)
         if wf_id not in used:

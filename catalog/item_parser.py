@@ -6,10 +6,12 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from catalog.change_parser import parse_change
 from catalog.field_parser import parse_field
 from catalog.models import (
     Article,
     CatalogItem,
+    Concerns,
     Field,
     FieldSet,
     FormCheck,
@@ -53,7 +55,9 @@ def parse_item(doc: SourceDoc) -> Parsed:
         visible_to=tuple(d.get("visible_to", ["everyone"])), priority=rule,
         articles=tuple(d.get("articles", [])), order_for_others=d.get("order_for_others", True),
         checks=_form_checks(p, d.get("checks", [])),
-        record_type=d.get("record_type", "request"), source=doc.path)
+        record_type=d.get("record_type", "request"), change=parse_change(p, d),
+        category_from=d.get("category_from"),
+        concerns=Concerns(**d["concerns"]) if "concerns" in d else None, source=doc.path)
     return p
 
 

@@ -75,6 +75,24 @@ class Holidays:
 
 
 @dataclass(frozen=True, slots=True)
+class Freeze:
+    """A change freeze: no changes planned from `start` to `end`, both days included."""
+
+    name: str
+    start: date
+    end: date
+
+
+@dataclass(frozen=True, slots=True)
+class MajorIncidentRule:
+    """deskflow.yaml `major_incident`: the group told at once, and when an incident is major by itself."""
+
+    group: str
+    #: reads `request` (e.g. `request.priority == 'p1'`); None: only agents declare one
+    when: Expression | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """deskflow.yaml."""
 
@@ -91,11 +109,15 @@ class Settings:
     reopen_window: Duration | None = None
     #: what the agents' list shows an agent: all records, or those of their groups (engine.worklist)
     agents_see: str = "groups"
+    #: major incidents (engine.major); None: no group is told, no rule flags one
+    major_incident: MajorIncidentRule | None = None
     priorities: tuple[Priority, ...] = ()
     default_priority: str | None = None
     #: (impact, urgency) -> priority id
     priority_matrix: Mapping[tuple[str, str], str] = field(
         default_factory=lambda: MappingProxyType({}))
+    #: periods in which changes should not be made (the change calendar flags them)
+    change_freezes: tuple[Freeze, ...] = ()
 
     def priority(self, priority_id: str) -> Priority | None:
         return next((p for p in self.priorities if p.id == priority_id), None)
@@ -271,6 +293,14 @@ class PriorityRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Concerns:
+    """The form fields naming the service (a choice) and the configuration item (an asset)."""
+
+    service: str | None = None
+    ci: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FormCheck:
     """A rule across fields: answers for which `when` holds are refused with `message`."""
 
@@ -278,6 +308,30 @@ class FormCheck:
     message: str
     #: the field the message belongs to; None puts it at the top of the form
     field: str | None = None
+
+
+#: change types, and the risk levels a change's risk expression may give
+CHANGE_TYPES = ("standard", "normal", "emergency")
+RISK_LEVELS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTime:
+    """A planned moment from the form: a date field and, optionally, a `HH:MM` text field."""
+
+    date_field: str
+    time_field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSpec:
+    """An item's `change:` block (catalog.change_parser)."""
+
+    type: str
+    risk: Expression | None = None
+    planned_start: PlannedTime | None = None
+    planned_end: PlannedTime | None = None
+    affected: tuple[str, ...] = ()
 
 
 #: the kinds of record an item can open, in the order agents see them
@@ -303,6 +357,12 @@ class CatalogItem:
     checks: tuple[FormCheck, ...] = ()
     #: request | incident | problem | change (`RECORD_TYPES`)
     record_type: str = "request"
+    #: the field whose answer becomes the record's category (default: the item's category)
+    category_from: str | None = None
+    #: how a change record's type, risk, window and CIs come from the form (change items only)
+    change: ChangeSpec | None = None
+    #: the fields naming the service and the configuration item the record concerns (`concerns:`)
+    concerns: Concerns | None = None
     source: PurePosixPath = field(default=PurePosixPath(), compare=False)
 
     def get_field(self, name: str) -> Field | None:

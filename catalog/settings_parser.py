@@ -7,8 +7,9 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from catalog.change_parser import parse_freezes
 from catalog.errors import Severity, SpecError, suggest
-from catalog.models import Holiday, Holidays, Priority, Settings
+from catalog.models import Holiday, Holidays, MajorIncidentRule, Priority, Settings
 from catalog.parse import Parsed, Path, duration
 from catalog.public_holidays import country_days, region_problem
 from catalog.source import SourceDoc
@@ -56,8 +57,20 @@ def parse_settings(doc: SourceDoc) -> Parsed:
         sla_warning_percent=d.get("sla_warning_percent", 75), priorities=priorities,
         resolution_codes=tuple(d.get("resolution_codes", ())),
         reopen_window=duration(d.get("reopen_window")), agents_see=d.get("agents_see", "groups"),
-        default_priority=default, priority_matrix=MappingProxyType(matrix))
+        major_incident=_major_incident(p, d.get("major_incident")),
+        default_priority=default, priority_matrix=MappingProxyType(matrix),
+        change_freezes=parse_freezes(p, d.get("change_freezes", [])))
     return p
+
+
+def _major_incident(p: Parsed, raw: dict[str, Any] | None) -> MajorIncidentRule | None:
+    """`major_incident`: the group is a reference; `when` reads only the record (`request`)."""
+    if raw is None:
+        return None
+    p.ref("group", raw["group"], ("major_incident", "group"))
+    when = (p.expression(raw["when"], ("major_incident", "when"), roots=frozenset({"request"}))
+            if "when" in raw else None)
+    return MajorIncidentRule(raw["group"], when)
 
 
 def _holidays(p: Parsed, raw: list[Any] | dict[str, Any]) -> Holidays:

@@ -23,8 +23,9 @@ SORTS = tuple(s for name in ("updated", "created", "priority", "number") for s i
 DATE_FILTERS = ("created_from", "created_to", "updated_from", "updated_to")
 #: every filter of the list, in the order the list's form shows them
 FILTERS = ("q", "kind", "status", "state", "priority", "group", "assignee", "requester",
-           "category", "sla", *DATE_FILTERS)
+           "category", "sla", "major", *DATE_FILTERS)
 CHOICES = MappingProxyType({"kind": RECORD_TYPES, "status": STATUSES, "sla": SLA_STATUSES,
+                            "major": ("yes", "no"),
                             "sort": SORTS})
 TEXT_MAX = MappingProxyType({"q": 100, "state": 64, "category": 120})
 

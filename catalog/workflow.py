@@ -70,20 +70,51 @@ class ApprovalSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CategoryRoute:
+    """A tier that picks its group by the record's category: `{by_category: {...}, otherwise: g}`."""
+
+    #: (category, group), as written; categories match case-insensitively
+    by_category: tuple[tuple[str, str], ...]
+    otherwise: str
+
+    def group_for(self, category: str | None) -> str:
+        key = (category or "").strip().casefold()
+        return next((g for c, g in self.by_category if c.casefold() == key), self.otherwise)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*(g for _, g in self.by_category), self.otherwise)))
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
     queue: str
     title: Template | None = None
     instructions: Template | None = None
-    escalate_to: tuple[str, ...] = ()
+    #: the tiers after the queue: a group, or a group picked by the record's category
+    escalate_to: tuple[str | CategoryRoute, ...] = ()
     assignee: ApproverRef | None = None
     sla: Duration | None = None
     outcomes: tuple[str, ...] = ("done",)
     fields: tuple[Field, ...] = ()
 
     @property
-    def tiers(self) -> tuple[str, ...]:
+    def tiers(self) -> tuple[str | CategoryRoute, ...]:
         return (self.queue, *self.escalate_to)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Every group whose queue the task may reach, in tier order."""
+        return tuple(dict.fromkeys(g for t in self.tiers
+                                   for g in (t.groups if isinstance(t, CategoryRoute) else (t,))))
+
+    def tier_group(self, tier: int, category: str | None) -> str | None:
+        """The group of tier `tier` (0 is the queue) for a record of `category`; None past the last."""
+        if not 0 <= tier < len(self.tiers):
+            return None
+        entry = self.tiers[tier]
+        return entry.group_for(category) if isinstance(entry, CategoryRoute) else entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +144,8 @@ class State:
     actions: tuple[Action, ...] = ()
     next: str | None = None
     on: Mapping[str, str] = field(default_factory=lambda: EMPTY)
+    #: a post-implementation review (a task state); emergency changes cannot end without one
+    review: bool = False
 
     @property
     def is_end(self) -> bool:

@@ -17,6 +17,7 @@ from catalog.workflow import (
     Action,
     ApprovalSpec,
     ApproverRef,
+    CategoryRoute,
     Policy,
     Route,
     State,
@@ -111,7 +112,11 @@ def _state(p: Parsed, name: str, d: dict[str, Any], path: Path) -> State:
                     "it is the route taken when no condition holds")
     state = State(name=name, kind=kind, label=d.get("label", ""), approvals=approvals, tasks=tasks,
                   routes=routes, wait=duration(d.get("wait")), outcome=d.get("end"),
-                  actions=actions, next=d.get("next"), on=MappingProxyType(dict(d.get("on", {}))))
+                  actions=actions, next=d.get("next"), on=MappingProxyType(dict(d.get("on", {}))),
+                  review=d.get("review", False))
+    if state.review and kind is not StateKind.TASK:
+        p.error((*path, "review"), f"state {name} is a review but has no task",
+                "mark the task state in which the change is reviewed")
     _check_exits(p, state, d, path)
     return state
 
@@ -188,10 +193,20 @@ def _assignee(p: Parsed, text: str, path: Path) -> ApproverRef | None:
     return ref
 
 
+def _tier(p: Parsed, raw: str | dict[str, Any], path: Path) -> str | CategoryRoute:
+    """A tier after the queue: a group id, or `{by_category: {category: group}, otherwise: group}`."""
+    if isinstance(raw, str):
+        p.ref("group", raw, path)
+        return raw
+    for category, group in raw["by_category"].items():
+        p.ref("group", group, (*path, "by_category", category))
+    p.ref("group", raw["otherwise"], (*path, "otherwise"))
+    return CategoryRoute(tuple(raw["by_category"].items()), raw["otherwise"])
+
+
 def _task(p: Parsed, d: dict[str, Any], path: Path, name: str) -> TaskSpec:
     p.ref("group", d["queue"], (*path, "queue"))
-    for i, g in enumerate(d.get("escalate_to", [])):
-        p.ref("group", g, (*path, "escalate_to", i))
+    tiers = tuple(_tier(p, t, (*path, "escalate_to", i)) for i, t in enumerate(d.get("escalate_to", [])))
     outcomes = tuple(d.get("outcomes", ["done"]))
     for i, o in enumerate(outcomes):
         if o in RESERVED_TRIGGERS:
@@ -211,7 +226,7 @@ def _task(p: Parsed, d: dict[str, Any], path: Path, name: str) -> TaskSpec:
         title=p.template(d["title"], (*path, "title")) if "title" in d else None,
         instructions=(p.template(d["instructions"], (*path, "instructions"))
                       if "instructions" in d else None),
-        escalate_to=tuple(d.get("escalate_to", [])),
+        escalate_to=tiers,
         assignee=_assignee(p, d["assignee"], (*path, "assignee")) if "assignee" in d else None,
         sla=duration(d.get("sla")), outcomes=outcomes, fields=fields)
 

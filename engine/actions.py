@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from catalog.expressions import Template
 from catalog.workflow import Action
-from engine import cmdb, people
+from engine import change_risk, cmdb, people
 from engine.models import Asset, Request, Task
 from engine.outbox import webhook_row
 from engine.tasks import escalate_open_tasks
@@ -74,6 +74,7 @@ def set_answer(unit: UnitOfWork, req: Request, action: Action, key: str) -> None
     answers = dict(req.answers)
     answers[action.params["field"]] = _render(unit, req, action.params["value"])
     req.answers = answers
+    change_risk.recompute_risk(unit, req, action.params["field"])
 
 
 def create_asset(unit: UnitOfWork, req: Request, action: Action, key: str) -> None:

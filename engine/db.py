@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import search_index
 from engine.extras import require_database_driver
 from engine.models import Base
 
@@ -100,6 +101,8 @@ def make_sessionmaker(engine: Engine, writes: bool = True) -> sessionmaker[Sessi
 def create_schema(engine: Engine) -> None:
     """Create every table directly (tests and the simulator; production uses migrations)."""
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        search_index.create(conn)  # not a model: the agents' list's text index
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import intake, lifecycle, notifications, people, permissions
+from engine import intake, lifecycle, notifications, people, permissions, problems
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text, fresh
 from engine.models import Request, Task
@@ -106,6 +106,8 @@ class Fulfilment:
             touch(unit, req)
             audit(unit, req, "task_completed", task=task.id, outcome=chosen,
                   comment=checked_text(comment, "comment", required=False))
+            if chosen == problems.KNOWN_ERROR:  # the known-error rule holds here too
+                problems.mark_known_error(unit, req)
             if chosen == lifecycle.RESOLVED and req.resolved_at is None:  # docs/service-desk.md
                 notes = task.answers.get("resolution_notes")
                 code = task.answers.get("resolution_code")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Duration
 from catalog.workflow import StateKind
-from engine import attention, intake, notifications, people, permissions, runtime, sla
+from engine import attention, intake, major, notifications, people, permissions, runtime, sla
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text, fresh
 from engine.models import AuditEvent, Comment, RecordLink, Request, Task, Watcher
@@ -74,13 +74,51 @@ def awaits_confirmation(req: Request) -> bool:
 
 
 def mark_resolved(unit: UnitOfWork, req: Request, task: Task, code: str | None,
-                  notes: str | None) -> None:
+                  notes: str | None, article: str | None = None) -> None:
     """Store the resolution and stop the SLA clocks while the caller checks the fix."""
     req.resolved_at, req.resolution_code, req.resolution_notes = unit.now, code, notes or None
+    req.solution_article = article
     if req.sla_paused_at is None:
         sla.pause(unit, req)
     touch(unit, req)
-    audit(unit, req, "resolved", state=req.state, task=task.id, code=code, notes=notes or "")
+    audit(unit, req, "resolved", state=req.state, task=task.id, code=code, notes=notes or "",
+          **({"article": article} if article else {}))
+
+
+def resolve_through_workflow(unit: UnitOfWork, req: Request, code: str | None, notes: str,
+                             article: str | None) -> bool:
+    """Resolve `req` as `resolve` does, for its parent (engine.major); False when it has no
+    open resolving task or that task's form refuses the resolution."""
+    task = resolving_task(unit.session, req)
+    if task is None:
+        return False
+    try:
+        task.answers = _task_answers(unit, req, task, code, notes)
+    except InvalidInput:
+        return False
+    _complete(unit, req, task, code, notes, article)
+    return True
+
+
+def _task_answers(unit: UnitOfWork, req: Request, task: Task, code: str | None,
+                  notes: str) -> dict[str, object]:
+    """The resolving task's answers: its form's `resolution_code`/`resolution_notes`, checked."""
+    spec = spec_of(req, task)
+    fields = spec.fields if spec else ()
+    given = {"resolution_code": code, "resolution_notes": notes}
+    return intake.check_task_answers(unit.session, unit.catalog, fields,
+                                     {f.name: given[f.name] for f in fields if f.name in given})
+
+
+def _complete(unit: UnitOfWork, req: Request, task: Task, code: str | None, notes: str,
+              article: str | None) -> None:
+    """The task ends with `resolved`, the resolution is stored, the workflow moves on."""
+    task.status, task.outcome = "done", RESOLVED
+    task.assignee_id = task.assignee_id or unit.actor
+    task.completed_at, task.completed_by_id = unit.now, unit.actor
+    req.responded_at = req.responded_at or unit.now
+    mark_resolved(unit, req, task, code, notes, article)
+    runtime.transition(unit, req, RESOLVED)
 
 
 class Lifecycle:
@@ -97,8 +135,9 @@ class Lifecycle:
     # ------------------------------------------------------------ resolve
 
     def resolve(self, number: str, actor: str, code: str | None, notes: str,
-                seen_version: int | None = None) -> Request:
-        """Resolve the record (agents): its open task ends with the `resolved` outcome."""
+                seen_version: int | None = None, solution_article: str | None = None) -> Request:
+        """Resolve the record (agents): its open task ends with the `resolved` outcome; its
+        open children (engine.major) are resolved with it."""
 
         def work(unit: UnitOfWork) -> Request:
             s = unit.session
@@ -118,17 +157,14 @@ class Lifecycle:
                 raise Conflict(f"task {task.id} is claimed by {task.assignee_id}")
             clean_code = _checked_code(unit, code)
             text = checked_text(notes, "resolution_notes")
-            spec = spec_of(req, task)
-            fields = spec.fields if spec else ()
-            given = {"resolution_code": clean_code, "resolution_notes": text}
-            task.answers = intake.check_task_answers(
-                s, unit.catalog, fields, {f.name: given[f.name] for f in fields if f.name in given})
-            task.status, task.outcome = "done", RESOLVED
-            task.assignee_id = task.assignee_id or actor
-            task.completed_at, task.completed_by_id = unit.now, actor
-            req.responded_at = req.responded_at or unit.now
-            mark_resolved(unit, req, task, clean_code, text)
-            runtime.transition(unit, req, RESOLVED)
+            article = _checked_article(unit, actor, solution_article)
+            task.answers = _task_answers(unit, req, task, clean_code, text)
+            _complete(unit, req, task, clean_code, text, article)
+            report = major.resolve_children(unit, req, clean_code, text, article,
+                                            resolve_through_workflow)
+            if any(report.values()):
+                audit(unit, req, "children_resolved", resolved=report["resolved"],
+                      closed=report["closed"], skipped=report["skipped"])
             return req
 
         return self.unit(actor, work)
@@ -187,6 +223,7 @@ class Lifecycle:
             s.flush()
             old = (req.resolution_code, req.resolution_notes)
             req.resolved_at = req.resolution_code = req.resolution_notes = None
+            req.solution_article = None
             req.reopen_count = (req.reopen_count or 0) + 1
             audit(unit, req, "reopened", req.state, dest, reason=why, comment=c.id,
                   count=req.reopen_count, code=old[0])
@@ -255,6 +292,20 @@ def _checked_code(unit: UnitOfWork, code: str | None) -> str | None:
         raise InvalidInput(f"unknown resolution code {text}",
                            {"resolution_code": [f"Choose one of: {', '.join(codes)}."]})
     return text
+
+
+def _checked_article(unit: UnitOfWork, actor: str, article_id: str | None) -> str | None:
+    """The article that solved it: one the agent may read, or none."""
+    if article_id is not None and not isinstance(article_id, str):
+        raise InvalidInput("solution_article must be text", {"solution_article": ["Must be text."]})
+    wanted = (article_id or "").strip()
+    if not wanted:
+        return None
+    article = unit.catalog.article(wanted)
+    if article is None or not permissions.can_see_item(unit.session, actor, article.visible_to):
+        raise InvalidInput(f"no article {wanted}",
+                           {"solution_article": [f"There is no article {wanted}."]})
+    return article.id
 
 
 def _check_merge(session: Session, dup: Request, survivor: Request) -> None:

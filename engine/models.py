@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 from sqlalchemy.types import TypeDecorator
@@ -70,6 +71,9 @@ class Person(Base):
     location: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: the source of a directory entry made by `deskflow import` (engine.history): inactive,
+    #: no password, left alone by the directory sync
+    imported_from: Mapped[str | None] = mapped_column(String(32))
 
 
 class Group(Base):
@@ -79,6 +83,8 @@ class Group(Base):
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(254), default="")
     manager_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    #: the source of a group made by `deskflow import` (engine.history)
+    imported_from: Mapped[str | None] = mapped_column(String(32))
 
 
 class Membership(Base):
@@ -146,6 +152,11 @@ class Request(Base):
         Index("ix_requests_type_status_created", "record_type", "status", "created_at"),
         Index("ix_requests_status_updated", "status", "updated_at"),
         Index("ix_requests_group_status_updated", "assignment_group_id", "status", "updated_at"),
+        # the agents' list: unfiltered, "assigned to me, open", "breached, open"
+        Index("ix_requests_updated", "updated_at", "id"),
+        Index("ix_requests_assignee_status_updated", "assignee_id", "status", "updated_at"),
+        Index("ix_requests_sla_status_updated", "sla_state", "status", "updated_at"),
+        UniqueConstraint("import_source", "external_id", name="uq_requests_import_source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,11 +204,42 @@ class Request(Base):
     resolution_code: Mapped[str | None] = mapped_column(String(64))
     resolution_notes: Mapped[str | None] = mapped_column(Text)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the article that solved it, chosen on resolving (a catalog article id)
+    solution_article: Mapped[str | None] = mapped_column(String(64))
+    #: a major incident (engine.major): flagged by the settings' rule or by an agent
+    major: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    major_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+    major_by_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    #: imported history (engine.history): the source and the case's id there, a digest of the
+    #: case's rows (unchanged cases are skipped), the source's own SLA verdict and counts,
+    #: the support tier last involved, the configuration item concerned (an assets.id; no
+    #: foreign key, since assets already refer to requests)
+    import_source: Mapped[str | None] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    import_digest: Mapped[str | None] = mapped_column(String(64))
+    made_sla: Mapped[bool | None] = mapped_column(Boolean)
+    reassignment_count: Mapped[int | None] = mapped_column(Integer)
+    support_tier: Mapped[str | None] = mapped_column(String(16))
+    ci_id: Mapped[int | None] = mapped_column(Integer, index=True)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
 
     workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
+
+
+class ImportRun(Base):
+    """One run of `deskflow import` (engine.history): what it read and what it did."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    file: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime]
+    #: null while running, or when the run was interrupted
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class RecordLink(Base):
@@ -213,6 +255,33 @@ class RecordLink(Base):
     kind: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime]
     created_by_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+
+
+class Change(Base):
+    """A change record's change data (engine.changes): type, risk and planned window (UTC)."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_planned_start", "planned_start"),)
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    #: standard | normal | emergency
+    change_type: Mapped[str] = mapped_column(String(16))
+    #: low | medium | high
+    risk: Mapped[str | None] = mapped_column(String(16))
+    planned_start: Mapped[datetime | None]
+    planned_end: Mapped[datetime | None]
+
+
+class ChangeCI(Base):
+    """A configuration item a change affects."""
+
+    __tablename__ = "change_cis"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"),
+                                          primary_key=True, index=True)
 
 
 class Watcher(Base):
@@ -461,7 +530,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    #: assigned | caller_reply | approval_needed | sla_warning | mentioned
+    #: assigned | caller_reply | approval_needed | sla_warning | mentioned | resolved
     kind: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
                                                    index=True)
@@ -480,6 +549,23 @@ class NotificationPreference(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(8))
     updated_at: Mapped[datetime]
+
+
+class ProblemRecord(Base):
+    """What a problem record holds beyond a record's fields (engine.problems)."""
+
+    __tablename__ = "problem_records"
+    __table_args__ = (Index("ix_problem_records_known_error", "known_error", "service"),)
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    known_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    known_error_at: Mapped[datetime | None]
+    #: a value of the service field of the items' `concerns` (acme: report-incident's)
+    service: Mapped[str | None] = mapped_column(String(64))
+    ci_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id", ondelete="SET NULL"))
 
 
 class SavedView(Base):

@@ -28,6 +28,8 @@ CALLER_REPLY = "caller_reply"
 APPROVAL_NEEDED = "approval_needed"
 SLA_WARNING = "sla_warning"
 MENTIONED = "mentioned"
+MAJOR_INCIDENT = "major_incident"
+RESOLVED = "resolved"
 
 #: every kind, with how the settings page names it
 KINDS: dict[str, str] = {
@@ -36,6 +38,8 @@ KINDS: dict[str, str] = {
     APPROVAL_NEEDED: "An approval waits for you (or for someone you stand in for)",
     SLA_WARNING: "A record you work is close to breaching its SLA",
     MENTIONED: "Someone mentions you in a comment or note",
+    MAJOR_INCIDENT: "An incident becomes a major incident (you are in the major-incident group)",
+    RESOLVED: "A record of yours is resolved with the problem behind it",
 }
 EMAIL, IN_APP, BOTH = "email", "in_app", "both"
 CHANNELS: dict[str, str] = {BOTH: "Email and in-app", EMAIL: "Email only", IN_APP: "In-app only"}

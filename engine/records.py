@@ -15,7 +15,7 @@ from sqlalchemy import and_, or_, select
 
 from catalog.catalog import Catalog
 from catalog.models import CatalogItem
-from engine import people, permissions, sla
+from engine import major, people, permissions, sla
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import fresh
 from engine.models import AuditEvent, Group, RecordLink, Request, Watcher
@@ -43,6 +43,9 @@ def stamp(session: Any, cat: Catalog, item: CatalogItem, answers: Mapping[str, A
           req: Request, channel: str) -> None:
     """Fill in a new record's fields from its item and the answers."""
     req.record_type, req.channel, req.category = item.record_type, channel, item.category[:CATEGORY_MAX]
+    chosen = answers.get(item.category_from) if item.category_from else None
+    if isinstance(chosen, str) and chosen.strip():
+        req.category = chosen.strip()[:CATEGORY_MAX]  # the answer routes tiers `by_category`
     summary = answers.get("short_description") if item.get_field("short_description") else None
     req.title = (summary.strip() if isinstance(summary, str) and summary.strip()
                  else item.name)[:TITLE_MAX]
@@ -75,7 +78,7 @@ def can_log_for_callers(session: Any, cat: Catalog, actor: str, item: CatalogIte
     if item is not None and item.owner in groups:
         return True
     owners = {i.owner for i in cat.items if i.owner}
-    queues = {q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.tiers}
+    queues = {q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.groups}
     return not groups.isdisjoint(owners | queues)
 
 
@@ -147,6 +150,8 @@ class Records:
                 _rerank(unit, req, changed)
             touch(unit, req)
             audit(unit, req, "record_changed", changes=changed)
+            if "priority" in changed:
+                major.flag_by_rule(unit, req)
             return req
 
         return self.unit(actor, work)

@@ -16,14 +16,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.catalog import Catalog
-from engine import attention, intake, notifications, people, permissions, records, runtime, sla, timers
+from engine import (
+    attention,
+    intake,
+    major,
+    notifications,
+    people,
+    permissions,
+    records,
+    runtime,
+    sla,
+    timers,
+)
+from engine.changes import Changes, ensure_closable, stamp_change
 from engine.decisions import Decisions
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.fulfilment import Fulfilment
 from engine.inputs import checked_text, fresh
 from engine.lifecycle import Lifecycle
+from engine.major import MajorIncidents
 from engine.models import Comment, Request
 from engine.notifications import NotificationInbox
+from engine.problems import Problems, stamp_problem
 from engine.records import Records
 from engine.runtime import transition
 from engine.unit import UnitOfWork, UnitRunner, audit, tasks_of_visit, touch, workflow
@@ -35,7 +49,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RequestService(Decisions, Fulfilment, Lifecycle, NotificationInbox, Records, SavedViews):
+class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, NotificationInbox,
+                     Problems, Records, SavedViews):
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
@@ -71,45 +86,51 @@ class RequestService(Decisions, Fulfilment, Lifecycle, NotificationInbox, Record
         came in by (engine.records.CHANNELS); everyone else orders through the portal.
         """
 
-        def work(unit: UnitOfWork) -> Request:
-            s, cat = unit.session, unit.catalog
-            item = cat.item(item_id)
-            requester = people.active_person(s, actor)
-            if requester is None:
-                raise NotAllowed(f"{actor} cannot order: not an active person")
-            if item is None or not permissions.can_order(s, actor, item):
-                raise NotFound(f"no catalog item {item_id}")
-            target = requested_for or actor
-            if target != actor:
-                if not item.order_for_others:
-                    raise InvalidInput(f"{item.name} cannot be ordered for someone else",
-                                       {"requested_for": ["This item is ordered for yourself only."]})
-                if people.active_person(s, target) is None:
-                    raise InvalidInput(f"no active person {target}",
-                                       {"requested_for": [f"{target} is not an active person."]})
-            via = records.checked_channel(s, cat, actor, item, channel)
-            wf = cat.workflow(item.workflow)
-            if wf is None:
-                raise Conflict(f"item {item_id} has no workflow {item.workflow}")
-            clean = intake.check_answers(s, cat, item, answers, people.person_context(s, actor),
-                                         requested_for=target)
-            version = store_version(s, wf, unit.now)
-            req = Request(item_id=item.id, item_name=item.name, workflow_version_id=version.id,
-                          workflow_version=version, state=wf.start, answers=clean,
-                          requester_id=actor, requested_for_id=target,
-                          priority=intake.priority(cat, item, clean), created_at=unit.now,
-                          updated_at=unit.now)
-            records.stamp(s, cat, item, clean, req, via)
-            s.add(req)
-            s.flush()
-            req.number = f"REQ-{req.id:06d}"
-            audit(unit, req, "submitted", None, wf.start, item=item.id, version=wf.version,
-                  requested_for=target, **({"channel": via} if via != "portal" else {}))
-            sla.start(unit, req, wf)
-            runtime.start(unit, req, wf)
-            return req
+        return self.unit(actor, lambda unit: self._submitted(unit, item_id, actor, answers,
+                                                             requested_for, channel))
 
-        return self.unit(actor, work)
+    def _submitted(self, unit: UnitOfWork, item_id: str, actor: str, answers: dict[str, Any],
+                   requested_for: str | None, channel: str) -> Request:
+        """`submit` inside a unit of work (engine.problems opens a problem and links it in one)."""
+        s, cat = unit.session, unit.catalog
+        item = cat.item(item_id)
+        requester = people.active_person(s, actor)
+        if requester is None:
+            raise NotAllowed(f"{actor} cannot order: not an active person")
+        if item is None or not permissions.can_order(s, actor, item):
+            raise NotFound(f"no catalog item {item_id}")
+        target = requested_for or actor
+        if target != actor:
+            if not item.order_for_others:
+                raise InvalidInput(f"{item.name} cannot be ordered for someone else",
+                                   {"requested_for": ["This item is ordered for yourself only."]})
+            if people.active_person(s, target) is None:
+                raise InvalidInput(f"no active person {target}",
+                                   {"requested_for": [f"{target} is not an active person."]})
+        via = records.checked_channel(s, cat, actor, item, channel)
+        wf = cat.workflow(item.workflow)
+        if wf is None:
+            raise Conflict(f"item {item_id} has no workflow {item.workflow}")
+        clean = intake.check_answers(s, cat, item, answers, people.person_context(s, actor),
+                                     requested_for=target)
+        version = store_version(s, wf, unit.now)
+        req = Request(item_id=item.id, item_name=item.name, workflow_version_id=version.id,
+                      workflow_version=version, state=wf.start, answers=clean,
+                      requester_id=actor, requested_for_id=target,
+                      priority=intake.priority(cat, item, clean), created_at=unit.now,
+                      updated_at=unit.now)
+        records.stamp(s, cat, item, clean, req, via)
+        s.add(req)
+        s.flush()
+        req.number = f"REQ-{req.id:06d}"
+        stamp_problem(unit, item, clean, req)
+        stamp_change(unit, item, clean, req, people.person_context(s, actor) or {})
+        audit(unit, req, "submitted", None, wf.start, item=item.id, version=wf.version,
+              requested_for=target, **({"channel": via} if via != "portal" else {}))
+        major.flag_by_rule(unit, req)
+        sla.start(unit, req, wf)
+        runtime.start(unit, req, wf)
+        return req
 
     def cancel(self, number: str, actor: str, reason: str = "",
                seen_version: int | None = None) -> Request:
@@ -118,6 +139,7 @@ class RequestService(Decisions, Fulfilment, Lifecycle, NotificationInbox, Record
             self._ensure_can_cancel(unit, req, actor)
             fresh(req, seen_version)
             self._open(req)
+            ensure_closable(unit.session, req, workflow(req))
             transition(unit, req, "cancel", reason=checked_text(reason, "reason", required=False))
             return req
 
@@ -292,6 +314,8 @@ class RequestService(Decisions, Fulfilment, Lifecycle, NotificationInbox, Record
                 raise InvalidInput(f"{wf.id} {wf.version} declares no outcome {outcome}",
                                    {"target": [f"Choose one of: {', '.join(outcomes)}."]})
             dest = to_state if to_state is not None else outcomes[str(outcome)]
+            if (end := wf.state(dest)) is not None and end.is_end:
+                ensure_closable(unit.session, req, wf)
             audit(unit, req, "attention_routed", req.state, dest, step=req.attention_step,
                   error=req.attention_error, outcome=outcome, reason=why)
             touch(unit, req)

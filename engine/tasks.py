@@ -17,9 +17,9 @@ def spec_of(req: Request, task: Task) -> TaskSpec | None:
 
 
 def next_tier(unit: UnitOfWork, req: Request, task: Task) -> str | None:
+    """The next tier's group; a tier routed `by_category` picks it by the record's category now."""
     spec = spec_of(req, task)
-    tiers = spec.tiers if spec else (task.queue,)
-    return tiers[task.tier + 1] if task.tier + 1 < len(tiers) else None
+    return spec.tier_group(task.tier + 1, req.category) if spec else None
 
 
 def move_to_next_tier(unit: UnitOfWork, req: Request, task: Task, reason: str) -> bool:

@@ -30,7 +30,7 @@ from engine import people, table_text
 from engine.businesstime import BusinessCalendar
 from engine.db import is_busy
 from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
-from engine.models import Approval, AuditEvent, Membership, Person, Request, Task
+from engine.models import Approval, AuditEvent, Change, Membership, Person, Request, Task
 from engine.outbox import email_row, insert_rows
 from engine.versions import workflow_of
 
@@ -226,8 +226,12 @@ def touch(unit: UnitOfWork, req: Request) -> None:
 
     Every action on a request bumps its version: two actions on one request are
     thereby serialised, and a page loaded before an action is recognisably stale.
-    The bump happens once, when the unit ends (UnitOfWork.finish).
+    The bump happens once, when the unit ends (UnitOfWork.finish). Imported history
+    (engine.history) has no live workflow: nothing changes it but a new import.
     """
+    if req.import_source is not None:
+        raise Conflict(f"{req.number} is history imported from {req.import_source}; it cannot be "
+                       "changed here")
     req.updated_at = unit.now
     unit.touched.setdefault(id(req), (req, req.lock_version))
 
@@ -269,11 +273,18 @@ def context(unit: UnitOfWork, req: Request) -> dict[str, Any]:
                     "status": req.status, "record_type": req.record_type, "title": req.title,
                     "impact": req.impact, "urgency": req.urgency, "category": req.category,
                     "assignment_group": req.assignment_group_id, "assignee": req.assignee_id,
-                    "channel": req.channel},
+                    "channel": req.channel, **_change_names(unit, req)},
         "item": {"id": req.item_id, "name": req.item_name,
                  "category": item.category if item else "", "owner": item.owner if item else None},
         "now": unit.now.isoformat(),
     }
+
+
+def _change_names(unit: UnitOfWork, req: Request) -> dict[str, Any]:
+    """`request.change_type` and `request.risk` (None on records that are not changes)."""
+    change = unit.session.get(Change, req.id) if req.record_type == "change" and req.id else None
+    return {"change_type": change.change_type if change else None,
+            "risk": change.risk if change else None}
 
 
 def render(unit: UnitOfWork, req: Request, template: Template | None, default: str = "") -> str:

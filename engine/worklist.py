@@ -6,8 +6,10 @@ runs it. Saved views are a person's named filters (`save_view`, `views_of`, `del
 
 SLA status is read from the record: *paused* while `sla_paused_at` is set, else *breached*
 when `sla_state` is breached, *at risk* when it is warning, *on track* when it is ok.
-The default sort (most recently updated first) is served by `ix_requests_status_updated`
-and `ix_requests_group_status_updated`.
+The default sort (most recently updated first) is served by `ix_requests_updated`, or with
+a status or group by `ix_requests_status_updated` and `ix_requests_group_status_updated`;
+`q` by the text index of engine.search_index. `counts` counts the sidebar's views in one
+statement.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, case, cast, false, func, or_, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import Select, case, false, func, or_, select, true
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from catalog.catalog import Catalog
 from catalog.models import View
 from catalog.view_parser import DATE_FILTERS, FILTERS, value_problem
-from engine import people
+from engine import people, search_index
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import AuditEvent, Comment, Group, Person, Request, SavedView, Task
+from engine.models import AuditEvent, Group, Person, Request, SavedView, Task, WorkflowVersion
 from engine.permissions import WORK_EVENTS
 from engine.records import can_log_for_callers
 from engine.unit import UnitOfWork, UnitRunner, audit
@@ -52,6 +56,8 @@ class Filters:
     requester: str | None = None
     category: str | None = None
     sla: str | None = None
+    #: yes: major incidents only (engine.major); no: all but them
+    major: str | None = None
     created_from: date | None = None
     created_to: date | None = None
     updated_from: date | None = None
@@ -136,27 +142,32 @@ def as_query(filters: Filters) -> dict[str, str]:
     return out
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _day(value: date, after: bool = False) -> datetime:
     start = datetime.combine(value, time(), tzinfo=UTC)
     return start + timedelta(days=1) if after else start
 
 
-def _where(query: Select[Any], f: Filters, cat: Catalog) -> Select[Any]:  # type: ignore[type-arg]
+def _unindexed(column: Any) -> Any:
+    """`+column`: SQLite then uses no index for the condition (its documented way), so that the
+    text index, which it cannot weigh without statistics, drives a search instead."""
+    return UnaryExpression(column, operator=custom_op("+"))
+
+
+def _where(query: Select[Any], f: Filters, cat: Catalog,  # type: ignore[type-arg]
+           searching: bool = False) -> Select[Any]:  # type: ignore[type-arg]
     simple = {"kind": Request.record_type, "status": Request.status, "state": Request.state,
               "priority": Request.priority, "group": Request.assignment_group_id,
-              "requester": Request.requester_id, "category": Request.category}
+              "requester": Request.requester_id, "category": Request.category,
+              "assignee": Request.assignee_id}
     for key, column in simple.items():
         value = getattr(f, key)
-        if value is not None:
-            query = query.where(column == value)
+        if value is not None and not (key == "assignee" and value == "unassigned"):
+            query = query.where((_unindexed(column) if searching else column) == value)
     if f.assignee == "unassigned":
-        query = query.where(Request.assignee_id.is_(None))
-    elif f.assignee is not None:
-        query = query.where(Request.assignee_id == f.assignee)
+        query = query.where((_unindexed(Request.assignee_id) if searching
+                             else Request.assignee_id).is_(None))
+    if f.major is not None:
+        query = query.where(Request.major.is_(f.major == "yes"))
     if f.sla == "paused":
         query = query.where(Request.sla_paused_at.is_not(None))
     elif f.sla is not None:
@@ -170,35 +181,67 @@ def _where(query: Select[Any], f: Filters, cat: Catalog) -> Select[Any]:  # type
         query = query.where(Request.updated_at >= _day(f.updated_from))
     if f.updated_to:
         query = query.where(Request.updated_at < _day(f.updated_to, after=True))
-    if f.q:
-        like = _like(f.q)
-        commented = select(Comment.id).where(Comment.request_id == Request.id,
-                                             Comment.body.ilike(like, escape="\\"))
-        query = query.where(or_(Request.title.ilike(like, escape="\\"),
-                                Request.number.ilike(like, escape="\\"),
-                                cast(Request.answers, String).ilike(like, escape="\\"),
-                                commented.exists()))
     return query
 
 
-def _visible(query: Select[Any], session: Session, cat: Catalog,  # type: ignore[type-arg]
-             viewer: str) -> Select[Any]:  # type: ignore[type-arg]
+@dataclass(frozen=True, slots=True)
+class _Seer:
+    """Who looks at the list: read once for a page and once for all the sidebar's counts."""
+
+    id: str
+    admin: bool
+    agent: bool
+    groups: tuple[str, ...]
+    dialect: str
+
+
+def _seer(session: Session, cat: Catalog, viewer: str) -> _Seer:
+    admin = people.is_admin(session, viewer)
+    return _Seer(viewer, admin, admin or is_agent(session, cat, viewer),
+                 tuple(people.groups_of(session, viewer)), session.get_bind().dialect.name)
+
+
+def _searched(query: Select[Any], seer: _Seer, text: str) -> Select[Any]:  # type: ignore[type-arg]
+    """Records whose number, title, answers or comments contain the text (engine.search_index);
+    internal notes only count where the viewer may read them (permissions.is_agent)."""
+    if seer.admin:
+        readable: Any = true()
+    else:
+        tasked = _per_row(select(Task.id).where(
+            Task.request_id == Request.id,
+            or_(Task.queue.in_(seer.groups), Task.assignee_id == seer.id)), seer)
+        readable = or_(Request.assignment_group_id.in_(seer.groups),
+                       Request.assignee_id == seer.id, tasked.exists())
+    return query.where(search_index.matches(seer.dialect, text, readable))
+
+
+def _visible(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type-arg]
+             filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
     """Agents see every record (settings agents_see: all); with agents_see: groups, those
-    whose assignment group or a task's queue is one of theirs, assigned to them, or worked."""
-    if people.is_admin(session, viewer):
+    whose assignment group or a task's queue is one of theirs, assigned to them, or worked.
+    Filters on the viewer as assignee or on one of their groups need no more condition."""
+    if seer.admin:
         return query
-    if not is_agent(session, cat, viewer):
+    if not seer.agent:
         return query.where(false())
-    if cat.settings.agents_see != "groups":
+    if cat.settings.agents_see != "groups" or filters.assignee == seer.id \
+            or filters.group in seer.groups:
         return query
-    groups = people.groups_of(session, viewer)
-    queued = select(Task.id).where(Task.request_id == Request.id,
-                                   or_(Task.queue.in_(groups), Task.assignee_id == viewer))
-    worked = select(AuditEvent.id).where(AuditEvent.request_id == Request.id,
-                                         AuditEvent.actor_id == viewer,
-                                         AuditEvent.event.in_(WORK_EVENTS))
-    return query.where(or_(Request.assignment_group_id.in_(groups), Request.assignee_id == viewer,
-                           queued.exists(), worked.exists()))
+    queued = _per_row(select(Task.id).where(
+        Task.request_id == Request.id,
+        or_(Task.queue.in_(seer.groups), Task.assignee_id == seer.id)), seer)
+    worked = _per_row(select(AuditEvent.id).where(AuditEvent.request_id == Request.id,
+                                                  AuditEvent.actor_id == seer.id,
+                                                  AuditEvent.event.in_(WORK_EVENTS)), seer)
+    return query.where(or_(Request.assignment_group_id.in_(seer.groups),
+                           Request.assignee_id == seer.id, queued.exists(), worked.exists()))
+
+
+def _per_row(sub: Select[Any], seer: _Seer) -> Select[Any]:  # type: ignore[type-arg]
+    """An EXISTS under OR that PostgreSQL must probe per row through its index: `OFFSET 0`
+    keeps it from hashing every task or work event of the viewer's first (a scan of the
+    table), which a page that stops after 51 rows never needs."""
+    return sub.offset(0) if seer.dialect == "postgresql" else sub
 
 
 def is_agent(session: Session, cat: Catalog, viewer: str) -> bool:
@@ -219,31 +262,70 @@ def _order(f: Filters, cat: Catalog) -> list[Any]:
     return [column.desc() if desc else column.asc(), Request.id.desc() if desc else Request.id.asc()]
 
 
-def _matching(session: Session, cat: Catalog, viewer: str,
+def _matching(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type-arg]
               filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
-    """The ids of the records the viewer may work that match the filters."""
-    return _visible(_where(select(Request.id).where(Request.number.is_not(None)), filters, cat),
-                    session, cat, viewer)
+    """`query` (over requests) narrowed to the records the viewer may work that match: the
+    conditions stand in the statement itself, so an index in the sort's order serves a page."""
+    searching = seer.dialect == "sqlite" and len(filters.q or "") >= search_index.TRIGRAM
+    # (a record gets its number in the transaction that stores it: no condition on it, and
+    # a count can read an index alone)
+    query = _where(query, filters, cat, searching)
+    if filters.q:
+        query = _searched(query, seer, filters.q)
+    return _visible(query, seer, cat, filters)
+
+
+def _count_query(seer: _Seer, cat: Catalog, filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
+    return select(func.count()).select_from(
+        _matching(select(Request.id), seer, cat, filters).limit(COUNT_CAP + 1).subquery())
 
 
 def count(session: Session, cat: Catalog, viewer: str, filters: Filters) -> tuple[int, bool]:
     """How many records match, counting at most COUNT_CAP + 1 of them: (count, more)."""
-    counted = session.scalar(select(func.count()).select_from(
-        _matching(session, cat, viewer, filters).limit(COUNT_CAP + 1).subquery())) or 0
-    return counted, counted > COUNT_CAP
+    return counts(session, cat, viewer, [filters])[0]
+
+
+def counts(session: Session, cat: Catalog, viewer: str,
+           many: Sequence[Filters]) -> list[tuple[int, bool]]:
+    """`count` for several filters (the sidebar's views) in one statement."""
+    if not many:
+        return []
+    seer = _seer(session, cat, viewer)
+    row = session.execute(select(*(_count_query(seer, cat, f).scalar_subquery()
+                                   for f in many))).one()
+    return [(n or 0, (n or 0) > COUNT_CAP) for n in row]
 
 
 def worklist(session: Session, cat: Catalog, viewer: str, filters: Filters,
              page: int = 1) -> WorkPage:
     """One page (PAGE_SIZE rows) of the records the viewer may work that match the filters."""
-    counted, more = count(session, cat, viewer, filters)
+    seer = _seer(session, cat, viewer)
+    counted = session.scalar(_count_query(seer, cat, filters)) or 0
     page = max(1, page)
-    query = (select(Request).options(lazyload(Request.workflow_version))
-             .where(Request.id.in_(_matching(session, cat, viewer, filters).scalar_subquery()))
-             .order_by(*_order(filters, cat))
-             .limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE))
-    rows = list(session.scalars(query))
-    return WorkPage(rows[:PAGE_SIZE], page, counted, more, len(rows) > PAGE_SIZE)
+    rows = list(session.scalars(_page_query(seer, cat, filters, page)))
+    return WorkPage(rows[:PAGE_SIZE], page, counted, counted > COUNT_CAP, len(rows) > PAGE_SIZE)
+
+
+def _page_query(seer: _Seer, cat: Catalog, filters: Filters,
+                page: int) -> Select[Any]:  # type: ignore[type-arg]
+    # the states in words need each row's workflow version: one statement for the page, and
+    # without the definitions, which engine.versions.workflow_of has parsed once already
+    versions = selectinload(Request.workflow_version).defer(WorkflowVersion.definition)
+    return (_matching(select(Request).options(versions), seer, cat, filters)
+            .order_by(*_order(filters, cat))
+            .limit(PAGE_SIZE + 1).offset((max(1, page) - 1) * PAGE_SIZE))
+
+
+def page_query(session: Session, cat: Catalog, viewer: str, filters: Filters,
+               page: int = 1) -> Select[Any]:  # type: ignore[type-arg]
+    """The statement of one page, one row more than PAGE_SIZE (is there a next page?)."""
+    return _page_query(_seer(session, cat, viewer), cat, filters, page)
+
+
+def count_query(session: Session, cat: Catalog, viewer: str,
+                filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
+    """The statement that counts the matching records, at most COUNT_CAP + 1 of them."""
+    return _count_query(_seer(session, cat, viewer), cat, filters)
 
 
 # ---------------------------------------------------------------- saved views

@@ -19,10 +19,14 @@ ACME_ANSWERS: dict[str, dict[str, Any]] = {
     "vpn-access": {"vpn_profile": "standard"},
     "normal-change": {"change_title": "Upgrade the mail relay", "description": "Upgrade the "
                       "outbound mail relay to the current release to fix delivery delays.",
-                      "risk": "low", "affected_systems": ["crm"], "implementer": "heidi",
+                      "affected_systems": ["crm"], "implementer": "heidi",
                       "planned_date": "2026-12-01"},
     "standard-change": {"change_template": "restart-service", "target": "mail01.acme.example",
                         "planned_date": "2026-12-01"},
+    "emergency-change": {"change_title": "Patch the VPN gateway now", "justification": "An exploit "
+                         "for the VPN gateway is published and used.", "planned_date": "2026-11-24",
+                         "start_time": "14:00", "end_time": "15:00",
+                         "rollback_plan": "Restore the gateway's configuration backup."},
     "meeting-room-equipment": {"room": "vermeer", "meeting_date": "2026-12-01",
                                "start_time": "10:00", "attendees": 6, "equipment": ["projector"]},
     "badge-replacement": {"badge_reason": "damaged", "building": "home",
@@ -45,5 +49,6 @@ ACME_ANSWERS: dict[str, dict[str, Any]] = {
                         "impact": "high", "people_affected": 40, "urgency": "high",
                         "contact_email": "alice@acme.example"},
     "password-unlock": {"account": "acme"},
+    "problem": {"short_description": "VPN drops every 30 minutes on Wi-Fi", "service": "network"},
 }
 

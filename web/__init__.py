@@ -76,12 +76,15 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         admin,
         approvals,
         auth,
+        changes,
         cmdb,
         context,
         knowledge,
         lifecycle,
+        major,
         notifications,
         portal,
+        problems,
         records,
         requests,
         tasks,
@@ -89,8 +92,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     )
 
     context.init_app(app)
-    for bp in (auth.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
-               notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp):
+    for bp in (auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
+               notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
+               major.bp):
         app.register_blueprint(bp)
     return app
 

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from wtforms import DateTimeLocalField, SelectField, TextAreaField
 from wtforms.validators import InputRequired
 
-from engine import permissions, queries
+from engine import changes, permissions, queries
 from engine.approvals import LIVE
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Delegation, Request
@@ -234,6 +234,9 @@ def _decide(approval_id: int, verb: str) -> Any:
         left = show_errors(form, exc.fields)
         return _render_approval(appr, req, decision=form, status=422, errors=left)
     flash(f"{'Approved' if verb == 'approve' else 'Rejected'} {req.number}.", "success")
+    if verb == "approve":  # the change calendar's flags warn, they do not refuse
+        for warning in changes.warnings_of(db.session(), catalog(), req):
+            flash(f"{req.number}: {warning}", "warning")
     return redirect(url_for(".inbox"))
 
 

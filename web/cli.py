@@ -452,3 +452,8 @@ def set_password(person_id: str, db_url: str, password: str) -> None:
     with transaction(db_url) as session:
         set_password_hash(session, person_id, hashed)
     click.echo(f"password set for {person_id}")
+
+
+from web.cli_import import import_commands  # noqa: E402 - it is given the options above
+
+main.add_command(import_commands(friendly, db_option, catalog_option))

@@ -59,7 +59,7 @@ def catalog_queues() -> frozenset[str]:
 @cached(LRUCache(maxsize=4), key=lambda cat: cat.version, lock=threading.Lock())
 def queues_of(cat: Catalog) -> frozenset[str]:
     """Groups some workflow of `cat` sends tasks to (every tier)."""
-    return frozenset(q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.tiers)
+    return frozenset(q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.groups)
 
 
 def inbox_count() -> int:

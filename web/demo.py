@@ -164,6 +164,9 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
     service.merge(dup.number, req.number, "grace")
     service.resolve(req.number, "grace", "fixed", "Replaced the empty toner cartridge.")
 
+    _seed_major_incident(service, order)
+    created["problem turned known error"] = _seed_known_error(service, order)
+
     # Knowledge: votes an agent sees on the articles, and reads from order forms.
     kb = Knowledge(service.unit)
     for who, article, verdict in (("alice", "vpn-setup", "helpful"), ("peter", "vpn-setup", "helpful"),
@@ -172,7 +175,46 @@ def seed_demo(service: RequestService, sessions: sessionmaker[Session]) -> dict[
     kb.record_view("reset-your-password", "password-unlock", "peter")
     with sessions.begin() as session:
         _seed_configuration_items(session, service)
+    created.update(_seed_changes(service, sessions, order))
     return created
+
+
+def _seed_major_incident(service: RequestService, order: Callable[..., Request]) -> None:
+    """A Critical mail outage (major by acme's rule) with two callers' incidents attached."""
+    mail = {"short_description": "Email down for the whole company", "affected_service": "email",
+            "description": "Nobody can send or receive mail since 08:50; Outlook says disconnected.",
+            "impact": "high", "people_affected": 400, "urgency": "high",
+            "contact_email": "bob.bakker@acme.example"}
+    parent = order("major incident: email down", "report-incident", "bob", mail)
+    alone = {k: v for k, v in mail.items() if k != "people_affected"}  # asked when impact is wider
+    children = [order(f"child of the major incident, from {who}", "report-incident", who, {
+        **alone, "short_description": text, "impact": "low", "urgency": "high",
+        "contact_email": f"{email}@acme.example"})
+        for who, email, text in (("alice", "alice.jansen", "Outlook cannot connect"),
+                                 ("carol", "carol.devries", "No new mail since this morning"))]
+    assert parent.number is not None
+    service.attach_incidents(parent.number, "frank", " ".join(c.number or "" for c in children))
+
+
+def _seed_known_error(service: RequestService, order: Callable[..., Request]) -> str:
+    """Two callers' VPN incidents behind one problem, which IT Operations made a known error."""
+    vpn = {"short_description": "VPN drops every 30 minutes on Wi-Fi", "affected_service": "network",
+           "description": "On the office Wi-Fi the VPN disconnects every half hour; wired is fine.",
+           "impact": "low", "urgency": "medium"}
+    incidents = [order(f"vpn incident from {who}", "report-incident", who, {
+        **vpn, "contact_email": f"{email}@acme.example"})
+        for who, email in (("alice", "alice.jansen"), ("peter", "peter.brouwer"))]
+    problem = service.create_problem("frank", [i.number or "" for i in incidents], {
+        "short_description": "VPN drops every 30 minutes on Wi-Fi", "service": "network",
+        "description": "Reported by several people on the office Wi-Fi since the access points "
+                       "were upgraded."})
+    assert problem.number is not None
+    service.edit_problem(problem.number, "heidi", {
+        "root_cause": "The new Wi-Fi controller ends idle sessions after 30 minutes.",
+        "workaround": "Use the wired network, or reconnect the VPN when it drops; "
+                      "a controller update is planned.",
+        "known_error": "yes"})
+    return problem.number
 
 
 def _seed_configuration_items(session: Session, service: RequestService) -> None:
@@ -200,6 +242,63 @@ def _seed_configuration_items(session: Session, service: RequestService) -> None
     vpn = add("network-service", "VPN", {"code": "VPN"}, owner_group_id="it-ops")
     cmdb.relate(session, "oscar", crm, "runs_on", db, now)
     cmdb.relate(session, "oscar", crm, "depends_on", vpn, now)
+
+
+def _seed_changes(service: RequestService, sessions: sessionmaker[Session],
+                  order: Callable[..., Request]) -> dict[str, str]:
+    """Changes of each kind on the calendar this month and next: two in conflict on crm-db01,
+    one in the year-end freeze, a high-risk one awaiting the board, an emergency awaiting review."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from engine.models import Asset
+
+    cat = service.catalog()
+    today = service.clock().astimezone(ZoneInfo(cat.settings.time_zone)).date()
+    soon, next_month = today + timedelta(days=3), (today.replace(day=1) + timedelta(days=40)).replace(day=10)
+    with sessions() as session:
+        ids = dict(session.execute(select(Asset.name, Asset.id)).all())
+    db, crm = str(ids["crm-db01"]), str(ids["CRM"])
+    normal = {"change_title": "Upgrade the CRM database to the current release",
+              "description": "Upgrade crm-db01 to the current database release: security fixes "
+                             "and the faster backup the CRM team asked for.",
+              "affected_systems": ["crm"], "implementer": "erin", "affected_server": db}
+
+    def task(req: Request, who: str, outcome: str, answers: dict[str, Any]) -> None:
+        i = _pending(sessions, req, "task", None)
+        service.claim_task(i, who)
+        service.complete_task(i, who, outcome=outcome, answers=answers)
+
+    order("standard change in conflict on crm-db01", "standard-change", "heidi", {
+        "change_template": "restart-service", "target": "crm-db01.acme.internal",
+        "planned_date": soon.isoformat(), "start_time": "22:00", "end_time": "23:00",
+        "affected_server": db})
+    req = order("normal change approved by the board, in conflict", "normal-change", "heidi", {
+        **normal, "planned_date": soon.isoformat(), "start_time": "21:30", "end_time": "23:30",
+        "expected_downtime_minutes": 30, "rollback_plan": "Restore last night's backup."})
+    for who in ("carol", "erin"):
+        act_on = _pending(sessions, req, "approval", who)
+        service.approve(act_on, who, "Fine; mind the backup window.")
+    order("high-risk normal change awaiting the board", "normal-change", "heidi", {
+        **normal, "change_title": "Move the CRM to the new customer portal",
+        "planned_date": next_month.isoformat(), "start_time": "19:00", "end_time": "23:00",
+        "customer_facing": True, "users_affected": "all", "affected_application": crm,
+        "affected_server": "", "rollback_plan": "Switch the portal's DNS back to the old site."})
+    freeze = next((f for f in cat.settings.change_freezes if f.end >= today), None)
+    if freeze is not None:
+        order("standard change inside the change freeze", "standard-change", "heidi", {
+            "change_template": "monthly-patching", "target": "crm-db01.acme.internal",
+            "planned_date": max(freeze.start, today).isoformat(), "start_time": "20:00",
+            "end_time": "21:00"})
+    req = order("emergency change awaiting its review", "emergency-change", "heidi", {
+        "change_title": "Patch the VPN gateway against the published exploit",
+        "justification": "An exploit for our VPN gateway is public and being used.",
+        "planned_date": today.isoformat(), "start_time": "08:00", "end_time": "09:00",
+        "affected_application": crm, "rollback_plan": "Restore the gateway's configuration backup."})
+    service.approve(_pending(sessions, req, "approval", "oscar"), "oscar", "Go ahead now.")
+    task(req, "erin", "implemented", {"implementation_notes": "Installed the vendor's fixed release "
+                                                              "and restarted the gateway."})
+    return {}
 
 
 def _pending(sessions: sessionmaker[Session], req: Request, kind: str, holder: str | None) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from catalog.models import Article
 from engine import lifecycle, permissions
 from engine.errors import InvalidInput, NotAllowed
 from engine.models import Request
@@ -32,6 +33,10 @@ class Panel:
     can_reopen: bool
     reopen_until: datetime | None
     can_merge: bool
+    #: the articles the agent may pick as the one that solved it (when resolving)
+    articles: tuple[Article, ...] = ()
+    #: the article that solved it, when one was chosen
+    solution: Article | None = None
 
     @property
     def shown(self) -> bool:
@@ -53,7 +58,21 @@ def lifecycle_panel(req: Request) -> Panel:
     return Panel(req=req, agent=agent, can_resolve=lifecycle.can_resolve(s, me, req),
                  codes=cat.settings.resolution_codes, can_confirm=waiting and party,
                  can_reopen=bool(in_window and (party or agent)), reopen_until=until,
-                 can_merge=agent and req.status == "open")
+                 can_merge=agent and req.status == "open",
+                 articles=_readable(cat.articles) if agent and req.resolved_at is None else (),
+                 solution=cat.article(req.solution_article) if req.solution_article else None)
+
+
+def _readable(articles: tuple[Article, ...]) -> tuple[Article, ...]:
+    """The articles the viewer may read, by title (asked once per `visible_to`)."""
+    known: dict[tuple[str, ...], bool] = {}
+    out = []
+    for a in articles:
+        if a.visible_to not in known:
+            known[a.visible_to] = permissions.can_see_item(session(), viewer(), a.visible_to)
+        if known[a.visible_to]:
+            out.append(a)
+    return tuple(sorted(out, key=lambda a: a.title.casefold()))
 
 
 def _invalid(req: Request, exc: InvalidInput, values: Mapping[str, str]) -> Any:
@@ -65,6 +84,16 @@ def _invalid(req: Request, exc: InvalidInput, values: Mapping[str, str]) -> Any:
 def _back(number: str, message: str) -> Any:
     flash(message, "success")
     return redirect(url_for("requests.detail", number=number) + "#resolution-heading")
+
+
+def _tell_children(number: str) -> None:
+    """Flash what resolving a major incident did with its children (engine.major)."""
+    report = service().children_report(number, viewer())
+    for words, key in (("resolved with it", "resolved"), ("closed with it", "closed")):
+        if report.get(key):
+            flash(f"Child incidents {words}: {', '.join(report[key])}.", "success")
+    for line in report.get("skipped", ()):
+        flash(f"Child incident left as it was: {line}.", "warning")
 
 
 def _ensure_agent(req: Request, what: str) -> None:
@@ -79,12 +108,18 @@ def resolve(number: str) -> Any:
     req = load_request(number)
     _ensure_agent(req, "resolve it")
     values = {"resolution_code": request.form.get("resolution_code", ""),
-              "resolution_notes": request.form.get("resolution_notes", "")}
+              "resolution_notes": request.form.get("resolution_notes", ""),
+              "solution_article": request.form.get("solution_article", "")}
     try:
         service().resolve(number, viewer(), values["resolution_code"], values["resolution_notes"],
-                          seen_version=form_seen_version(required=False))
+                          seen_version=form_seen_version(required=False),
+                          solution_article=values["solution_article"] or None)
     except InvalidInput as exc:
         return _invalid(req, exc, values)
+    _tell_children(number)
+    if req.record_type == "problem" and request.form.get("also_resolve_incidents") == "yes":
+        for incident, result in service().resolve_linked_incidents(number, viewer()):  # engine.problems
+            flash(f"{incident}: {result}.", "success" if result == "resolved" else "warning")
     return _back(number, f"{number} is resolved; the caller can confirm or reopen it.")
 
 

@@ -45,11 +45,26 @@ EVENTS = {
     "attention_routed": "Moved on by hand",
     "record_changed": "Record changed", "linked": "Linked", "unlinked": "Link removed",
     "watcher_added": "Watcher added", "watcher_removed": "Watcher removed",
+    "problem_changed": "Problem changed", "resolved_by_problem": "Resolved with its problem",
+    "major_declared": "Major incident declared", "major_stood_down": "Major incident stood down",
+    "children_resolved": "Child incidents resolved with it",
 }
 #: the record model's audit events (engine.records), worded by `record_detail`
-RECORD_EVENTS = frozenset({"record_changed", "linked", "unlinked", "watcher_added", "watcher_removed"})
+RECORD_EVENTS = frozenset({"record_changed", "linked", "unlinked", "watcher_added", "watcher_removed",
+                           "problem_changed", "resolved_by_problem"})
+#: a problem's fields (engine.problems) as `problem_changed` lists them
+PROBLEM_FIELDS = {"root_cause": "Root cause", "workaround": "Workaround", "service": "Service",
+                  "ci": "Configuration item", "known_error": "Known error"}
 RECORD_FIELDS = {"title": "Title", "impact": "Impact", "urgency": "Urgency", "category": "Category",
-                 "assignment_group": "Group", "assignee": "Assignee", "priority": "Priority"}
+                 "assignment_group": "Group", "assignee": "Assignee", "priority": "Priority",
+                 "tier": "Support tier"}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = " ".join(str(value or "").split()) or "—"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def record_detail(event: str, detail: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -61,6 +76,11 @@ def record_detail(event: str, detail: Mapping[str, Any], names: Mapping[str, str
                 shown = [names.get(v, v) if key == "assignee" else v for v in (old, new)]
                 parts.append(f"{RECORD_FIELDS[key]}: {shown[0] or '—'} → {shown[1] or '—'}")
         return "; ".join(parts)
+    if event == "problem_changed":
+        return "; ".join(f"{PROBLEM_FIELDS.get(k, k)}: {_short(old)} → {_short(new)}"
+                         for k, (old, new) in (detail.get("changes") or {}).items())
+    if event == "resolved_by_problem":
+        return str(detail.get("problem", ""))
     if event in ("linked", "unlinked"):
         from_source, from_target = LINK_WORDS.get(detail.get("kind", ""), ("", ""))
         words = from_source if detail.get("side") == "source" else from_target

@@ -18,10 +18,11 @@ from wtforms import Field as WTField
 from catalog.answers import defaults_for
 from catalog.catalog import Catalog
 from catalog.models import Article, CatalogItem
-from engine import people, permissions, queries, records
+from engine import people, permissions, problems, queries, records
 from engine.errors import InvalidInput
 from engine.knowledge import Knowledge
 from engine.models import Person
+from engine.problems import KnownError
 from engine.versions import workflow_of
 from forms.answers import clean_answers
 from forms.client import client_rules
@@ -56,7 +57,7 @@ def markdown(text: str) -> Markup:
 
 #: what the portal's one search box finds, in the order equal matches are listed; another kind
 #: (e.g. known errors from problem records) adds its name here and an entry builder below
-KINDS = ("item", "article")
+KINDS = ("item", "article", "known_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,13 @@ def article_entry(article: Article) -> Entry:
                  article.category.casefold(), " ".join(article.body.split()).casefold())
 
 
+def known_error_entry(known: KnownError, service: str) -> Entry:
+    """A known error (runtime data: built per search, there are few), found by its title,
+    workaround and service."""
+    return Entry("known_error", known, known.title.casefold(), "known error",
+                 known.workaround.casefold(), service.casefold())
+
+
 @dataclass(frozen=True, slots=True)
 class SearchIndex:
     """Every item and article of one catalog version, ready to be searched together."""
@@ -111,17 +119,20 @@ class SearchIndex:
         entries = (*(item_entry(i) for i in items), *(article_entry(a) for a in articles))
         return cls(entries, tuple(e.text for e in entries))
 
-    def hits(self, query: str, allowed: Callable[[Any], bool]) -> list[Hit]:
-        """Things matching every word of `query`, ranked together.
+    def hits(self, query: str, allowed: Callable[[Any], bool],
+             extra: Iterable[Entry] = ()) -> list[Hit]:
+        """Things matching every word of `query`, ranked together with the `extra` entries
+        (runtime data such as known errors, which are not in the catalog's index).
 
         Title hits first, then keywords, then summary (then the body, for articles); on a
-        tie items come before articles, then by name.
+        tie items come before articles, then known errors, then by name.
         """
         words = list(dict.fromkeys(query.casefold().split()))[:MAX_WORDS]
         if not words:
             return []
         found: list[tuple[tuple[int, int, int, int, int, str], Hit]] = []
-        for entry, text in zip(self.entries, self.texts, strict=True):
+        more = [(e, e.text) for e in extra]
+        for entry, text in [*zip(self.entries, self.texts, strict=True), *more]:
             if all(w in text for w in words) and allowed(entry.thing):
                 rank = (-sum(w in entry.name for w in words),
                         -sum(w in entry.keywords for w in words),
@@ -167,11 +178,23 @@ def _searchable(orderable: Callable[[CatalogItem], bool]) -> Callable[[Any], boo
     def allowed(thing: Any) -> bool:
         if isinstance(thing, CatalogItem):
             return orderable(thing)
+        if isinstance(thing, KnownError):
+            return True  # only those who may read known errors get them (`_known_errors`)
         if thing.visible_to not in known:
             known[thing.visible_to] = _can_see(thing)
         return known[thing.visible_to]
 
     return allowed
+
+
+def _known_errors() -> list[Entry]:
+    """Entries for the open known errors, when the viewer may report incidents."""
+    s, cat = session(), catalog()
+    if not problems.may_read_known_errors(s, cat, viewer()):
+        return []
+    labels = problems.service_labels(cat)
+    return [known_error_entry(k, labels.get(k.service or "", k.service or ""))
+            for k in problems.known_errors(s)]
 
 
 @bp.route("/")
@@ -181,7 +204,7 @@ def home() -> Any:
     query = " ".join((request.args.get("q") or "").split())[:MAX_QUERY]
     allowed = _orderable()
     if query:
-        results = search_index(cat).hits(query, _searchable(allowed))
+        results = search_index(cat).hits(query, _searchable(allowed), _known_errors())
         return render_template("portal/home.html", query=query, results=results, categories={})
     categories: dict[str, list[CatalogItem]] = {}
     for item in cat.items:

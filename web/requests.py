@@ -87,6 +87,10 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = f"{str(d.get('target', '')).capitalize()} target"
     elif e.event in RECORD_EVENTS:
         detail = record_detail(e.event, d, names)
+    elif e.event in ("major_declared", "major_stood_down"):
+        detail = str(d.get("reason", ""))
+    elif e.event == "children_resolved":
+        detail = "; ".join(f"{k.capitalize()}: {', '.join(v)}" for k, v in d.items() if v)
     return Shown(e.at, who, title, detail)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from threading import Lock
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from cachetools import TTLCache
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from catalog.view_parser import DATE_FILTERS, RECORD_TYPES, SLA_STATUSES
 from engine import queries, worklist
@@ -58,21 +60,50 @@ def _count_text(count: int, more: bool) -> str:
 
 
 def _views(current: str) -> tuple[list[ViewLink], list[ViewLink]]:
-    """The sidebar: shared views of the catalog, then the viewer's own, each with its count."""
+    """The sidebar: shared views of the catalog, then the viewer's own, each with its count
+    (all counted in one statement)."""
     s, cat, me = session(), catalog(), viewer()
-
-    def link(name: str, raw: Mapping[str, str], delete_id: int | None = None) -> ViewLink:
-        query = urlencode(raw)
+    views: list[tuple[str, Mapping[str, str], int | None]] = [
+        (v.name, worklist.view_query(v), None) for v in cat.views]
+    own = worklist.views_of(s, me)
+    views += [(v.name, v.query, v.id) for v in own]
+    checked: dict[int, worklist.Filters] = {}
+    for i, (_, raw, _) in enumerate(views):
         try:
-            count, more = worklist.count(s, cat, me, worklist.parse_filters(s, cat, me, raw))
-            shown = _count_text(count, more)
+            checked[i] = worklist.parse_filters(s, cat, me, raw)
         except InvalidInput:
-            shown = "invalid"  # a person or group it names is gone from the directory
-        return ViewLink(name, query, shown, delete_id, query == current)
+            pass  # a person or group it names is gone from the directory: "invalid"
+    counted = dict(zip(checked, _sidebar_counts(list(checked.values())), strict=True))
+    links = [ViewLink(name, urlencode(raw), _count_text(*counted[i]) if i in counted else "invalid",
+                      delete_id, urlencode(raw) == current)
+             for i, (name, raw, delete_id) in enumerate(views)]
+    return links[:len(cat.views)], links[len(cat.views):]
 
-    shared = [link(v.name, worklist.view_query(v)) for v in cat.views]
-    own = [link(v.name, v.query, v.id) for v in worklist.views_of(s, me)]
-    return shared, own
+
+#: The sidebar's counts, per worker process, for COUNTS_TTL seconds at most and only while no
+#: record has changed since (the newest `updated_at`, read from its index, is in the key):
+#: what a view counts may change without a record changing only through memberships, tasks
+#: and SLA clocks, and that shows within COUNTS_TTL. The list's own count is always fresh.
+COUNTS_TTL = 30.0
+_counted: TTLCache[tuple[Any, ...], tuple[int, bool]] = TTLCache(maxsize=20_000, ttl=COUNTS_TTL)
+_counted_lock = Lock()
+
+
+def _sidebar_counts(views: list[worklist.Filters]) -> list[tuple[int, bool]]:
+    if not views:
+        return []
+    s, cat, me = session(), catalog(), viewer()
+    stamp = (str(s.get_bind().engine.url), s.scalar(select(func.max(Request.updated_at))), me)
+    with _counted_lock:
+        found = {f: _counted.get((*stamp, f)) for f in views}
+    missing = [f for f, n in found.items() if n is None]
+    if missing:
+        fresh = dict(zip(missing, worklist.counts(s, cat, me, missing), strict=True))
+        with _counted_lock:
+            for f, n in fresh.items():
+                _counted[(*stamp, f)] = n
+        found.update(fresh)
+    return [found[f] or (0, False) for f in views]
 
 
 def _render(raw: dict[str, str], status: int = 200, error: str = "",

@@ -36,7 +36,7 @@ def item(text: str) -> str:
     ("id: Laptop\n", "items/item.yaml:6:5: id: 'Laptop' does not match '^[a-z][a-z0-9-]*$'"),
     ("id: laptop\nform: 3\n", "items/item.yaml:7:7: form: 3 is not of type 'array'"),
     ("id: laptop\ncolour: red\n", "items/item.yaml:7:1: colour: unknown key colour "
-     "(known: articles, category, checks, description, form, icon, id, keywords, ...)"),
+     "(known: articles, category, category_from, change, checks, concerns, description, form, ...)"),
     ("id: laptop\nform:\n  - {name: a, type: strng}\n",
      "items/item.yaml:8:21: form[0].type: 'strng' is not one of string, textarea, integer, "
      "number, boolean, choice, multichoice, date, email, url, person, table, asset"),

@@ -40,7 +40,7 @@ def test_a_view_sorts_by_most_recently_updated_unless_told(catalog_dir):
 @pytest.mark.parametrize(("text", "expected"), [
     (GOOD + "  colour: red\n",
      "views/mine.yaml:7:3: filters.colour: unknown filter colour (known: assignee, category, "
-     "created_from, created_to, group, kind, priority, q, ...)"),
+     "created_from, created_to, group, kind, major, priority, ...)"),
     (GOOD + "  asignee: me\n",
      "views/mine.yaml:7:3: filters.asignee: unknown filter asignee (did you mean assignee?)"),
     (GOOD + "  kind: bug\n",

@@ -15,7 +15,7 @@ VARIANTS = {
     "new-laptop": [{}, {"model": "pro16", "justification": "I render 3D models all day long."}],
     "system-access": [{}, {"level": "admin", "role": "crm-admin", "access_until": "2027-01-31"}],
     "software-licence": [{}, {"software": "adobe-creative-cloud"}],
-    "normal-change": [{}, {"risk": "high", "rollback_plan": "Restore the previous image."}],
+    "normal-change": [{}, {"customer_facing": True, "rollback_plan": "Restore the previous image."}],
     "password-unlock": [{}, {"suspicious": True}],
 }
 TASK_VALUES = {"string": "user.one", "textarea": "Completed as planned, with no problems at all.",

@@ -43,7 +43,7 @@ def test_an_incident_is_submitted_with_its_record_fields_filled_in(service, answ
     req = reload(sessions, order(service, answers).number)
     assert (req.record_type, req.title, req.impact, req.urgency, req.category,
             req.assignment_group_id, req.assignee_id, req.channel) == (
-        "incident", "Mail is down", "high", "high", "Support", "service-desk", None, "portal")
+        "incident", "Mail is down", "high", "high", "email", "service-desk", None, "portal")
 
 
 def test_an_item_without_a_short_description_is_titled_by_its_name(service, answers, sessions):
@@ -86,7 +86,7 @@ def test_an_agent_edits_the_record_and_each_change_is_audited_old_to_new(service
     assert (after.title, after.category, after.assignee_id) == ("Mail down on floor 3", "Email", "grace")
     [row] = events(sessions, req.number, "record_changed")
     assert (row.actor_id, row.detail["changes"]) == ("frank", {
-        "title": ["Mail is down", "Mail down on floor 3"], "category": ["Support", "Email"],
+        "title": ["Mail is down", "Mail down on floor 3"], "category": ["email", "Email"],
         "assignee": [None, "grace"]})
 
 
@@ -356,7 +356,7 @@ def test_expressions_see_the_record_fields_under_request(service, answers, sessi
     assert {k: seen[k] for k in ("record_type", "title", "impact", "urgency", "category",
                                  "assignment_group", "assignee", "channel")} == {
         "record_type": "incident", "title": "Mail is down", "impact": "high", "urgency": "high",
-        "category": "Support", "assignment_group": "service-desk", "assignee": "grace",
+        "category": "email", "assignment_group": "service-desk", "assignee": "grace",
         "channel": "portal"}
 
 

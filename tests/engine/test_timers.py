@@ -80,7 +80,9 @@ def test_incident_sla_from_priority_warns_breaches_and_escalates(service, sessio
     assert {e.detail["target"] for e in events(sessions, req.number, "sla_breach")} >= {"resolution"}
     with sessions() as s:
         task = s.scalar(select(Task))
-    assert (task.queue, task.tier) == ("it-ops", 1)  # on_breach: escalate tasks
+    # on_breach: escalate tasks, once per target breached (response, then resolution): tier 2,
+    # then tier 3, picked by the category (email: the business applications team)
+    assert (task.queue, task.tier) == ("apps-team", 2)
 
 
 def test_waiting_on_the_requester_pauses_the_sla(service, sessions, clock, answers):

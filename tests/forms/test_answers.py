@@ -294,7 +294,7 @@ REQUESTER = {"id": "alice", "name": "Alice Jansen", "email": "alice.jansen@acme.
 
 def test_default_templates_render_from_the_requester(acme):
     assert defaults_for(acme.item("normal-change"), REQUESTER, acme) == {
-        "risk": "medium", "expected_downtime_minutes": 0, "estimated_cost": 0,
+        "users_affected": "none", "expected_downtime_minutes": 0, "estimated_cost": 0,
         "contact_email": "alice.jansen@acme.example"}
     laptop = defaults_for(acme.item("new-laptop"), REQUESTER, acme)
     assert laptop["department"] == "Sales"

@@ -180,7 +180,7 @@ def test_defaults_render_in_the_form(acme):
     item = acme.item("normal-change")
     form = build_form_class(item, acme)(data=defaults_for(item, {"email": "a@b.example"}))
     assert attrs(form.contact_email())["value"] == "a@b.example"
-    assert 'selected value="medium"' in str(form.risk())
+    assert 'selected value="none"' in str(form.users_affected())
     hire = acme.item("new-hire-onboarding")
     start = build_form_class(hire, acme)(data={"start_date": "2026-02-02"}).start_date
     assert attrs(start())["value"] == "2026-02-02"

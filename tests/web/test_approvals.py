@@ -80,7 +80,7 @@ def test_an_empty_inbox(client, auth):
 def test_policy_counts_every_approver_of_a_group_approval(client, auth, service):
     req = service.submit("normal-change", "heidi", {
         "change_title": "Upgrade the mail relay", "description": "Upgrade the outbound mail "
-        "relay to the current release to fix delivery delays.", "risk": "low",
+        "relay to the current release to fix delivery delays.",
         "affected_systems": ["crm"], "implementer": "heidi", "planned_date": "2026-12-01"})
     with service.sessions() as s:
         rows = list(s.scalars(select(Approval).where(Approval.request_id == req.id,

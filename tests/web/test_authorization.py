@@ -150,6 +150,17 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/requests/<number>/merge", "r1"):                RECORD_AGENTS,
     ("POST", "/requests/<number>/merge", "r2"):                RECORD_AGENTS,
     ("POST", "/requests/<number>/merge", "missing"):           NOBODY,
+    # major incidents (web/major.py): agents of the record declare, stand down and attach; r1
+    # and r2 are requests, not incidents (409); attaching nothing is a 422 before that
+    ("POST", "/requests/<number>/major/declare", "r1"):        (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/major/declare", "r2"):        (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/major/declare", "missing"):   NOBODY,
+    ("POST", "/requests/<number>/major/stand-down", "r1"):     (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/major/stand-down", "r2"):     (302, 403, 404, 403, 404, 403, 409, 404, 409),
+    ("POST", "/requests/<number>/major/stand-down", "missing"): NOBODY,
+    ("POST", "/requests/<number>/major/attach", "r1"):         RECORD_AGENTS,
+    ("POST", "/requests/<number>/major/attach", "r2"):         RECORD_AGENTS,
+    ("POST", "/requests/<number>/major/attach", "missing"):    NOBODY,
     # log a record for a caller: agents (admins, members of a queue or an item's owner group)
     ("GET", "/log", "-"):                                      LOGGERS,
     # the agents' list (web/worklist.py): agents only; saving a view or a bulk action with an
@@ -158,6 +169,21 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/records/views", "-"):                           AGENTS_EMPTY_FORM,
     ("POST", "/records/views/<id:view_id>/delete", "missing"): AGENTS_MISSING,
     ("POST", "/records/bulk", "-"):                            AGENTS_EMPTY_FORM,
+    # problems (web/problems.py): the problem item's form is for the service desk, IT Operations
+    # and admins (404 for the rest, as for an item they may not order; 422: empty form); r1 and
+    # r2 are no problems, so editing one is a 404 for everyone
+    ("GET", "/problems/new", "-"):                             (302, 404, 404, 404, 404, 404, 200, 200, 200),
+    ("POST", "/problems/new", "-"):                            (302, 404, 404, 404, 404, 404, 422, 422, 422),
+    ("POST", "/requests/<number>/problem", "r1"):              NOBODY,
+    ("POST", "/requests/<number>/problem", "r2"):              NOBODY,
+    ("POST", "/requests/<number>/problem", "missing"):         NOBODY,
+    # changes (web/changes.py): the calendar is for agents (the change board owns an item);
+    # a change's window and CIs are edited by its agents (422: empty form; r1 and r2 are no
+    # changes, which only a valid form would find out)
+    ("GET", "/changes/calendar", "-"):                         AGENTS,
+    ("POST", "/requests/<number>/change", "r1"):               RECORD_AGENTS,
+    ("POST", "/requests/<number>/change", "r2"):               RECORD_AGENTS,
+    ("POST", "/requests/<number>/change", "missing"):          NOBODY,
     # ---------------------------------------------------------------- approvals
     ("GET", "/approvals", "-"):                                ANYONE,
     ("POST", "/approvals/bulk", "-"):                          EMPTY_FORM,

@@ -27,6 +27,17 @@ PROMISED = {
     "resolved incident waiting for alice": ("report-incident", "confirm_window", "open", None),
     "duplicate merged into the printer incident": ("report-incident", "closed_duplicate", "closed",
                                                    "duplicate"),
+    "vpn incident from alice": ("report-incident", "triage", "open", None),
+    "vpn incident from peter": ("report-incident", "triage", "open", None),
+    "problem turned known error": ("problem", "known_error", "open", None),
+    "standard change in conflict on crm-db01": ("standard-change", "implement", "open", None),
+    "normal change approved by the board, in conflict": ("normal-change", "implement", "open", None),
+    "high-risk normal change awaiting the board": ("normal-change", "cab_approval", "open", None),
+    "standard change inside the change freeze": ("standard-change", "implement", "open", None),
+    "emergency change awaiting its review": ("emergency-change", "review", "open", None),
+    "major incident: email down": ("report-incident", "triage", "open", None),
+    "child of the major incident, from alice": ("report-incident", "triage", "open", None),
+    "child of the major incident, from carol": ("report-incident", "triage", "open", None),
 }
 
 

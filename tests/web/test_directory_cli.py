@@ -16,7 +16,7 @@ def test_sync_then_set_a_password(tmp_path, runner):
     assert runner.invoke(main, ["db", "upgrade", "--db", url]).exit_code == 0
     result = runner.invoke(main, ["directory", "sync", "--db", url, "--catalog", str(ACME)])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("directory: 17 people, 11 groups")
+    assert result.output.startswith("directory: 17 people, 14 groups")
     short = runner.invoke(main, ["password", "alice", "--db", url], input="short\nshort\n")
     assert short.exit_code == 2 and "at least 12 characters" in short.output
     result = runner.invoke(main, ["password", "alice", "--db", url],

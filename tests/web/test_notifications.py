@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from engine.models import Notification, NotificationPreference, Request
+from engine.notifications import KINDS
 from tests.acme import ACME_ANSWERS
 
 LAPTOP = dict(ACME_ANSWERS["new-laptop"])
@@ -97,10 +98,9 @@ def test_mark_all_read(client, auth, post, service):
 def test_settings_show_both_by_default_and_save_a_choice(client, auth, post, service):
     auth.login("heidi")
     html = client.get("/notifications/settings").get_data(as_text=True)
-    assert html.count('type="radio" value="both"') == 5
-    assert len(re.findall(r'<input checked[^>]*value="both"', html)) == 5
-    choices = {"assigned": "email", "caller_reply": "both", "approval_needed": "both",
-               "sla_warning": "in_app", "mentioned": "both"}
+    assert html.count('type="radio" value="both"') == len(KINDS)  # one row per kind
+    assert len(re.findall(r'<input checked[^>]*value="both"', html)) == len(KINDS)
+    choices = {**{kind: "both" for kind in KINDS}, "assigned": "email", "sla_warning": "in_app"}
     response = post("/notifications/settings", choices, page="/notifications/settings",
                     follow_redirects=True)
     assert "Your notification settings are saved." in response.get_data(as_text=True)

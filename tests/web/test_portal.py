@@ -137,7 +137,8 @@ def test_search_does_not_show_what_the_person_may_not_order(client, auth):
     assert result_names(text(client.get("/?q=change"))) == []
     auth.logout()
     auth.login("frank")
-    assert result_names(text(client.get("/?q=change"))) == ["Normal change", "Standard change"]
+    assert result_names(text(client.get("/?q=change"))) == ["Emergency change", "Normal change",
+                                                             "Standard change"]
 
 
 def test_a_long_query_is_cut_short_not_refused(client, auth):

@@ -48,7 +48,7 @@ def test_an_agent_saves_the_record_and_the_timeline_says_what_changed(app, servi
         "Mail down on floor 3", "medium", "p2", "grace")
     page = frank.get(f"/requests/{req.number}").get_data(as_text=True)
     assert "Record changed" in page
-    assert str(escape("Impact: high → medium; Category: Support → Email; Assignee: — → Grace")) in page
+    assert str(escape("Impact: high → medium; Category: email → Email; Assignee: — → Grace")) in page
 
 
 def test_bad_values_come_back_as_422_with_the_message_on_the_field(app, service):

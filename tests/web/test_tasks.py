@@ -238,11 +238,17 @@ def test_escalate_a_tier_one_incident(client, auth, post, service):
     html = client.get("/queues/it-ops").get_data(as_text=True)
     assert f'<a href="/tasks/{task.id}">Mail is down</a>' in html
     html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert "Escalate to the next tier" not in html  # it-ops is the last tier
+    assert "Escalate to the next tier" in html  # tier 3: picked by the category (email)
+    response = post(f"/tasks/{task.id}/escalate",
+                    {"escalate-seen_version": version(service, req.number)})
+    assert response.status_code == 302
+    assert task_of(service, req.number).queue == "apps-team"
+    html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "Escalate to the next tier" not in html  # apps-team is the last tier
     response = post(f"/tasks/{task.id}/escalate",
                     {"escalate-seen_version": version(service, req.number)})
     assert response.status_code == 409
-    assert f"task {task.id} is already at its last tier (it-ops)" in response.get_data(as_text=True)
+    assert f"task {task.id} is already at its last tier (apps-team)" in response.get_data(as_text=True)
 
 
 READ_ONLY = "You worked on this request before: you may read it, but not act on it."

@@ -63,6 +63,21 @@ def test_filters_narrow_the_list(client, auth, two):
     assert listed(client.get("/records?sla=breached").get_data(as_text=True)) == []
 
 
+def test_the_search_finds_what_was_written_on_the_record_page(client, auth, post, two):
+    mail, printer = two
+    auth.login("frank")
+    page = f"/requests/{printer}"
+    post(f"{page}/comment", {"body": "Replaced the fuser: 100%_fixed"}, page=page)
+    post(f"{page}/comment", {"body": "Caller kicked the tray", "internal": "yes"}, page=page)
+    assert listed(client.get("/records?q=100%25_FIX").get_data(as_text=True)) == [printer]
+    assert listed(client.get("/records?q=0%25_").get_data(as_text=True)) == [printer]
+    assert listed(client.get("/records?q=100__").get_data(as_text=True)) == []
+    assert listed(client.get("/records?q=kicked").get_data(as_text=True)) == [printer]
+    assert listed(client.get(f"/records?q={mail}").get_data(as_text=True)) == [mail]
+    assert listed(client.get("/records?q=third+floor&kind=incident&status=open")
+                  .get_data(as_text=True)) == [printer, mail]
+
+
 def test_a_bad_filter_is_a_422_that_names_it(client, auth, two):
     auth.login("frank")
     response = client.get("/records?kind=bug&created_from=yesterday&colour=red")
@@ -86,6 +101,22 @@ def test_the_sidebar_shows_the_shared_views_with_their_counts(client, auth, two,
     assert re.search(r'>Breached</a> <span [^>]*>1</span>', shared)
     breached = re.search(r'href="(/records\?[^"]*)">Breached<', shared).group(1)
     assert listed(client.get(breached.replace("&amp;", "&")).get_data(as_text=True)) == [mail]
+
+
+def test_the_sidebar_counts_again_once_a_record_changed(client, auth, two, service):
+    mail, printer = two
+    auth.login("frank")
+
+    def mine() -> str:
+        html = client.get("/records").get_data(as_text=True)
+        return re.search(r'>My open records</a> <span [^>]*>([^<]+)</span>', html).group(1)
+
+    assert mine() == "1"
+    with service.sessions.begin() as s:  # not through the service: no record changed for it
+        s.execute(update(Request).where(Request.number == mail).values(assignee_id="frank"))
+    assert mine() == "1"  # counted a moment ago (web.worklist.COUNTS_TTL)
+    service.edit_record(mail, "frank", {"title": "Mail is down for the whole floor"})
+    assert mine() == "2"
 
 
 def test_an_agent_saves_opens_and_deletes_a_view(client, auth, post, two, service):

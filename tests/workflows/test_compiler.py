@@ -19,9 +19,10 @@ from workflows.compiler import (
 )
 from workflows.errors import InvalidTrigger, UnknownState
 
-ACME_WORKFLOWS = ["access-request", "automated-unlock", "facilities-request", "hardware-request",
+ACME_WORKFLOWS = ["access-request", "automated-unlock", "emergency-change", "facilities-request",
+                  "hardware-request",
                   "identity-request", "incident", "laptop-request", "licence-request",
-                  "normal-change", "offboarding", "onboarding", "owner-approval",
+                  "normal-change", "offboarding", "onboarding", "owner-approval", "problem",
                   "standard-change"]
 
 TINY = """\

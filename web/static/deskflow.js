@@ -276,7 +276,36 @@
     select.selectedIndex = 0;
   }
 
+  // [data-df-known-errors] before an incident form: keep the known errors of the chosen service or CI
+  function filterKnownErrors(box) {
+    var form = document.getElementById("df-order");
+    if (!form) return;
+    var pick = function (name) {
+      var el = name ? form.querySelector('[name="' + name + '"]') : null;
+      return el && !el.disabled && !el.closest("[hidden]") ? el.value : "";
+    };
+    var service = pick(box.getAttribute("data-service-field"));
+    var ci = pick(box.getAttribute("data-ci-field"));
+    var any = false;
+    box.querySelectorAll("[data-service]").forEach(function (li) {
+      var match = (service && li.getAttribute("data-service") === service) ||
+        (ci && li.getAttribute("data-ci") === ci);
+      li.hidden = !match;
+      any = any || match;
+    });
+    box.hidden = !any;
+  }
+
   function init() {
+    document.querySelectorAll("[data-df-known-errors]").forEach(function (box) {
+      var form = document.getElementById("df-order");
+      var refresh = function () { filterKnownErrors(box); };
+      if (form) {
+        form.addEventListener("change", refresh);
+        form.addEventListener("input", refresh);
+      }
+      refresh();
+    });
     document.querySelectorAll("select[data-df-insert]").forEach(function (select) {
       select.addEventListener("change", function (event) {
         event.stopPropagation();
