@@ -107,6 +107,8 @@ class Settings:
     resolution_codes: tuple[str, ...] = ()
     #: how long after resolution the caller may reopen it (None: 3 business days)
     reopen_window: Duration | None = None
+    #: how long an emailed satisfaction link stays valid (None: 14 days; engine.satisfaction)
+    satisfaction_expires: Duration | None = None
     #: what the agents' list shows an agent: all records, or those of their groups (engine.worklist)
     agents_see: str = "groups"
     #: major incidents (engine.major); None: no group is told, no rule flags one

@@ -4,7 +4,9 @@ Every operator and function that can build a value checks the size of what it wo
 build *before* building it, so no evaluation allocates or computes more than the limits
 below; every evaluated node counts as a step, and a deadline in the thread's CPU time is the
 last resort (CPU time, not wall-clock: a busy machine that descheduled the thread must not
-fail a cheap expression). Null (`None`, an empty answer) is an empty value: ordering comparisons with it
+fail a cheap expression; and not the time the garbage collector spent in the thread either: a
+full collection of a large process's heap can take longer than the whole budget and says
+nothing about the expression). Null (`None`, an empty answer) is an empty value: ordering comparisons with it
 are false, arithmetic with it is null, and the functions treat it as documented in
 docs/catalog-format.md (§9). This module knows nothing of catalogs; the language's
 wrapper (`catalog.expressions`) turns `OverBudget` into its own error.
@@ -13,8 +15,10 @@ wrapper (`catalog.expressions`) turns `OverBudget` into its own error.
 from __future__ import annotations
 
 import ast
+import gc
 import operator as op
 import re
+import threading
 import time
 import types
 from collections.abc import Callable, Mapping
@@ -223,6 +227,33 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+class _GcClock(threading.local):
+    """The CPU time the garbage collector has spent in this thread (collections run in the
+    thread whose allocation triggered them)."""
+
+    started: float | None = None
+    spent: float = 0.0
+
+
+_gc_clock = _GcClock()
+
+
+def _time_the_collector(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_clock.started = time.thread_time()
+    elif _gc_clock.started is not None:
+        _gc_clock.spent += time.thread_time() - _gc_clock.started
+        _gc_clock.started = None
+
+
+gc.callbacks.append(_time_the_collector)
+
+
+def cpu_time() -> float:
+    """The thread's CPU time less what the garbage collector took of it."""
+    return time.thread_time() - _gc_clock.spent
+
+
 class Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
     """simpleeval with our operators, a step count and a deadline."""
 
@@ -231,13 +262,13 @@ class Evaluator(simpleeval.EvalWithCompoundTypes):  # type: ignore[misc]
     def __init__(self, names: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]) -> None:
         super().__init__(operators=dict(OPERATORS), functions=dict(functions), names=dict(names))
         self.steps = 0
-        self.deadline = time.thread_time() + MAX_SECONDS
+        self.deadline = cpu_time() + MAX_SECONDS
 
     def _eval(self, node: ast.AST) -> Any:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise OverBudget(f"more than {MAX_STEPS:,} steps")
-        if time.thread_time() > self.deadline:
+        if cpu_time() > self.deadline:
             raise OverBudget(f"more than {MAX_SECONDS} seconds of CPU time")
         return super()._eval(node)
 

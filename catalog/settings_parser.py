@@ -57,6 +57,7 @@ def parse_settings(doc: SourceDoc) -> Parsed:
         sla_warning_percent=d.get("sla_warning_percent", 75), priorities=priorities,
         resolution_codes=tuple(d.get("resolution_codes", ())),
         reopen_window=duration(d.get("reopen_window")), agents_see=d.get("agents_see", "groups"),
+        satisfaction_expires=duration((d.get("satisfaction") or {}).get("expires")),
         major_incident=_major_incident(p, d.get("major_incident")),
         default_priority=default, priority_matrix=MappingProxyType(matrix),
         change_freezes=parse_freezes(p, d.get("change_freezes", [])))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Duration
 from catalog.workflow import StateKind
-from engine import attention, intake, major, notifications, people, permissions, runtime, sla
+from engine import attention, intake, major, notifications, people, permissions, runtime, satisfaction, sla
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text, fresh
 from engine.models import AuditEvent, Comment, RecordLink, Request, Task, Watcher
@@ -83,6 +83,7 @@ def mark_resolved(unit: UnitOfWork, req: Request, task: Task, code: str | None,
     touch(unit, req)
     audit(unit, req, "resolved", state=req.state, task=task.id, code=code, notes=notes or "",
           **({"article": article} if article else {}))
+    satisfaction.ask(unit, req)
 
 
 def resolve_through_workflow(unit: UnitOfWork, req: Request, code: str | None, notes: str,

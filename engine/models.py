@@ -156,6 +156,8 @@ class Request(Base):
         Index("ix_requests_updated", "updated_at", "id"),
         Index("ix_requests_assignee_status_updated", "assignee_id", "status", "updated_at"),
         Index("ix_requests_sla_status_updated", "sla_state", "status", "updated_at"),
+        # the reports (engine.reports): records opened in a period
+        Index("ix_requests_created", "created_at"),
         UniqueConstraint("import_source", "external_id", name="uq_requests_import_source"),
     )
 
@@ -377,7 +379,9 @@ class AuditEvent(Base):
     """Append-only: who did what to which request, when, from which state to which."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_request", "request_id", "id"),)
+    __table_args__ = (Index("ix_audit_request", "request_id", "id"),
+                      # the reports: the record_changed events of the matching records
+                      Index("ix_audit_event_request", "event", "request_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
@@ -579,3 +583,25 @@ class SavedView(Base):
     name: Mapped[str] = mapped_column(String(80))
     query: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class SatisfactionResponse(Base):
+    """The one satisfaction question asked about a resolved record (engine.satisfaction)."""
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (Index("ix_csat_responses_answered_at", "answered_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            unique=True)
+    #: who is asked: the requested-for person, else the requester
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           index=True)
+    #: 1..5, None until answered
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    #: named by the emailed link's signed token; the link is single use
+    nonce: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import CatalogItem
 from engine import people
-from engine.models import Approval, AuditEvent, Membership, Request, Task, Watcher
+from engine.models import Approval, AuditEvent, Group, Membership, Request, Task, Watcher
 
 #: audit events that make their actor someone who worked the request (read access stays)
 WORK_EVENTS = ("task_claimed", "task_completed", "task_escalated", "task_reassigned",
@@ -113,3 +113,13 @@ def can_delegate(session: Session, person_id: str, approval: Approval, req: Requ
     if is_party(req, person_id):
         return False
     return approval.approver_id == person_id or people.is_admin(session, person_id)
+
+
+def can_see_reports(session: Session, person_id: str, owner_groups: frozenset[str]) -> bool:
+    """The dashboards: the `reporting` role, a service owner (the manager of a group that owns
+    some catalog item: `owner_groups`), or an admin."""
+    roles = people.roles_of(session, person_id)
+    if "reporting" in roles or people.ADMIN_ROLE in roles:
+        return True
+    return session.scalar(select(Group.id).where(Group.manager_id == person_id,
+                                                 Group.id.in_(owner_groups)).limit(1)) is not None

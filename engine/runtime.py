@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, notifications, people
+from engine import approvals, notifications, people, satisfaction
 from engine.actions import ACTIONS
 from engine.errors import Conflict, StepFailed
 from engine.models import Approval, Request, Task, Timer
@@ -284,6 +284,7 @@ def finish(unit: UnitOfWork, req: Request, outcome: str) -> None:
     for obj in unit.session.new:  # timers this very unit created (not flushed yet)
         if isinstance(obj, Timer) and obj.request_id == req.id and obj.status == "pending":
             obj.status = "cancelled"
+    satisfaction.ask_on_finish(unit, req, outcome)
 
 
 def decide_if_complete(unit: UnitOfWork, req: Request) -> str | None:

@@ -40,6 +40,7 @@ from engine.notifications import NotificationInbox
 from engine.problems import Problems, stamp_problem
 from engine.records import Records
 from engine.runtime import transition
+from engine.satisfaction import Satisfaction
 from engine.unit import UnitOfWork, UnitRunner, audit, tasks_of_visit, touch, workflow
 from engine.versions import store_version
 from engine.worklist import SavedViews, is_agent
@@ -50,15 +51,18 @@ def utcnow() -> datetime:
 
 
 class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, NotificationInbox,
-                     Problems, Records, SavedViews):
+                     Problems, Records, Satisfaction, SavedViews):
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
-                 clock: Callable[[], datetime] = utcnow, base_url: str = "") -> None:
+                 clock: Callable[[], datetime] = utcnow, base_url: str = "",
+                 secret_key: str = "") -> None:
         self.sessions, self.catalog, self.clock = sessions, catalog, clock
         self.base_url = base_url.rstrip("/")
+        #: signs the satisfaction links in emails (the web app's secret key)
+        self.secret_key = secret_key
         #: runs one use case in one transaction (retried on a concurrent change)
-        self.unit = UnitRunner(sessions, catalog, clock, self.base_url)
+        self.unit = UnitRunner(sessions, catalog, clock, self.base_url, secret_key)
 
     # ------------------------------------------------------------ reading
 

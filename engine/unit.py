@@ -53,6 +53,8 @@ class UnitOfWork:
     calendar: BusinessCalendar
     #: where links in emails point, e.g. https://desk.example.com
     base_url: str = ""
+    #: signs links in emails (engine.satisfaction); empty: no signed links
+    secret_key: str = field(default="", repr=False)
     audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
@@ -163,9 +165,10 @@ class UnitRunner:
     """Runs work in units of work: one transaction each, retried on a concurrent change."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
-                 clock: Callable[[], datetime], base_url: str = "") -> None:
+                 clock: Callable[[], datetime], base_url: str = "", secret_key: str = "") -> None:
         self.sessions, self.catalog, self.clock = sessions, catalog, clock
         self.base_url = base_url.rstrip("/")
+        self.secret_key = secret_key
 
     def __call__(self, actor: str | None, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in one transaction; retry when a concurrent change got there first."""
@@ -175,7 +178,7 @@ class UnitRunner:
             try:
                 with session.begin():
                     unit = UnitOfWork(session, catalog, self.clock(), actor, calendar_of(catalog),
-                                      base_url=self.base_url)
+                                      base_url=self.base_url, secret_key=self.secret_key)
                     with session.no_autoflush:  # one flush at the end: one UPDATE per row
                         result = work(unit)
                     unit.finish()

@@ -86,7 +86,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         portal,
         problems,
         records,
+        reports,
         requests,
+        satisfaction,
         tasks,
         worklist,
     )
@@ -94,7 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     context.init_app(app)
     for bp in (auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
                notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
-               major.bp):
+               major.bp, reports.bp, satisfaction.bp):
         app.register_blueprint(bp)
     return app
 

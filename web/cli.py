@@ -250,14 +250,20 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
     import os
     import threading
 
+    from flask import Flask
+
     from catalog.loader import load_valid_catalog
     from engine.db import make_engine, make_sessionmaker
     from engine.service import RequestService, utcnow
     from engine.worker import install_signal_handlers, work_for
+    from web.config import secret_key
 
     catalog = load_valid_catalog(catalog_path)
+    # the portal's key (DESKFLOW_SECRET_KEY, else the one in the portal's instance folder), so
+    # the signed links in emails the worker queues (satisfaction surveys) open in the portal
     service = RequestService(make_sessionmaker(make_engine(db_url)), lambda: catalog, utcnow,
-                             base_url=os.environ.get("DESKFLOW_BASE_URL", ""))
+                             base_url=os.environ.get("DESKFLOW_BASE_URL", ""),
+                             secret_key=secret_key(Flask("web").instance_path))
     stop = threading.Event()
     install_signal_handlers(stop)
     click.echo(f"deskflow worker: {db_url.split('@')[-1]}, catalog {catalog_path}")
@@ -457,3 +463,9 @@ def set_password(person_id: str, db_url: str, password: str) -> None:
 from web.cli_import import import_commands  # noqa: E402 - it is given the options above
 
 main.add_command(import_commands(friendly, db_option, catalog_option))
+from web.cli_replay import replay_command  # noqa: E402 - it is given the options above
+
+main.add_command(replay_command(friendly, catalog_option))
+from web.cli_report import report_command  # noqa: E402 - it is given the options above
+
+main.add_command(report_command(friendly, db_option, catalog_option))

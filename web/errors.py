@@ -21,7 +21,8 @@ RETRY_AFTER = "2"
 BUSY = "The service is busy right now. Wait a moment and try again."
 
 TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found",
-          405: "Not allowed here", 409: "Something changed", 413: "Too large",
+          405: "Not allowed here", 409: "Something changed", 410: "Link no longer valid",
+          413: "Too large",
           422: "Check your input", 429: "Too many attempts", 500: "Something went wrong",
           503: "Busy"}
 

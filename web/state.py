@@ -97,7 +97,8 @@ def init_app(app: Flask, engine: object, catalog_path: Path) -> PortalState:
     sessions = make_sessionmaker(engine)  # type: ignore[arg-type]
     holder: dict[str, PortalState] = {}
     service = RequestService(sessions, lambda: holder["d"].catalog, utcnow,
-                             base_url=app.config.get("DESKFLOW_BASE_URL", ""))
+                             base_url=app.config.get("DESKFLOW_BASE_URL", ""),
+                             secret_key=app.config.get("SECRET_KEY") or "")
     state = PortalState(catalog_path, LoadedCatalog(catalog, datetime.now(UTC), catalog.warnings), service,
                      sessions, cache, readers=make_sessionmaker(engine, writes=False))  # type: ignore[arg-type]
     holder["d"] = state

@@ -150,6 +150,14 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/requests/<number>/merge", "r1"):                RECORD_AGENTS,
     ("POST", "/requests/<number>/merge", "r2"):                RECORD_AGENTS,
     ("POST", "/requests/<number>/merge", "missing"):           NOBODY,
+    # satisfaction (web/satisfaction.py): only the person asked answers, once the record is
+    # resolved; r1 and r2 are not, so they have no question (404 like a missing record). The
+    # emailed link needs no sign-in: its signed token decides, a forged one is a 400 for all
+    ("POST", "/requests/<number>/satisfaction", "r1"):         NOBODY,
+    ("POST", "/requests/<number>/satisfaction", "r2"):         NOBODY,
+    ("POST", "/requests/<number>/satisfaction", "missing"):    NOBODY,
+    ("GET", "/satisfaction/<token>", "missing"):               (400, 400, 400, 400, 400, 400, 400, 400, 400),
+    ("POST", "/satisfaction/<token>", "missing"):              (400, 400, 400, 400, 400, 400, 400, 400, 400),
     # major incidents (web/major.py): agents of the record declare, stand down and attach; r1
     # and r2 are requests, not incidents (409); attaching nothing is a 422 before that
     ("POST", "/requests/<number>/major/declare", "r1"):        (302, 403, 404, 403, 404, 403, 409, 404, 409),
@@ -184,6 +192,12 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/requests/<number>/change", "r1"):               RECORD_AGENTS,
     ("POST", "/requests/<number>/change", "r2"):               RECORD_AGENTS,
     ("POST", "/requests/<number>/change", "missing"):          NOBODY,
+    # reports (web/reports.py): the reporting role, service owners (managers of a group owning
+    # an item) and admins; in this world only oscar, an admin
+    ("GET", "/reports", "-"):                                  ADMINS,
+    ("GET", "/reports/records.csv", "-"):                      ADMINS,
+    ("GET", "/reports/<name>.csv", "volume"):                  ADMINS,
+    ("GET", "/reports/<name>.csv", "missing"):                 ADMINS_MISSING,
     # ---------------------------------------------------------------- approvals
     ("GET", "/approvals", "-"):                                ANYONE,
     ("POST", "/approvals/bulk", "-"):                          EMPTY_FORM,

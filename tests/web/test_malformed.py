@@ -454,7 +454,8 @@ def test_post_to_what_does_not_exist_is_404(world, as_):
             continue
         url = url_for_rule(rule, values)
         response = as_("oscar").post(url, {"seen_version": "1", "body": "hi", **seen})
-        assert response.status_code == 404, url
+        # a satisfaction link's token that is not signed by us is forged: 400 (web/satisfaction.py)
+        assert response.status_code == (400 if "<token>" in rule else 404), url
         checked += 1
     assert checked == sum(1 for m, r, _ in routes(world.app) if m == "POST" and rule_args(r))
     assert checked >= 14

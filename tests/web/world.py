@@ -83,6 +83,7 @@ def build_world(app: Flask) -> World:
         "change": {"item_id": "normal-change", "article_id": "change-management-guide"},
         "it-hardware": {"group_id": "it-hardware"},
         "message": {"message_id": message},
+        "volume": {"name": "volume"},  # a figure of /reports
         # a server owned by it-hardware (frank manages it; grace, an agent, only reads it)
         "ci1": {"ci_id": ci1, "type_id": "server"},
         # bob's first in-app notification: r1's approval waits for him
@@ -91,7 +92,8 @@ def build_world(app: Flask) -> World:
                     "item_id": "no-such-item", "article_id": "no-such-article",
                     "group_id": "no-such-group", "workflow_id": "no-such-workflow",
                     "message_id": MISSING_ID, "notification_id": MISSING_ID,
-                    "ci_id": MISSING_ID, "type_id": "no-such-type", "view_id": MISSING_ID},
+                    "ci_id": MISSING_ID, "type_id": "no-such-type", "view_id": MISSING_ID,
+                    "name": "no-such-report", "token": "not-a-signed-token"},
     }
     return world
 

@@ -1,0 +1,90 @@
+"""The dashboards at /reports (engine.reports, docs/reports.md): charts, tables, CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_login import login_required
+
+from engine import permissions, reports
+from engine.errors import NotAllowed, NotFound
+from engine.reports import Filters
+from web.charts import bars
+from web.context import catalog, now, session, viewer
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.app_template_global("can_see_reports")
+def can_see_reports() -> bool:
+    """Whether the viewer sees /reports (the nav link; a template global)."""
+    owners = frozenset(i.owner for i in catalog().items if i.owner)
+    return permissions.can_see_reports(session(), viewer(), owners)
+
+
+def _allowed() -> None:
+    if not can_see_reports():
+        raise NotAllowed("Only people with the reporting role, service owners and admins see "
+                         "the reports.")
+
+
+def _filters() -> Filters:
+    cat = catalog()
+    return reports.parse_filters(session(), request.args,
+                                 priorities=tuple(p.id for p in cat.settings.priorities),
+                                 items=tuple(i.id for i in cat.items))
+
+
+def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]], name: str) -> Response:
+    def lines() -> Iterator[str]:
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(header)
+        for row in rows:
+            out.writerow(["" if v is None else v for v in row])
+            if buf.tell() > 16384:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    return Response(stream_with_context(lines()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@bp.get("/reports")
+@login_required
+def index() -> str:
+    _allowed()
+    f = _filters()
+    figures = reports.all_figures(session(), f, now())
+    charts = {fig.name: bars(fig.title, [(r[fig.chart_columns[0]], r[fig.chart_columns[1]])
+                                         for r in fig.rows]) if fig.chart else None
+              for fig in figures}
+    cat = catalog()
+    return render_template("reports/index.html", figures=figures, charts=charts, filters=f,
+                           query=f.query(), kinds=reports.RECORD_TYPES,
+                           priorities=[p.id for p in cat.settings.priorities])
+
+
+@bp.get("/reports/records.csv")
+@login_required
+def records_csv() -> Response:
+    _allowed()
+    f = _filters()
+    return _csv(reports.RECORD_COLUMNS, reports.records(session(), f), "records")
+
+
+@bp.get("/reports/<name>.csv")
+@login_required
+def figure_csv(name: str) -> Response:
+    _allowed()
+    if name not in reports.FIGURES:
+        raise NotFound(f"There is no report named {name[:40]!r}.")
+    f = _filters()
+    fig = reports.figure(session(), name, f, now())
+    return _csv(fig.columns, fig.rows, name)
