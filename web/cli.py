@@ -334,15 +334,21 @@ def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookie
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on.")
+@click.option("--with-history", "history", is_flag=False, flag_value="", default=None,
+              metavar="[PATH]", help="Import the ServiceNow log (PATH, or "
+              "../shared/data/servicenow-incident-event-log.csv.zip), else generate a year.")
 @friendly
-def demo(host: str, port: int) -> None:
+def demo(host: str, port: int, history: str | None) -> None:
     """Try Deskflow: the acme demo company, its database in ./instance, served over http."""
     from web.demo import DEMO_LOGINS, DEMO_PASSWORD, prepare_demo
 
     instance = Path("instance")
     reused = (instance / "deskflow.sqlite").is_file()
     base_url = _http_url(host, port)
-    app = prepare_demo(instance, base_url=base_url)
+    if history and not Path(history).exists():
+        raise UsageError(f"--with-history {history}: there is no such file or folder")
+    app = prepare_demo(instance, base_url=base_url,
+                       history=False if history is None else Path(history) if history else True)
     seeded = app.extensions["deskflow_demo"]
     catalog = app.extensions["deskflow"].catalog
     names = {p.id: p.name for p in catalog.directory.people}
@@ -351,6 +357,8 @@ def demo(host: str, port: int) -> None:
     click.echo(f"  database  {database} "
                + ("(reused)" if reused and not seeded else f"({len(seeded)} demo requests created)"))
     click.echo(f"  catalog   {catalog.root}")
+    if "deskflow_history" in app.extensions:
+        click.echo(f"  history   {_history_line(app.extensions['deskflow_history'])}")
     click.echo("")
     click.echo(f"Sign in at {base_url} as")
     width = max(len(names.get(pid, pid)) for pid, _ in DEMO_LOGINS)
@@ -367,6 +375,16 @@ def demo(host: str, port: int) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def _history_line(outcome: Any) -> str:
+    """What `demo --with-history` imported or generated (engine.history.generate.HistoryOutcome)."""
+    what = outcome.file or "a generated year of incidents"
+    if outcome.summary is None:
+        return f"{outcome.source}: imported before, nothing new ({what})"
+    s = outcome.summary
+    return (f"{outcome.source}: {s.created} records created, {s.updated} updated, {s.unchanged} "
+            f"unchanged, {s.events} timeline events, {len(s.skipped)} rows skipped ({what})")
 
 
 @main.group()

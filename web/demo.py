@@ -43,12 +43,16 @@ def demo_database(instance_dir: Path) -> str:
     return f"sqlite:///{(instance_dir / 'deskflow.sqlite').resolve()}"
 
 
-def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") -> Flask:
+def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000",
+                 history: Path | bool = False) -> Flask:
     """Create (or reuse) the demo database in `instance_dir` and return the app serving it.
 
     Migrations are applied, the acme directory is synced, every demo person gets
     DEMO_PASSWORD, and requests are seeded when the database has none yet. What was seeded
-    is in `app.extensions["deskflow_demo"]` (empty when the database was reused).
+    is in `app.extensions["deskflow_demo"]` (empty when the database was reused). With
+    `history` (True, or a PATH: `--with-history`) a year of history is imported or generated
+    after the seed (engine.history.generate); what was done is in
+    `app.extensions["deskflow_history"]`.
     """
     from engine.directory import sync_directory
     from engine.migrate import upgrade
@@ -69,7 +73,30 @@ def prepare_demo(instance_dir: Path, base_url: str = "http://127.0.0.1:5000") ->
             sync_directory(session, state.catalog.directory)
             set_demo_passwords(session, [p.id for p in state.catalog.directory.people])
         app.extensions["deskflow_demo"] = seed_demo(state.service, state.sessions)
+        if history is not False:
+            app.extensions["deskflow_history"] = demo_history(
+                state, None if history is True else history)
     return app
+
+
+def history_search_dirs() -> list[Path]:
+    """Where `--with-history` without PATH looks for the ServiceNow log: ../shared/data from
+    the current directory, then from the checkout root."""
+    root = Path(__file__).resolve().parent.parent
+    return [Path.cwd().parent / "shared" / "data", root.parent / "shared" / "data"]
+
+
+def demo_history(state: Any, path: Path | None) -> Any:
+    """Import the ServiceNow log found at `path` or in history_search_dirs(), else generate
+    a year of history; a HistoryOutcome."""
+    from datetime import UTC, datetime
+
+    from engine.history.generate import demo_history as run
+    from engine.history.generate import find_export
+
+    export = find_export(path, history_search_dirs())
+    priorities = {p.id for p in state.catalog.settings.priorities}
+    return run(state.sessions.kw["bind"], priorities, datetime.now(UTC), export)
 
 
 def set_demo_passwords(session: Session, person_ids: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,32 +76,30 @@ def _back(number: str, message: str) -> Any:
     return redirect(url_for("requests.detail", number=number) + "#major-heading")
 
 
+def _with_reason(number: str, what: str, use_case: Callable[..., Any], done: str) -> Any:
+    """Declare or stand down: a reason, the version the page showed, back to the record."""
+    req = load_request(number)
+    _ensure_agent(req, what)
+    values = {"reason": request.form.get("reason", "")}
+    try:
+        use_case(number, viewer(), values["reason"], seen_version=form_seen_version(required=False))
+    except InvalidInput as exc:
+        return _invalid(req, exc, values)
+    return _back(number, done)
+
+
 @bp.route("/requests/<number>/major/declare", methods=["POST"])
 @login_required
 def declare(number: str) -> Any:
-    req = load_request(number)
-    _ensure_agent(req, "declare it a major incident")
-    values = {"reason": request.form.get("reason", "")}
-    try:
-        service().declare_major(number, viewer(), values["reason"],
-                                seen_version=form_seen_version(required=False))
-    except InvalidInput as exc:
-        return _invalid(req, exc, values)
-    return _back(number, f"{number} is a major incident; the major-incident group is told.")
+    return _with_reason(number, "declare it a major incident", service().declare_major,
+                        f"{number} is a major incident; the major-incident group is told.")
 
 
 @bp.route("/requests/<number>/major/stand-down", methods=["POST"])
 @login_required
 def stand_down(number: str) -> Any:
-    req = load_request(number)
-    _ensure_agent(req, "stand down its major incident")
-    values = {"reason": request.form.get("reason", "")}
-    try:
-        service().stand_down_major(number, viewer(), values["reason"],
-                                   seen_version=form_seen_version(required=False))
-    except InvalidInput as exc:
-        return _invalid(req, exc, values)
-    return _back(number, f"{number} is no longer a major incident.")
+    return _with_reason(number, "stand down its major incident", service().stand_down_major,
+                        f"{number} is no longer a major incident.")
 
 
 @bp.route("/requests/<number>/major/attach", methods=["POST"])

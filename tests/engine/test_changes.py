@@ -19,6 +19,7 @@ from engine.models import Approval, AuditEvent, Change, Person, Request, Task, W
 from engine.service import RequestService
 from engine.unit import context
 from tests.acme import ACME_ANSWERS
+from tests.stored import reload
 
 AMS_21 = datetime(2026, 12, 1, 21, 0, tzinfo=UTC)  # 22:00 in Amsterdam
 
@@ -33,13 +34,6 @@ def server(service, name: str) -> str:
                          cmdb.CIInput(name, {"hostname": name}, owner_group_id="it-ops"),
                          service.clock())
         return str(ci.id)
-
-
-def reload(sessions, number) -> Request:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        s.expunge(req)
-        return req
 
 
 def data(service, number):

@@ -10,30 +10,16 @@ from sqlalchemy import select
 
 from catalog.models import Duration
 from engine.errors import Conflict, InvalidInput, NotAllowed
-from engine.models import AuditEvent, Comment, Notification, RecordLink, Request, Task, Timer
+from engine.models import Comment, Notification, RecordLink, Request, Task, Timer
 from engine.records import watchers_of
 from engine.service import RequestService
+from tests.stored import events, reload
 
 NOTES = "Restarted the mail relay."
 
 
 def order(service, answers, item="report-incident", actor="alice", **kw) -> Request:
     return service.submit(item, actor, answers[item], **kw)
-
-
-def reload(sessions, number) -> Request:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        s.expunge(req)
-        return req
-
-
-def events(sessions, number, event) -> list[AuditEvent]:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.request_id == req.id,
-                                                       AuditEvent.event == event)
-                              .order_by(AuditEvent.id)))
 
 
 def tasks(sessions, number) -> list[Task]:

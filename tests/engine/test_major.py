@@ -17,9 +17,10 @@ from engine import worklist
 from engine.directory import sync_directory
 from engine.errors import Conflict, InvalidInput, NotAllowed
 from engine.major import Attached
-from engine.models import AuditEvent, Notification, OutboxMessage, Request, Task
+from engine.models import Notification, OutboxMessage, Request, Task
 from engine.service import RequestService
 from tests.catalog.test_loader import DIRECTORY, SETTINGS, WORKFLOW
+from tests.stored import events, reload
 
 NOTES = "Restarted the mail relay."
 LOW = {"impact": "low", "urgency": "low"}
@@ -28,21 +29,6 @@ GROUP = ["erin", "oscar"]  # acme's major-incident group
 
 def order(service, answers, actor="alice", item="report-incident", **changes) -> Request:
     return service.submit(item, actor, {**answers[item], **changes})
-
-
-def reload(sessions, number) -> Request:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        s.expunge(req)
-        return req
-
-
-def events(sessions, number, event) -> list[AuditEvent]:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.request_id == req.id,
-                                                       AuditEvent.event == event)
-                              .order_by(AuditEvent.id)))
 
 
 def told(sessions, kind="major_incident") -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from engine import problems
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.models import AuditEvent, Notification, OutboxMessage, ProblemRecord, RecordLink, Request, Task
 from tests.acme import ACME
+from tests.stored import reload
 
 WORKAROUND = "Connect to the wired network, or use the VPN client 5.2 beta."
 VPN = {"short_description": "VPN drops every 30 minutes", "affected_service": "network",
@@ -22,13 +23,6 @@ VPN = {"short_description": "VPN drops every 30 minutes", "affected_service": "n
 
 def incident(service, actor="alice", **answers) -> str:
     return service.submit("report-incident", actor, {**VPN, **answers}).number
-
-
-def reload(sessions, number) -> Request:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        s.expunge(req)
-        return req
 
 
 def record(sessions, number) -> ProblemRecord:

@@ -8,28 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from engine.models import AuditEvent, OutboxMessage, RecordLink, Request, Task, Timer
+from engine.models import OutboxMessage, RecordLink, Request, Task, Timer
 from engine.records import links_of, watchers_of
 from engine.unit import context
+from tests.stored import events, reload
 
 
 def order(service, answers, item="report-incident", actor="alice", **kw) -> Request:
     return service.submit(item, actor, answers[item], **kw)
-
-
-def reload(sessions, number) -> Request:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        s.expunge(req)
-        return req
-
-
-def events(sessions, number, event) -> list[AuditEvent]:
-    with sessions() as s:
-        req = s.scalar(select(Request).where(Request.number == number))
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.request_id == req.id,
-                                                       AuditEvent.event == event)
-                              .order_by(AuditEvent.id)))
 
 
 def utc(*args: int) -> datetime:
