@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,30 +112,28 @@ def edit(number: str) -> Any:
     return _back(number, f"{number} is saved.")
 
 
-@bp.route("/requests/<number>/links", methods=["POST"])
-@login_required
-def link(number: str) -> Any:
+def _linking(number: str, use_case: Callable[..., Any], done: str) -> Any:
+    """Link or unlink: the other record's number and the kind, back to the record."""
     req = load_request(number)
     _ensure_agent(req)
     values = {"other": request.form.get("other", ""), "kind": request.form.get("kind", "")}
     try:
-        service().link(number, viewer(), values["other"], values["kind"])
+        use_case(number, viewer(), values["other"], values["kind"])
     except InvalidInput as exc:
         return _invalid(req, exc, values)
-    return _back(number, f"{number} is linked to {values['other'].strip().upper()}.")
+    return _back(number, done.format(other=values["other"].strip().upper()))
+
+
+@bp.route("/requests/<number>/links", methods=["POST"])
+@login_required
+def link(number: str) -> Any:
+    return _linking(number, service().link, f"{number} is linked to {{other}}.")
 
 
 @bp.route("/requests/<number>/links/remove", methods=["POST"])
 @login_required
 def unlink(number: str) -> Any:
-    req = load_request(number)
-    _ensure_agent(req)
-    values = {"other": request.form.get("other", ""), "kind": request.form.get("kind", "")}
-    try:
-        service().unlink(number, viewer(), values["other"], values["kind"])
-    except InvalidInput as exc:
-        return _invalid(req, exc, values)
-    return _back(number, f"The link to {values['other'].strip().upper()} is removed.")
+    return _linking(number, service().unlink, "The link to {other} is removed.")
 
 
 def _person(req: Request) -> str:

@@ -100,22 +100,33 @@ def built_in_path(name: str) -> Path:
     return HERE / f"{name}.yaml"
 
 
-def load_mapping(path: Path, shown: str | None = None) -> HistoryMapping:
-    """Read and check a mapping file; raise UnusableInput listing every problem at file:line:col."""
+def read_checked(path: Path, shown: str | None, what: str, shape: str,
+                 schema: str) -> Any:
+    """Read a YAML config file of the history tools and check it against its JSON Schema:
+    the parsed document, or UnusableInput listing every problem at file:line:col.
+    `what` names the file when it cannot be read ("the mapping"); `shape` is the message
+    when it is not a YAML mapping."""
     where = PurePosixPath(shown or str(path))
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise UnusableInput([f"{where}: cannot read the mapping: {exc.strerror or exc}"]) from None
+        raise UnusableInput([f"{where}: cannot read {what}: {exc.strerror or exc}"]) from None
     try:
         doc = parse_yaml(raw, where)
     except SpecError as exc:
         raise UnusableInput([exc.render()]) from None
     if not isinstance(doc.data, dict):
-        raise UnusableInput([f"{where}:1:1: a mapping file is a YAML mapping (kind: HistoryMapping)"])
-    errors = schema_errors(doc, SCHEMA)
+        raise UnusableInput([f"{where}:1:1: {shape}"])
+    errors = schema_errors(doc, schema)
     if errors:
         raise UnusableInput([e.render() for e in sorted(errors, key=SpecError.sort_key)])
+    return doc
+
+
+def load_mapping(path: Path, shown: str | None = None) -> HistoryMapping:
+    """Read and check a mapping file; raise UnusableInput listing every problem at file:line:col."""
+    doc = read_checked(path, shown, "the mapping",
+                       "a mapping file is a YAML mapping (kind: HistoryMapping)", SCHEMA)
     data: dict[str, Any] = doc.data
     problems: list[SpecError] = []
     tz = data.get("time_zone", "UTC")

@@ -16,14 +16,13 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from catalog.errors import SpecError, suggest
-from catalog.source import SourceDoc, parse_yaml
-from catalog.validation import schema_errors
+from catalog.source import SourceDoc
 from catalog.workflow import StateKind, Workflow
-from engine.history.mapping import HERE, HistoryMapping, UnusableInput
+from engine.history.mapping import HERE, HistoryMapping, UnusableInput, read_checked
 from engine.history.reader import ReadResult
 
 SCHEMA = "history-states"
@@ -49,20 +48,8 @@ def built_in_states(mapping_id: str, workflow_id: str) -> Path | None:
 
 def load_states(path: Path, workflow: Workflow, shown: str | None = None) -> StateMap:
     """Read and check a state mapping against `workflow`; UnusableInput at file:line:col."""
-    where = PurePosixPath(shown or str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UnusableInput([f"{where}: cannot read the state mapping: {exc.strerror or exc}"]) from None
-    try:
-        doc = parse_yaml(raw, where)
-    except SpecError as exc:
-        raise UnusableInput([exc.render()]) from None
-    if not isinstance(doc.data, dict):
-        raise UnusableInput([f"{where}:1:1: a state mapping is a YAML mapping (kind: HistoryStates)"])
-    errors = schema_errors(doc, SCHEMA)
-    if errors:
-        raise UnusableInput([e.render() for e in sorted(errors, key=SpecError.sort_key)])
+    doc = read_checked(path, shown, "the state mapping",
+                       "a state mapping is a YAML mapping (kind: HistoryStates)", SCHEMA)
     data: dict[str, Any] = doc.data
     problems: list[SpecError] = []
     if data["workflow"] != workflow.id:
