@@ -92,6 +92,50 @@ class MajorIncidentRule:
     when: Expression | None = None
 
 
+#: the event kinds deskflow.yaml's `webhooks` may subscribe to -> the audit event each stands for
+#: (engine.webhook_subscriptions; docs/api.md "Webhooks")
+WEBHOOK_EVENTS: Mapping[str, str] = MappingProxyType({
+    **{e: e for e in (
+        "submitted", "transition", "comment", "approval_requested", "approval_approved",
+        "approval_rejected", "approval_delegated", "approval_escalated", "approval_timeout",
+        "task_created", "task_claimed", "task_reassigned", "task_completed", "task_escalated",
+        "asked_requester", "answered", "asset_created", "timer_fired", "needs_attention",
+        "attention_retried", "attention_routed", "record_changed", "linked", "unlinked",
+        "watcher_added", "problem_changed", "resolved", "reopened", "resolution_confirmed",
+        "resolved_by_problem", "merged", "merged_in", "major_declared", "major_stood_down",
+        "children_resolved", "closed_administratively", "attachment_added", "attachment_deleted",
+        "mail_received", "email_action", "satisfaction", "change_changed")},
+    "approved": "approval_approved", "rejected": "approval_rejected",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSubscription:
+    """One entry of `webhooks` in deskflow.yaml: audit events of these kinds are POSTed, signed."""
+
+    url: str
+    #: the environment variable holding the HMAC secret (as a workflow's `webhook` action)
+    secret: str
+    #: the audit event names (WEBHOOK_EVENTS' values) sent to the URL
+    events: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MailIn:
+    """`mail_in` in deskflow.yaml: how `deskflow mail-in` routes and filters inbound email."""
+
+    #: lower-case address -> catalog item id a new email to it opens
+    routes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: contact (create an imported contact who cannot sign in) | refuse (reply with a refusal)
+    unknown_senders: str = "refuse"
+    #: messages per sender per hour; more are ignored
+    rate_limit: int = 20
+    #: a known address whose Authentication-Results say dmarc=fail or spf=fail: reject | accept
+    forged_from: str = "reject"
+    #: larger messages are refused before they are parsed
+    max_megabytes: int = 25
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """deskflow.yaml."""
@@ -109,6 +153,8 @@ class Settings:
     reopen_window: Duration | None = None
     #: how long an emailed satisfaction link stays valid (None: 14 days; engine.satisfaction)
     satisfaction_expires: Duration | None = None
+    #: how long an emailed action link stays valid (None: 7 days; engine.email_links)
+    email_actions_expires: Duration | None = None
     #: what the agents' list shows an agent: all records, or those of their groups (engine.worklist)
     agents_see: str = "groups"
     #: major incidents (engine.major); None: no group is told, no rule flags one
@@ -120,6 +166,10 @@ class Settings:
         default_factory=lambda: MappingProxyType({}))
     #: periods in which changes should not be made (the change calendar flags them)
     change_freezes: tuple[Freeze, ...] = ()
+    #: inbound email (engine.mail_in)
+    mail_in: MailIn = MailIn()
+    #: outgoing webhooks per event kind (engine.webhook_subscriptions)
+    webhooks: tuple[WebhookSubscription, ...] = ()
 
     def priority(self, priority_id: str) -> Priority | None:
         return next((p for p in self.priorities if p.id == priority_id), None)

@@ -9,7 +9,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from catalog.change_parser import parse_freezes
 from catalog.errors import Severity, SpecError, suggest
-from catalog.models import Holiday, Holidays, MajorIncidentRule, Priority, Settings
+from catalog.models import (
+    WEBHOOK_EVENTS,
+    Holiday,
+    Holidays,
+    MailIn,
+    MajorIncidentRule,
+    Priority,
+    Settings,
+    WebhookSubscription,
+)
 from catalog.parse import Parsed, Path, duration
 from catalog.public_holidays import country_days, region_problem
 from catalog.source import SourceDoc
@@ -58,10 +67,44 @@ def parse_settings(doc: SourceDoc) -> Parsed:
         resolution_codes=tuple(d.get("resolution_codes", ())),
         reopen_window=duration(d.get("reopen_window")), agents_see=d.get("agents_see", "groups"),
         satisfaction_expires=duration((d.get("satisfaction") or {}).get("expires")),
+        email_actions_expires=duration((d.get("email_actions") or {}).get("expires")),
         major_incident=_major_incident(p, d.get("major_incident")),
         default_priority=default, priority_matrix=MappingProxyType(matrix),
-        change_freezes=parse_freezes(p, d.get("change_freezes", [])))
+        change_freezes=parse_freezes(p, d.get("change_freezes", [])),
+        mail_in=_mail_in(p, d.get("mail_in")), webhooks=_webhooks(p, d.get("webhooks", [])))
     return p
+
+
+def _webhooks(p: Parsed, raw: list[dict[str, Any]]) -> tuple[WebhookSubscription, ...]:
+    """`webhooks`: each names event kinds of WEBHOOK_EVENTS (the schema checks url and secret)."""
+    out = []
+    for i, hook in enumerate(raw):
+        events = set()
+        for j, kind in enumerate(hook["events"]):
+            if kind not in WEBHOOK_EVENTS:
+                p.error(("webhooks", i, "events", j), f"unknown event kind {kind}",
+                        suggest(kind, WEBHOOK_EVENTS))
+            else:
+                events.add(WEBHOOK_EVENTS[kind])
+        out.append(WebhookSubscription(hook["url"], hook["secret"], frozenset(events)))
+    return tuple(out)
+
+
+def _mail_in(p: Parsed, raw: dict[str, Any] | None) -> MailIn:
+    """`mail_in`: routes name catalog items; addresses compare in lower case."""
+    if raw is None:
+        return MailIn()
+    routes: dict[str, str] = {}
+    for address, item in raw.get("routes", {}).items():
+        p.ref("item", item, ("mail_in", "routes", address))
+        if address.lower() in routes:
+            p.error(("mail_in", "routes", address), f"address {address} is routed twice",
+                    "addresses compare in lower case")
+        routes[address.lower()] = item
+    return MailIn(routes=MappingProxyType(routes),
+                  unknown_senders=raw.get("unknown_senders", "refuse"),
+                  rate_limit=raw.get("rate_limit", 20), forged_from=raw.get("forged_from", "reject"),
+                  max_megabytes=raw.get("max_megabytes", 25))
 
 
 def _major_incident(p: Parsed, raw: dict[str, Any] | None) -> MajorIncidentRule | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine import approvals, notifications, people, permissions, queries, runtime
+from engine import approvals, email_links, notifications, people, permissions, queries, runtime
 from engine.errors import Conflict, Denial, InvalidInput, NotAllowed, NotFound, SecurityDenied
 from engine.inputs import checked_text, fresh
 from engine.models import Approval, Delegation, Request
@@ -27,7 +27,8 @@ class Decisions:
                seen_version: int | None = None) -> Approval:
         return self._decide(approval_id, actor, "rejected", comment, seen_version)
 
-    def _approval(self, unit: UnitOfWork, approval_id: int, actor: str) -> tuple[Approval, Request]:
+    @staticmethod
+    def _approval(unit: UnitOfWork, approval_id: int, actor: str) -> tuple[Approval, Request]:
         s = unit.session
         appr = s.get(Approval, approval_id)
         req = s.get(Request, appr.request_id) if appr else None
@@ -40,26 +41,7 @@ class Decisions:
     def _decide(self, approval_id: int, actor: str, decision: str, comment: str,
                 seen_version: int | None) -> Approval:
         def work(unit: UnitOfWork) -> Approval:
-            appr, req = self._approval(unit, approval_id, actor)
-            self._ensure_can_decide(unit, appr, req, actor)
-            fresh(req, seen_version)
-            if decision == "rejected" and (not isinstance(comment, str) or not comment.strip()):
-                raise InvalidInput("a rejection needs a comment",
-                                   {"comment": ["Say why the request is rejected."]})
-            if appr.decision != "pending" or appr.visit != req.visit or req.status != "open":
-                raise Conflict(f"approval {approval_id} was already {appr.decision}; "
-                               f"{req.number} is now {req.state}")
-            if self._already_votes(unit, appr, actor, decided=True):
-                raise Conflict(f"{actor} already decided approval {appr.name} of {req.number}; "
-                               "one person counts once")
-            appr.decision, appr.decided_by_id, appr.decided_at = decision, actor, unit.now
-            appr.comment = checked_text(comment, "comment", required=False)
-            touch(unit, req)
-            on_behalf = appr.approver_id if appr.approver_id != actor else None
-            audit(unit, req, f"approval_{decision}", approval=appr.id, name=appr.name,
-                  on_behalf_of=on_behalf)
-            runtime.decide_if_complete(unit, req)
-            return appr
+            return decide(unit, approval_id, actor, decision, comment, seen_version)
 
         return self.unit(actor, work)
 
@@ -128,7 +110,8 @@ class Decisions:
                 unit, req, notifications.APPROVAL_NEEDED,
                 approvals.recipients(s, req, [to_person], unit.now),
                 f"{notifications.name_of(unit, actor)} delegated an approval to you ({appr.name})",
-                key=f"delegated:{new.id}", email="approval_requested")
+                key=f"delegated:{new.id}", email="approval_requested",
+                personal=email_links.approval_links(unit, req, [new]))
             return new
 
         return self.unit(actor, work)
@@ -168,7 +151,8 @@ class Decisions:
                     unit, req, notifications.APPROVAL_NEEDED, [d.delegate_id],
                     f"Your approval is needed for {notifications.name_of(unit, d.person_id)}, "
                     f"who delegated to you ({appr.name})",
-                    key=f"standing:{d.id}:{appr.id}", email="approval_requested")
+                    key=f"standing:{d.id}:{appr.id}", email="approval_requested",
+                    personal=email_links.approval_links(unit, req, [appr]))
 
     def end_delegation(self, actor: str, delegation_id: int) -> Delegation:
         """Stop a delegation now (or drop one that has not started)."""
@@ -184,6 +168,32 @@ class Decisions:
             return d
 
         return self.unit(actor, work)
+
+
+def decide(unit: UnitOfWork, approval_id: int, actor: str, decision: str, comment: str,
+           seen_version: int | None = None) -> Approval:
+    """Approve or reject inside the caller's unit, with every rule of `Decisions.approve`
+    (the emailed links use it: engine.email_actions)."""
+    appr, req = Decisions._approval(unit, approval_id, actor)
+    Decisions._ensure_can_decide(unit, appr, req, actor)
+    fresh(req, seen_version)
+    if decision == "rejected" and (not isinstance(comment, str) or not comment.strip()):
+        raise InvalidInput("a rejection needs a comment",
+                           {"comment": ["Say why the request is rejected."]})
+    if appr.decision != "pending" or appr.visit != req.visit or req.status != "open":
+        raise Conflict(f"approval {approval_id} was already {appr.decision}; "
+                       f"{req.number} is now {req.state}")
+    if Decisions._already_votes(unit, appr, actor, decided=True):
+        raise Conflict(f"{actor} already decided approval {appr.name} of {req.number}; "
+                       "one person counts once")
+    appr.decision, appr.decided_by_id, appr.decided_at = decision, actor, unit.now
+    appr.comment = checked_text(comment, "comment", required=False)
+    touch(unit, req)
+    on_behalf = appr.approver_id if appr.approver_id != actor else None
+    audit(unit, req, f"approval_{decision}", approval=appr.id, name=appr.name,
+          on_behalf_of=on_behalf)
+    runtime.decide_if_complete(unit, req)
+    return appr
 
 
 def _self_dealing(message: str, req: Request, appr: Approval, reason: str) -> SecurityDenied:

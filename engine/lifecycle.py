@@ -127,7 +127,8 @@ class Lifecycle:
 
     unit: UnitRunner
 
-    def _lifecycle_record(self, unit: UnitOfWork, number: str, actor: str) -> Request:
+    @staticmethod
+    def _lifecycle_record(unit: UnitOfWork, number: str, actor: str) -> Request:
         req = unit.session.scalar(select(Request).where(Request.number == number))
         if req is None or not permissions.can_view_request(unit.session, actor, req, unit.now):
             raise NotFound(f"no request {number}")
@@ -176,17 +177,7 @@ class Lifecycle:
         """The caller confirms the fix: the record closes now (as its wait would have)."""
 
         def work(unit: UnitOfWork) -> Request:
-            req = self._lifecycle_record(unit, number, actor)
-            if not permissions.is_party(req, actor):
-                raise NotAllowed(f"only the caller of {req.number} can confirm its resolution")
-            if req.status != "open":
-                raise Conflict(f"{req.number} is already {req.outcome}")
-            if not awaits_confirmation(req):
-                raise Conflict(f"{req.number} is not waiting for a confirmation (it is {req.state})")
-            audit(unit, req, "resolution_confirmed")
-            touch(unit, req)
-            runtime.transition(unit, req, "timer", confirmed=True)
-            return req
+            return confirm_resolution_in(unit, number, actor)
 
         return self.unit(actor, work)
 
@@ -194,52 +185,7 @@ class Lifecycle:
         """Back to work (the caller, or an agent for them) within the reopen window."""
 
         def work(unit: UnitOfWork) -> Request:
-            s = unit.session
-            req = self._lifecycle_record(unit, number, actor)
-            if not (permissions.is_party(req, actor) or permissions.is_agent(s, actor, req)):
-                raise NotAllowed(f"only the caller or agents of {req.number} can reopen it")
-            if req.status != "open":
-                when = f" on {_local(unit, req.closed_at)}" if req.closed_at else ""
-                raise Conflict(f"{req.number} was closed{when}; "
-                               "open a new incident and mention it")
-            if req.resolved_at is None:
-                raise Conflict(f"{req.number} is not resolved; there is nothing to reopen")
-            until = reopen_until(unit, req)
-            assert until is not None
-            if unit.now > until:
-                raise Conflict(f"{req.number} was resolved on {_local(unit, req.resolved_at)} and "
-                               f"could be reopened until {_local(unit, until)}; "
-                               "open a new incident and mention it")
-            why = checked_text(reason, "reason")
-            back = s.scalar(select(AuditEvent.detail).where(
-                AuditEvent.request_id == req.id, AuditEvent.event == "resolved")
-                .order_by(AuditEvent.id.desc()).limit(1))
-            dest = (back or {}).get("state")
-            wf = workflow(req)
-            if not dest or wf.state(dest) is None:
-                raise Conflict(f"{req.number} cannot go back: its workflow has no state "
-                               f"{dest or '(unknown)'}")
-            c = Comment(request_id=req.id, author_id=actor, body=why, created_at=unit.now)
-            s.add(c)
-            s.flush()
-            old = (req.resolution_code, req.resolution_notes)
-            req.resolved_at = req.resolution_code = req.resolution_notes = None
-            req.solution_article = None
-            req.reopen_count = (req.reopen_count or 0) + 1
-            audit(unit, req, "reopened", req.state, dest, reason=why, comment=c.id,
-                  count=req.reopen_count, code=old[0])
-            runtime.clear(req)
-            runtime.close_visit(unit, req)
-            req.state = dest
-            touch(unit, req)
-            sla.resume(unit, req)
-            runtime.start(unit, req, wf)
-            notifications.tell(
-                unit, req, notifications.CALLER_REPLY,
-                [p for p in notifications.holders(unit, req) if not permissions.is_party(req, p)],
-                f"{notifications.name_of(unit, actor)} reopened it: {notifications.excerpt(why)}",
-                key=f"reopen:{c.id}")
-            return req
+            return reopen_in(unit, number, actor, reason)
 
         return self.unit(actor, work)
 
@@ -277,6 +223,71 @@ class Lifecycle:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def confirm_resolution_in(unit: UnitOfWork, number: str, actor: str) -> Request:
+    """`Lifecycle.confirm_resolution` inside the caller's unit (engine.email_actions)."""
+    req = Lifecycle._lifecycle_record(unit, number, actor)
+    if not permissions.is_party(req, actor):
+        raise NotAllowed(f"only the caller of {req.number} can confirm its resolution")
+    if req.status != "open":
+        raise Conflict(f"{req.number} is already {req.outcome}")
+    if not awaits_confirmation(req):
+        raise Conflict(f"{req.number} is not waiting for a confirmation (it is {req.state})")
+    audit(unit, req, "resolution_confirmed")
+    touch(unit, req)
+    runtime.transition(unit, req, "timer", confirmed=True)
+    return req
+
+
+def reopen_in(unit: UnitOfWork, number: str, actor: str, reason: str) -> Request:
+    """`Lifecycle.reopen` inside the caller's unit (engine.email_actions)."""
+    s = unit.session
+    req = Lifecycle._lifecycle_record(unit, number, actor)
+    if not (permissions.is_party(req, actor) or permissions.is_agent(s, actor, req)):
+        raise NotAllowed(f"only the caller or agents of {req.number} can reopen it")
+    if req.status != "open":
+        when = f" on {_local(unit, req.closed_at)}" if req.closed_at else ""
+        raise Conflict(f"{req.number} was closed{when}; "
+                       "open a new incident and mention it")
+    if req.resolved_at is None:
+        raise Conflict(f"{req.number} is not resolved; there is nothing to reopen")
+    until = reopen_until(unit, req)
+    assert until is not None
+    if unit.now > until:
+        raise Conflict(f"{req.number} was resolved on {_local(unit, req.resolved_at)} and "
+                       f"could be reopened until {_local(unit, until)}; "
+                       "open a new incident and mention it")
+    why = checked_text(reason, "reason")
+    back = s.scalar(select(AuditEvent.detail).where(
+        AuditEvent.request_id == req.id, AuditEvent.event == "resolved")
+        .order_by(AuditEvent.id.desc()).limit(1))
+    dest = (back or {}).get("state")
+    wf = workflow(req)
+    if not dest or wf.state(dest) is None:
+        raise Conflict(f"{req.number} cannot go back: its workflow has no state "
+                       f"{dest or '(unknown)'}")
+    c = Comment(request_id=req.id, author_id=actor, body=why, created_at=unit.now)
+    s.add(c)
+    s.flush()
+    old = (req.resolution_code, req.resolution_notes)
+    req.resolved_at = req.resolution_code = req.resolution_notes = None
+    req.solution_article = None
+    req.reopen_count = (req.reopen_count or 0) + 1
+    audit(unit, req, "reopened", req.state, dest, reason=why, comment=c.id,
+          count=req.reopen_count, code=old[0])
+    runtime.clear(req)
+    runtime.close_visit(unit, req)
+    req.state = dest
+    touch(unit, req)
+    sla.resume(unit, req)
+    runtime.start(unit, req, wf)
+    notifications.tell(
+        unit, req, notifications.CALLER_REPLY,
+        [p for p in notifications.holders(unit, req) if not permissions.is_party(req, p)],
+        f"{notifications.name_of(unit, actor)} reopened it: {notifications.excerpt(why)}",
+        key=f"reopen:{c.id}")
+    return req
 
 
 def _checked_code(unit: UnitOfWork, code: str | None) -> str | None:

@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -42,7 +44,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # (bulk writes pass many: skip the conversion when UTC)
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
@@ -222,12 +225,72 @@ class Request(Base):
     made_sla: Mapped[bool | None] = mapped_column(Boolean)
     reassignment_count: Mapped[int | None] = mapped_column(Integer)
     support_tier: Mapped[str | None] = mapped_column(String(16))
+    #: figures kept as the record changes, for the dashboards (engine.record_figures)
+    group_path: Mapped[str | None] = mapped_column(Text)
+    group_changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ping_pong: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    tiers_seen: Mapped[str | None] = mapped_column(String(64))
+    escalated_to: Mapped[str | None] = mapped_column(String(32))
     ci_id: Mapped[int | None] = mapped_column(Integer, index=True)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
 
     workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
+
+
+#: the columns the dashboards filter on besides priority (engine.reports `Filters`)
+FACT_FILTERS = ("opened_at", "group_id", "record_type", "item_id")
+
+
+class RecordFact(Base):
+    """A narrow row per record for the dashboards (engine.record_figures `fact_row`, read by
+    engine.reports): what they filter on and the durations in hours, kept with the record."""
+
+    __tablename__ = "record_facts"
+    #: each figure's query walks one of these narrow indexes instead of the table (SQLite)
+    __table_args__ = (
+        Index("ix_record_facts_opened", "opened_at"),
+        Index("ix_record_facts_state", "state"),
+        # the quantiles walk these in order; the filters' columns ride along (covering)
+        Index("ix_record_facts_resolve", "priority", "resolve_h", "sla_met", *FACT_FILTERS),
+        Index("ix_record_facts_respond", "priority", "respond_h", *FACT_FILTERS),
+        Index("ix_record_facts_duration", "duration_h", "priority", *FACT_FILTERS),
+        Index("ix_record_facts_group", "group_id", "open", "sla_met"),
+        Index("ix_record_facts_backlog", "open", "opened_at"),
+        Index("ix_record_facts_opened_day", "opened_day"),
+        Index("ix_record_facts_resolved_day", "resolved_day"),
+        Index("ix_record_facts_groups", "groups"),
+        Index("ix_record_facts_tiers", "tiers_seen", "escalated_to"),
+    )
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str | None] = mapped_column(String(32))
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    #: open now: status open and not resolved
+    open: Mapped[bool] = mapped_column(Boolean)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    #: the UTC day (date.toordinal) it was opened and last resolved
+    opened_day: Mapped[int] = mapped_column(Integer)
+    resolved_day: Mapped[int | None] = mapped_column(Integer)
+    #: wall-clock hours from opened to first response, to resolved, to the last change
+    respond_h: Mapped[float | None] = mapped_column(Float)
+    resolve_h: Mapped[float | None] = mapped_column(Float)
+    duration_h: Mapped[float] = mapped_column(Float)
+    #: 1 met, 0 missed, NULL not counted (docs/reports.md)
+    sla_met: Mapped[int | None] = mapped_column(Integer)
+    ever_resolved: Mapped[bool] = mapped_column(Boolean)
+    reopened: Mapped[bool] = mapped_column(Boolean)
+    reassignments: Mapped[int] = mapped_column(Integer)
+    ping_pong: Mapped[bool] = mapped_column(Boolean)
+    #: the groups it was assigned to, in order, newline-separated
+    groups: Mapped[str | None] = mapped_column(Text)
+    tiers_seen: Mapped[str | None] = mapped_column(String(64))
+    escalated_to: Mapped[str | None] = mapped_column(String(32))
 
 
 class ImportRun(Base):
@@ -435,6 +498,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    #: an email's Message-ID is `<digest.deskflow@domain>` (engine.smtp); a reply's
+    #: In-Reply-To finds its record by it (engine.mail_in)
+    message_digest: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Asset(Base):
@@ -482,6 +548,37 @@ class LoginSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ApiToken(Base):
+    """A personal API token (engine.tokens): only its SHA-256 is kept; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the token's first characters, so its owner can tell tokens apart in a list
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """A POST that created a record, by its sender's Idempotency-Key (engine.idempotency)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("person_id", "key", name="uq_idempotency_keys_person_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    #: SHA-256 of the request body in canonical JSON: the same key with another body is refused
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
 
 
 class AppState(Base):
@@ -605,3 +702,76 @@ class SatisfactionResponse(Base):
     sent_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
+
+
+class EmailAction(Base):
+    """One emailed one-click action link: approve/reject an approval, confirm/reopen a
+    resolved record (engine.email_links); spent by its first use."""
+
+    __tablename__ = "email_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: approval (the approve and reject links) or resolution (confirm and reopen)
+    kind: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            index=True)
+    approval_id: Mapped[int | None] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), index=True)
+    #: who the link was sent to: it acts as this person
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           index=True)
+    #: named by the link's signed token; emptied when the link is used
+    nonce: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    #: which of the row's two actions was taken
+    used_action: Mapped[str | None] = mapped_column(String(16))
+
+
+class MailReceipt(Base):
+    """One inbound email handled by `deskflow mail-in` (engine.mail_in): never twice, and
+    counted for the per-sender rate limit."""
+
+    __tablename__ = "mail_receipts"
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid",
+                                       name="uq_mail_receipts_mailbox_uid"),
+                      Index("ix_mail_receipts_sender_at", "sender", "received_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the Message-ID, or `sha256:` and the digest of a message that has none
+    message_key: Mapped[str] = mapped_column(String(255), unique=True)
+    sender: Mapped[str] = mapped_column(String(254))
+    #: opened | commented | answered | reopened | refused | ignored
+    outcome: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
+    #: where an IMAP poll found it (None when piped)
+    mailbox: Mapped[str | None] = mapped_column(String(255))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    received_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file kept for a record (engine.attachments): the bytes live in the store, named by
+    their SHA-256; the row says whose, what and when. Deleting one marks it (audited) and the
+    file goes when no row names it any more."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"),
+                                            index=True)
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), index=True)
+    #: the name as given, sanitised for display and downloads
+    filename: Mapped[str] = mapped_column(String(255))
+    #: the SHA-256 of the content, in hex: the file's name in the store
+    stored_name: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    #: the media type read from the content (never the one the uploader claimed)
+    content_type: Mapped[str] = mapped_column(String(100))
+    uploaded_by_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+    deleted_by_id: Mapped[str | None] = mapped_column(String(64))

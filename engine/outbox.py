@@ -11,6 +11,7 @@ step twice — a retry after a crash between send and commit — enqueues it onc
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -96,7 +97,13 @@ def _row(kind: str, request_id: int | None, event: str, key: str, payload: dict[
         raise InvalidInput(f"event must be 1 to {EVENT_MAX} characters")
     return {"request_id": request_id, "kind": kind, "event": event, "idempotency_key": key,
             "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": now,
-            "locked_until": None, "last_error": "", "created_at": now, "delivered_at": None}
+            "locked_until": None, "last_error": "", "created_at": now, "delivered_at": None,
+            "message_digest": message_digest(key) if kind == "email" else None}
+
+
+def message_digest(key: str) -> str:
+    """The unique part of the Message-ID of the email with this idempotency key (engine.smtp)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -129,7 +136,8 @@ def _enqueue(session: Session, *, kind: str, request_id: int | None, event: str,
         return existing
     message = OutboxMessage(request_id=request_id, kind=kind, event=event, idempotency_key=key,
                             payload=payload, status="pending", attempts=0, next_attempt_at=now,
-                            locked_until=None, last_error="", created_at=now, delivered_at=None)
+                            locked_until=None, last_error="", created_at=now, delivered_at=None,
+                            message_digest=message_digest(key) if kind == "email" else None)
     # A concurrent transaction may insert the same key between our SELECT and INSERT; the
     # savepoint keeps the caller's transaction usable when the unique index says so.
     try:

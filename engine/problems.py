@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog.catalog import Catalog
 from catalog.models import CatalogItem
-from engine import intake, lifecycle, notifications, permissions, runtime
+from engine import email_links, intake, lifecycle, notifications, permissions, runtime
 from engine.errors import Conflict, DeskflowError, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text, fresh
 from engine.models import Asset, ProblemRecord, RecordLink, Request
@@ -320,7 +320,8 @@ class Problems:
             f"{inc.number} is resolved: {notifications.excerpt(notes)}",
             key=f"problem:{problem.id}", email="record_resolved",
             resolution={"code": problem.resolution_code or "", "notes": notes,
-                        "problem": problem.number})
+                        "problem": problem.number},
+            personal=email_links.resolution_links(unit, inc))
 
 
 # ---------------------------------------------------------------- helpers

@@ -150,7 +150,8 @@ def timeline(session: Session, req: Request, internal: bool) -> list[TimelineEnt
     """Audit events and comments, oldest first; internal notes only for agents."""
     entries = [TimelineEntry(e.at, "event", e.actor_id, event=e) for e in session.scalars(
         select(AuditEvent).where(AuditEvent.request_id == req.id).order_by(AuditEvent.id))
-        if e.event != "comment"]
+        # an internal note's attachments are audited as internal (engine.attachments)
+        if e.event != "comment" and (internal or not (e.detail or {}).get("internal"))]
     comments = select(Comment).where(Comment.request_id == req.id)
     if not internal:
         comments = comments.where(Comment.internal.is_(False))

@@ -8,24 +8,36 @@ records carry no business calendar, and one clock keeps native and imported figu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, inspect, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    inspect,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from catalog.models import RECORD_TYPES
+from engine import record_figures
 from engine.errors import InvalidInput
-from engine.models import Approval, AuditEvent, Group, Request, SatisfactionResponse
+from engine.models import Approval, Group, RecordFact, Request, SatisfactionResponse
 
 #: the age buckets of the backlog, in days: [lower, upper)
 AGE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("< 1 day", 0, 1), ("1-7 days", 1, 7), ("7-30 days", 7, 30), ("30-90 days", 30, 90),
     ("≥ 90 days", 90, None))
-#: tiers above the first line (BPIC 2013 writes "L2/L3" too)
-UPPER_TIERS = ("L2", "L3", "L2/L3")
 FILTERS = ("from", "to", "kind", "item", "group", "priority")
 
 
@@ -89,26 +101,39 @@ def parse_filters(session: Session, raw: Mapping[str, str | None],
                    kind, item, group, priority)
 
 
+def _plain(column: Any) -> Any:
+    """The column as an expression SQLite cannot match to an index (`coalesce(c, c)`: the same
+    values, NULL included). The facts table is narrow: one pass over it reads any share of
+    the records faster than an index walk with a table lookup per entry."""
+    return func.coalesce(column, column)
+
+
 def _where(f: Filters) -> list[Any]:
+    r = RecordFact
     cond: list[Any] = []
     if f.since:
-        cond.append(Request.created_at >= f.since)
+        cond.append(_plain(r.opened_at) >= f.since)
     if f.until:
-        cond.append(Request.created_at < f.until)
-    if f.kind:
-        cond.append(Request.record_type == f.kind)
-    if f.item:
-        cond.append(Request.item_id == f.item)
-    if f.group:
-        cond.append(Request.assignment_group_id == f.group)
-    if f.priority:
-        cond.append(Request.priority == f.priority)
+        cond.append(_plain(r.opened_at) < f.until)
+    for column, value in ((r.record_type, f.kind), (r.item_id, f.item), (r.group_id, f.group),
+                          (r.priority, f.priority)):
+        if value:
+            cond.append(_plain(column) == value)
     return cond
 
 
-def _records(f: Filters) -> Any:
-    """The ids of the records matching the filters (a subquery to join on)."""
-    return select(Request.id).where(*_where(f)).scalar_subquery()
+def _of_matching(request_id: Any, f: Filters) -> list[Any]:
+    """Conditions on rows of a smaller table (approvals, surveys) whose record matches the
+    filters: each row looks up its own facts row, rather than the facts driving the join."""
+    if f == Filters():
+        return []
+    return [exists().where(RecordFact.request_id == request_id, *_where(f))]
+
+
+def _key(column: Any, f: Filters) -> Any:
+    """A column to group by: itself for every record (SQLite reads a narrow index in order),
+    `_plain` when filtered (one pass over the matching rows, grouped)."""
+    return column if f == Filters() else _plain(column)
 
 
 @dataclass(slots=True)
@@ -120,7 +145,8 @@ class Figure:
     definition: str
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
-    #: "bars" (label, value) from `chart_columns`, or "" for a table only
+    #: "bars" (label, value) from `chart_columns`; "columns": every column after the first
+    #: is a series over the periods of the first (web.charts); "" for a table only
     chart: str = "bars"
     chart_columns: tuple[int, int] = (0, 1)
 
@@ -148,120 +174,9 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 2)
 
 
-def _week(at: datetime) -> str:
+def _week(at: datetime | date) -> str:
     year, week, _ = at.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def overview(s: Session, f: Filters) -> Figure:
-    fig = Figure("overview", "Overview",
-                 "Records matching the filters; the groups they were ever assigned to; the "
-                 "median case duration (hours from opened to the last change, updated_at); "
-                 "and the records per current state.", ["measure", "value"], chart="")
-    n = s.scalar(select(func.count()).where(*_where(f))) or 0
-    groups = {g for seq in _group_sequences(s, f).values() for g in seq}
-    spans = [_hours(a, b) for a, b in s.execute(
-        select(Request.created_at, Request.updated_at).where(*_where(f)))]
-    fig.rows = [["records", n], ["groups", len(groups)],
-                ["median duration hours", _r(_quantile(spans, .5))]]
-    fig.rows += [[f"state {state}", k] for state, k in sorted(s.execute(
-        select(Request.state, func.count()).where(*_where(f)).group_by(Request.state)).all())]
-    return fig
-
-
-def volume(s: Session, f: Filters) -> Figure:
-    fig = Figure("volume", "Volume per week",
-                 "Records opened (created_at) and resolved (resolved_at) per ISO week, of the "
-                 "records matching the filters.", ["week", "opened", "resolved"], chart="bars")
-    opened: Counter[str] = Counter()
-    resolved: Counter[str] = Counter()
-    for created, res in s.execute(select(Request.created_at, Request.resolved_at).where(*_where(f))):
-        opened[_week(created)] += 1
-        if res is not None:
-            resolved[_week(res)] += 1
-    fig.rows = [[w, opened[w], resolved[w]] for w in sorted(opened.keys() | resolved.keys())]
-    return fig
-
-
-def backlog(s: Session, f: Filters, now: datetime) -> Figure:
-    fig = Figure("backlog", "Backlog by age",
-                 "Records open now (status open, not resolved) by age since opened, in days.",
-                 ["age", "open"])
-    cond = [*_where(f), Request.status == "open", Request.resolved_at.is_(None)]
-    cols = []
-    for label, lo, hi in AGE_BUCKETS:
-        parts = [Request.created_at <= now - timedelta(days=lo)]
-        if hi is not None:
-            parts.append(Request.created_at > now - timedelta(days=hi))
-        cols.append(func.sum(case((and_(*parts), 1), else_=0)).label(label))
-    row = s.execute(select(*cols).where(*cond)).one()
-    fig.rows = [[label, int(n or 0)] for (label, _, _), n in zip(AGE_BUCKETS, row, strict=True)]
-    return fig
-
-
-def backlog_by_group(s: Session, f: Filters) -> Figure:
-    fig = Figure("backlog_by_group", "Backlog by group",
-                 "Records open now (status open, not resolved) by assignment group.",
-                 ["group", "open"])
-    rows = s.execute(select(Request.assignment_group_id, func.count()).where(
-        *_where(f), Request.status == "open", Request.resolved_at.is_(None))
-        .group_by(Request.assignment_group_id))
-    fig.rows = sorted([[g or "(none)", n] for g, n in rows], key=lambda r: (-r[1], r[0]))
-    return fig
-
-
-def _sla_met() -> Any:
-    """1 when met, 0 when missed, NULL when unknown (see sla_compliance)."""
-    return case((Request.made_sla.is_(True), 1), (Request.made_sla.is_(False), 0),
-                (and_(Request.import_source.is_(None), Request.resolution_due.is_not(None),
-                      Request.resolved_at.is_not(None)),
-                 case((Request.sla_state == "breached", 0), else_=1)),
-                else_=None)
-
-
-def _sla(s: Session, f: Filters, by: Any, name: str, label: str) -> Figure:
-    fig = Figure(name, f"SLA compliance by {label}",
-                 "Share of records whose SLA was met. Imported records: their made_sla. Native "
-                 "records: resolved ones with a resolution target; met unless the SLA state "
-                 "was ever breached. Records with neither are not counted.",
-                 [label, "met", "counted", "percent"], chart_columns=(0, 3))
-    met = _sla_met()
-    rows = s.execute(select(by, func.sum(met), func.count(met)).where(*_where(f))
-                     .group_by(by))
-    fig.rows = sorted([[k or "(none)", int(m or 0), n, _r(100 * (m or 0) / n)]
-                       for k, m, n in rows if n], key=lambda r: r[0])
-    return fig
-
-
-def sla_by_priority(s: Session, f: Filters) -> Figure:
-    return _sla(s, f, Request.priority, "sla_by_priority", "priority")
-
-
-def sla_by_group(s: Session, f: Filters) -> Figure:
-    return _sla(s, f, Request.assignment_group_id, "sla_by_group", "group")
-
-
-def times(s: Session, f: Filters) -> Figure:
-    fig = Figure("times", "Time to first response and to resolve (hours)",
-                 "Wall-clock hours by priority. First response: responded_at (the first "
-                 "agent's claim, comment or state change; for imports the first change of "
-                 "state or assignee). Resolve: resolved_at − created_at of resolved records.",
-                 ["priority", "responded", "median response", "p90 response", "resolved",
-                  "median resolve", "p90 resolve"], chart_columns=(0, 5))
-    resp: defaultdict[str, list[float]] = defaultdict(list)
-    res: defaultdict[str, list[float]] = defaultdict(list)
-    for prio, created, responded, resolved in s.execute(
-            select(Request.priority, Request.created_at, Request.responded_at,
-                   Request.resolved_at).where(*_where(f))):
-        key = prio or "(none)"
-        if responded is not None:
-            resp[key].append(_hours(created, responded))
-        if resolved is not None:
-            res[key].append(_hours(created, resolved))
-    fig.rows = [[p, len(resp[p]), _r(_quantile(resp[p], .5)), _r(_quantile(resp[p], .9)),
-                 len(res[p]), _r(_quantile(res[p], .5)), _r(_quantile(res[p], .9))]
-                for p in sorted(resp.keys() | res.keys())]
-    return fig
 
 
 def _cached(s: Session, key: str, f: Filters, compute: Callable[[], Any]) -> Any:
@@ -273,67 +188,225 @@ def _cached(s: Session, key: str, f: Filters, compute: Callable[[], Any]) -> Any
     return cache[(key, f)]
 
 
-def _events(s: Session, f: Filters) -> list[tuple[int, str, dict[str, Any]]]:
-    """The submitted and record_changed events of the matching records, in order."""
-    return _cached(s, "events", f, lambda: [tuple(row) for row in s.execute(
-        select(AuditEvent.request_id, AuditEvent.event, AuditEvent.detail).where(
-            AuditEvent.event.in_(("submitted", "record_changed")),
-            AuditEvent.request_id.in_(_records(f)))
-        .order_by(AuditEvent.request_id, AuditEvent.at, AuditEvent.id))])
+#: the durations whose quantiles the figures show (by priority, or over every record)
+DURATIONS = (RecordFact.respond_h, RecordFact.resolve_h, RecordFact.duration_h)
+#: the quantiles the figures show, in hundredths
+PERCENTS = (50, 90)
 
 
-def _group_sequences(s: Session, f: Filters) -> dict[int, list[str]]:
-    """Per record, its assignment groups in order (from record_changed events)."""
-    return _cached(s, "groups", f, lambda: _sequences(s, f))
+def _plain_rows(s: Session, stmt: Executable) -> list[tuple[Any, ...]]:
+    """The DBAPI cursor's own tuples, without result rows: for tens of thousands of plain
+    values (text, numbers; no type to convert) several times faster."""
+    result = s.connection().execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
-def _sequences(s: Session, f: Filters) -> dict[int, list[str]]:
-    seqs: dict[int, list[str]] = {}
-    first = {rid: group for rid, group in s.execute(
-        select(Request.id, Request.assignment_group_id).where(*_where(f)))}
-    for rid, event, detail in _events(s, f):
-        change = (detail.get("changes") or {}).get("assignment_group") \
-            if event == "record_changed" else None
-        if not change:
+def _quantiles(s: Session, f: Filters, column: Any, by: Any | None,
+               percents: tuple[int, ...] = PERCENTS) -> dict[Any, tuple[int, list[float | None]]]:
+    """Per value of `by` (the priority, or None: one key, None): how many records have
+    `column` (one of DURATIONS), and its
+    quantiles by linear interpolation (as `_quantile`). PostgreSQL computes them
+    (percentile_cont interpolates the same way); from SQLite only the values at each
+    quantile's two neighbouring ranks come back."""
+    key = (by if by is not None else literal(None)).label("k")
+    where = [*_where(f), column.is_not(None)]
+    group = [by] if by is not None else []
+    if s.get_bind().dialect.name == "postgresql":
+        cols = [func.percentile_cont(p / 100).within_group(column) for p in percents]
+        return {k: (n, [None if v is None else float(v) for v in values])
+                for k, n, *values in s.execute(
+                    select(key, func.count(), *cols).where(*where).group_by(*group))}
+    out: dict[Any, tuple[int, list[float | None]]] = {}
+    if replace(f, priority=None) != Filters():
+        # SQLite, narrowed by more than a priority: an index walk would pass every entry the
+        # filters refuse, so the matching durations are read (once for all) and sorted here
+        rows = _cached(s, "durations", f, lambda: _plain_rows(
+            s, select(RecordFact.priority, *DURATIONS).where(*_where(f))))
+        at = 1 + [d.key for d in DURATIONS].index(column.key)
+        found: defaultdict[Any, list[float]] = defaultdict(list)
+        for row in rows:
+            if row[at] is not None:
+                found[row[0] if by is not None else None].append(row[at])
+        return {k: (len(v), [_quantile(v, p / 100) for p in percents]) for k, v in found.items()}
+    # SQLite, every record or one priority: the count per key, then the two values around each
+    # quantile's rank, each read by walking an index on (priority, column, …) (ix_record_facts_resolve, …)
+    for k, n in s.execute(select(key, func.count()).where(*where).group_by(*group)):
+        if not n:
             continue
-        seq = seqs.setdefault(rid, [change[0]] if change[0] else [])
-        if change[1]:
-            seq.append(change[1])
-    for rid, group in first.items():
-        if rid not in seqs:
-            seqs[rid] = [group] if group else []
-    return seqs
+        same = [] if by is None else [by.is_(None) if k is None else by == k]
+        values: list[float | None] = []
+        for p in percents:
+            pos = (n - 1) * p / 100
+            lo = int(pos)
+            pair = s.scalars(select(column).where(*where, *same).order_by(column)
+                             .offset(lo).limit(2)).all()
+            a = pair[0]
+            b = pair[1] if len(pair) > 1 else a
+            values.append(a + (b - a) * (pos - lo))
+        out[k] = (n, values)
+    return out
 
 
-def _ping_pong(seq: list[str]) -> bool:
-    """A group recurs after another one: A → B → A."""
-    seen: set[str] = set()
-    for prev, cur in zip([None, *seq], seq, strict=False):
-        if cur != prev and cur in seen:
-            return True
-        seen.add(cur)
-    return False
+def _totals(s: Session, f: Filters, now: datetime) -> dict[str, int]:
+    """The counts several figures share: one pass over the matching records, then the open
+    ones by age (an index on (open, opened_at) reads only those)."""
+    def count(*cond: Any) -> Any:
+        return func.sum(case((and_(*cond), 1), else_=0))
+
+    def ones(column: Any) -> Any:
+        return func.sum(cast(column, Integer))
+
+    def compute() -> dict[str, int]:
+        r = RecordFact
+        cols = {"records": func.count(), "reassignments": func.sum(r.reassignments),
+                "ping_pong": ones(r.ping_pong), "ever_resolved": ones(r.ever_resolved),
+                # reopened implies resolved once (reopen_count > 0)
+                "reopened": ones(r.reopened), "resolved": func.count(r.resolved_day),
+                "first_contact": count(r.resolved_day.is_not(None), r.reassignments == 0,
+                                       r.reopened.is_(False))}
+        ages = {}
+        for label, lo, hi in AGE_BUCKETS:
+            parts = [r.opened_at <= now - timedelta(days=lo)]
+            if hi is not None:
+                parts.append(r.opened_at > now - timedelta(days=hi))
+            ages[label] = count(*parts)
+        row = s.execute(select(*(c.label(k) for k, c in cols.items())).where(*_where(f))).one()
+        aged = s.execute(select(*(c.label(k) for k, c in ages.items()))
+                         .where(*_where(f), r.open.is_(True))).one()
+        return {k: int(v or 0) for k, v in (*row._mapping.items(), *aged._mapping.items())}
+
+    return _cached(s, f"totals@{now.isoformat()}", f, compute)
 
 
-def reassignments(s: Session, f: Filters) -> Figure:
+def _by_group(s: Session, f: Filters) -> list[tuple[str | None, int, int, int]]:
+    """Per assignment group now: open records, SLAs met, SLAs counted."""
+    r = RecordFact
+    key = _key(r.group_id, f)
+    return _cached(s, "by_group", f, lambda: [tuple(row) for row in s.execute(
+        select(key, func.sum(case((r.open.is_(True), 1), else_=0)), func.sum(r.sla_met),
+               func.count(r.sla_met)).where(*_where(f)).group_by(key))])
+
+
+def overview(s: Session, f: Filters) -> Figure:
+    fig = Figure("overview", "Overview",
+                 "Records matching the filters; the groups they were ever assigned to; the "
+                 "median case duration (hours from opened to the last change, updated_at); "
+                 "and the records per current state.", ["measure", "value"], chart="")
+    state = _key(RecordFact.state, f)
+    states = s.execute(select(state, func.count()).where(*_where(f)).group_by(state)).all()
+    key = _key(RecordFact.groups, f)
+    groups = {g for (path,) in s.execute(select(key).where(*_where(f), key.is_not(None)).distinct())
+        for g in record_figures.groups_of(path, None)}
+    _, (median, _p90) = _quantiles(s, f, RecordFact.duration_h, None).get(None, (0, [None, None]))
+    fig.rows = [["records", sum(n for _, n in states)], ["groups", len(groups)],
+                ["median duration hours", _r(median)]]
+    fig.rows += [[f"state {state}", k] for state, k in sorted(states)]
+    return fig
+
+
+def volume(s: Session, f: Filters) -> Figure:
+    fig = Figure("volume", "Volume per week",
+                 "Records opened (created_at) and resolved (resolved_at) per ISO week, of the "
+                 "records matching the filters.", ["week", "opened", "resolved"], chart="columns")
+    opened: Counter[str] = Counter()
+    resolved: Counter[str] = Counter()
+    for counter, column in ((opened, RecordFact.opened_day), (resolved, RecordFact.resolved_day)):
+        key = _key(column, f)
+        for day, n in s.execute(select(key, func.count()).where(*_where(f), key.is_not(None))
+                                .group_by(key)):
+            if day is not None:
+                counter[_week(date.fromordinal(day))] += n
+    fig.rows = [[w, opened[w], resolved[w]] for w in sorted(opened.keys() | resolved.keys())]
+    return fig
+
+
+def backlog(s: Session, f: Filters, now: datetime) -> Figure:
+    fig = Figure("backlog", "Backlog by age",
+                 "Records open now (status open, not resolved) by age since opened, in days.",
+                 ["age", "open"])
+    totals = _totals(s, f, now)
+    fig.rows = [[label, totals[label]] for label, _, _ in AGE_BUCKETS]
+    return fig
+
+
+def backlog_by_group(s: Session, f: Filters) -> Figure:
+    fig = Figure("backlog_by_group", "Backlog by group",
+                 "Records open now (status open, not resolved) by assignment group.",
+                 ["group", "open"])
+    fig.rows = sorted([[g or "(none)", int(n)] for g, n, _, _ in _by_group(s, f) if n],
+                      key=lambda r: (-r[1], r[0]))
+    return fig
+
+
+_SLA_DEFINITION = ("Share of records whose SLA was met. Imported records: their made_sla. "
+                   "Native records: resolved ones with a resolution target; met unless the SLA "
+                   "state was ever breached. Records with neither are not counted.")
+
+
+def _sla_rows(rows: Iterable[tuple[Any, Any, Any]]) -> list[list[Any]]:
+    return sorted([[k or "(none)", int(m or 0), n, _r(100 * (m or 0) / n)]
+                   for k, m, n in rows if n], key=lambda r: r[0])
+
+
+def sla_by_priority(s: Session, f: Filters) -> Figure:
+    fig = Figure("sla_by_priority", "SLA compliance by priority", _SLA_DEFINITION,
+                 ["priority", "met", "counted", "percent"], chart_columns=(0, 3))
+    key = _key(RecordFact.priority, f)
+    fig.rows = _sla_rows(s.execute(
+        select(key, func.sum(RecordFact.sla_met), func.count(RecordFact.sla_met))
+        .where(*_where(f)).group_by(key)))
+    return fig
+
+
+def sla_by_group(s: Session, f: Filters) -> Figure:
+    fig = Figure("sla_by_group", "SLA compliance by group", _SLA_DEFINITION,
+                 ["group", "met", "counted", "percent"], chart_columns=(0, 3))
+    fig.rows = _sla_rows((g, m, n) for g, _, m, n in _by_group(s, f))
+    return fig
+
+
+def times(s: Session, f: Filters) -> Figure:
+    fig = Figure("times", "Time to first response and to resolve (hours)",
+                 "Wall-clock hours by priority. First response: responded_at (the first "
+                 "agent's claim, comment or state change; for imports the first change of "
+                 "state or assignee). Resolve: resolved_at − created_at of resolved records.",
+                 ["priority", "responded", "median response", "p90 response", "resolved",
+                  "median resolve", "p90 resolve"], chart_columns=(0, 5))
+    none = (0, [None, None])
+    resp = _quantiles(s, f, RecordFact.respond_h, RecordFact.priority)
+    res = _quantiles(s, f, RecordFact.resolve_h, RecordFact.priority)
+    rows = []
+    for p in resp.keys() | res.keys():
+        (n1, (m1, p1)), (n2, (m2, p2)) = resp.get(p, none), res.get(p, none)
+        rows.append([p or "(none)", n1, _r(m1), _r(p1), n2, _r(m2), _r(p2)])
+    fig.rows = sorted(rows, key=lambda r: r[0])
+    return fig
+
+
+def reassignments(s: Session, f: Filters, now: datetime) -> Figure:
     fig = Figure("reassignments", "Reassignments",
                  "Per record: reassignments = reassignment_count (imports) or the changes of "
                  "assignment group after the first; ping-pong = a group recurring after "
                  "another in the assignment sequence (A → B → A).",
                  ["measure", "value"], chart="")
-    seqs = _group_sequences(s, f)
-    counts = {rid: n for rid, n in s.execute(
-        select(Request.id, Request.reassignment_count).where(*_where(f)))}
-    total = 0
-    for rid, seq in seqs.items():
-        n = counts.get(rid)
-        total += n if n is not None else max(len(seq) - 1, 0)
-    records = len(seqs)
-    pingpong = sum(_ping_pong(seq) for seq in seqs.values())
-    fig.rows = [["records", records], ["reassignments", total],
-                ["mean per record", _r(total / records) if records else None],
-                ["records with ping-pong", pingpong]]
+    t = _totals(s, f, now)
+    records = t["records"]
+    fig.rows = [["records", records], ["reassignments", t["reassignments"]],
+                ["mean per record", _r(t["reassignments"] / records) if records else None],
+                ["records with ping-pong", t["ping_pong"]]]
     return fig
+
+
+def _tier_paths(s: Session, f: Filters) -> list[tuple[str | None, str | None, int]]:
+    """Records by (tiers passed through, upper tiers reached from L1), of those with tiers:
+    one pass shared by `escalations` and `tiers`."""
+    seen, reached = _key(RecordFact.tiers_seen, f), _key(RecordFact.escalated_to, f)
+    return _cached(s, "tiers", f, lambda: [(a, b, n) for a, b, n in s.execute(
+        select(seen, reached, func.count()).where(*_where(f), seen.is_not(None))
+        .group_by(seen, reached))])
 
 
 def escalations(s: Session, f: Filters) -> Figure:
@@ -341,17 +414,14 @@ def escalations(s: Session, f: Filters) -> Figure:
                  "Records with a change of support tier from L1 to L2 or L3 (record_changed "
                  "events with a tier change), by tier reached; a record counts once per pair.",
                  ["from", "to", "records"], chart_columns=(1, 2))
-    pairs: Counter[tuple[str, str]] = Counter()
-    seen: set[tuple[int, str, str]] = set()
-    for rid, event, detail in _events(s, f):
-        if event != "record_changed":
-            continue
-        old, new = ((detail.get("changes") or {}).get("tier") or (None, None))
-        if old == "L1" and new in UPPER_TIERS and (rid, old, new) not in seen:
-            seen.add((rid, old, new))
-            pairs[(old, new)] += 1
-    escalated = len({rid for rid, _, _ in seen})
-    fig.rows = [[a, b, n] for (a, b), n in sorted(pairs.items())] + [["L1", "any upper", escalated]]
+    pairs: Counter[str] = Counter()
+    escalated = 0
+    for _, reached, n in _tier_paths(s, f):
+        if reached is not None:
+            escalated += n
+            for tier in reached.split(record_figures.ESCALATED_SEP):
+                pairs[tier] += n
+    fig.rows = [["L1", t, n] for t, n in sorted(pairs.items())] + [["L1", "any upper", escalated]]
     return fig
 
 
@@ -360,47 +430,34 @@ def tiers(s: Session, f: Filters) -> Figure:
                  "Records by the set of support tiers they passed through (the tier when "
                  "opened, then each tier change), joined with '+' in sorted order.",
                  ["tiers", "records"])
-    seen: defaultdict[int, set[str]] = defaultdict(set)
-    for rid, event, detail in _events(s, f):
-        if event == "submitted":
-            if detail.get("tier"):
-                seen[rid].add(detail["tier"])
-        else:
-            change = (detail.get("changes") or {}).get("tier") or ()
-            seen[rid].update(t for t in change if t)
-    combos = Counter("+".join(sorted(v)) for v in seen.values() if v)
+    combos: Counter[str] = Counter()
+    for seen, _, n in _tier_paths(s, f):
+        if seen is not None:
+            combos[seen] += n
     fig.rows = [[k, n] for k, n in sorted(combos.items())]
     return fig
 
 
-def reopen_rate(s: Session, f: Filters) -> Figure:
+def reopen_rate(s: Session, f: Filters, now: datetime) -> Figure:
     fig = Figure("reopen_rate", "Reopen rate",
                  "Of the records resolved at least once (resolved_at set or reopened), the share "
                  "reopened at least once (reopen_count > 0).", ["measure", "value"], chart="")
-    ever_resolved = Request.resolved_at.is_not(None) | (Request.reopen_count > 0)
-    n, reopened = s.execute(select(func.count(), func.sum(case((Request.reopen_count > 0, 1),
-                                                              else_=0)))
-                            .where(*_where(f), ever_resolved)).one()
-    reopened = int(reopened or 0)
+    t = _totals(s, f, now)
+    n, reopened = t["ever_resolved"], t["reopened"]
     fig.rows = [["resolved", n], ["reopened", reopened],
                 ["percent", _r(100 * reopened / n) if n else None]]
     return fig
 
 
-def first_contact(s: Session, f: Filters) -> Figure:
+def first_contact(s: Session, f: Filters, now: datetime) -> Figure:
     fig = Figure("first_contact", "First-contact resolution",
                  "Of the resolved records, the share resolved with no reassignment (no change "
                  "of assignment group after the first) and never reopened.",
                  ["measure", "value"], chart="")
-    seqs = _group_sequences(s, f)
-    rows = s.execute(select(Request.id, Request.reassignment_count, Request.reopen_count)
-                     .where(*_where(f), Request.resolved_at.is_not(None))).all()
-    fcr = 0
-    for rid, count, reopens in rows:
-        n = count if count is not None else max(len(seqs.get(rid, [])) - 1, 0)
-        fcr += int(n == 0 and not reopens)
-    fig.rows = [["resolved", len(rows)], ["first contact", fcr],
-                ["percent", _r(100 * fcr / len(rows)) if rows else None]]
+    t = _totals(s, f, now)
+    n, fcr = t["resolved"], t["first_contact"]
+    fig.rows = [["resolved", n], ["first contact", fcr],
+                ["percent", _r(100 * fcr / n) if n else None]]
     return fig
 
 
@@ -413,7 +470,8 @@ def _approvals(s: Session, f: Filters, by: Any, name: str, label: str) -> Figure
     for key, created, decided in s.execute(
             select(by, Approval.created_at, Approval.decided_at)
             .join(Request, Request.id == Approval.request_id)
-            .where(*_where(f), Approval.decision == "approved", Approval.decided_at.is_not(None))):
+            .where(Approval.decision == "approved", Approval.decided_at.is_not(None),
+                   *_of_matching(Approval.request_id, f))):
         hours[key].append(_hours(created, decided))
     fig.rows = [[k, len(v), _r(_quantile(v, .5))] for k, v in sorted(hours.items())]
     return fig
@@ -442,6 +500,13 @@ def deflections(s: Session, f: Filters, now: datetime) -> Figure:
     return fig
 
 
+def _surveys(f: Filters, *columns: Any) -> Select[Any]:
+    """The answered surveys of the matching records."""
+    return (select(*columns).select_from(SatisfactionResponse)
+            .where(SatisfactionResponse.score.is_not(None),
+                   *_of_matching(SatisfactionResponse.request_id, f)))
+
+
 def satisfaction(s: Session, f: Filters) -> Figure:
     fig = Figure("satisfaction", "Satisfaction",
                  "Answered satisfaction surveys (score 1-5) of the records matching the "
@@ -450,14 +515,40 @@ def satisfaction(s: Session, f: Filters) -> Figure:
     if not inspect(s.connection()).has_table(SatisfactionResponse.__tablename__):
         return fig
     rows: dict[int, int] = {int(score or 0): n for score, n in s.execute(
-        select(SatisfactionResponse.score, func.count())
-        .where(SatisfactionResponse.request_id.in_(_records(f)),
-               SatisfactionResponse.score.is_not(None))
-        .group_by(SatisfactionResponse.score))}
+        _surveys(f, SatisfactionResponse.score, func.count()).group_by(SatisfactionResponse.score))}
     n = sum(rows.values())
     fig.rows = [[str(k), rows.get(k, 0)] for k in range(1, 6)]
     fig.rows.append(["average", _r(sum(k * v for k, v in rows.items()) / n) if n else None])
     return fig
+
+
+def _satisfaction_by(s: Session, f: Filters, by: Any, name: str, label: str) -> Figure:
+    fig = Figure(name, f"Satisfaction by {label}",
+                 f"Answered satisfaction surveys of the records matching the filters, by the "
+                 f"record's {label} now: responses and the average score (1-5).",
+                 [label, "responses", "average"], chart_columns=(0, 2))
+    if not inspect(s.connection()).has_table(SatisfactionResponse.__tablename__):
+        return fig
+    # the record's group, agent or item looked up per survey (few rows), never a join that
+    # could read every record first
+    key = select(by).where(Request.id == SatisfactionResponse.request_id).scalar_subquery()
+    rows = s.execute(_surveys(f, key.label("k"), func.count(), func.avg(SatisfactionResponse.score))
+                     .group_by(literal_column("k")))
+    fig.rows = sorted([[k or "(none)", n, _r(float(avg))] for k, n, avg in rows],
+                      key=lambda r: r[0])
+    return fig
+
+
+def satisfaction_by_group(s: Session, f: Filters) -> Figure:
+    return _satisfaction_by(s, f, Request.assignment_group_id, "satisfaction_by_group", "group")
+
+
+def satisfaction_by_agent(s: Session, f: Filters) -> Figure:
+    return _satisfaction_by(s, f, Request.assignee_id, "satisfaction_by_agent", "agent")
+
+
+def satisfaction_by_item(s: Session, f: Filters) -> Figure:
+    return _satisfaction_by(s, f, Request.item_id, "satisfaction_by_item", "item")
 
 
 #: every figure, in the order of the page: name → (function, needs `now`)
@@ -468,9 +559,10 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "reopen_rate": reopen_rate,
     "first_contact": first_contact, "approvals_by_item": approvals_by_item,
     "approvals_by_approver": approvals_by_approver, "deflections": deflections,
-    "satisfaction": satisfaction,
+    "satisfaction": satisfaction, "satisfaction_by_group": satisfaction_by_group,
+    "satisfaction_by_agent": satisfaction_by_agent, "satisfaction_by_item": satisfaction_by_item,
 }
-_NEEDS_NOW = {"backlog", "deflections"}
+_NEEDS_NOW = {"backlog", "deflections", "reassignments", "reopen_rate", "first_contact"}
 
 
 def figure(s: Session, name: str, f: Filters, now: datetime) -> Figure:
@@ -490,6 +582,7 @@ RECORD_COLUMNS = ("number", "record_type", "item_id", "priority", "state", "stat
 
 def records(s: Session, f: Filters) -> Iterator[tuple[Any, ...]]:
     """Every record matching the filters, by id, streamed (server-side cursor, batches of 1000)."""
-    stmt: Select[Any] = select(*(getattr(Request, c) for c in RECORD_COLUMNS)).where(
+    stmt: Select[Any] = select(*(getattr(Request, c) for c in RECORD_COLUMNS)).join(
+        RecordFact, RecordFact.request_id == Request.id).where(
         *_where(f)).order_by(Request.id).execution_options(yield_per=1000)
     yield from s.execute(stmt)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, notifications, people, satisfaction
+from engine import approvals, email_links, notifications, people, satisfaction
 from engine.actions import ACTIONS
 from engine.errors import Conflict, StepFailed
 from engine.models import Approval, Request, Task, Timer
@@ -199,11 +199,10 @@ def open_approvals(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
     for spec, chosen in resolved:
         due = unit.calendar.add(unit.now, spec.timeout) if spec.timeout else None
         policy = approvals.policy_text(spec.policy, len(chosen))
-        for c in chosen:
-            unit.session.add(Approval(
-                request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
-                policy=policy, approver_id=c.person_id, source=c.source, created_at=unit.now,
-                due_at=due))
+        opened = [Approval(request_id=req.id, visit=req.visit, state=state.name, name=spec.name,
+                           policy=policy, approver_id=c.person_id, source=c.source,
+                           created_at=unit.now, due_at=due) for c in chosen]
+        unit.session.add_all(opened)
         if due is not None:
             unit.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
                                    ref=spec.name, due_at=due))
@@ -213,7 +212,7 @@ def open_approvals(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
             unit, req, notifications.APPROVAL_NEEDED,
             approvals.recipients(unit.session, req, [c.person_id for c in chosen], unit.now),
             f"Your approval is needed ({spec.name})", key=f"{req.visit}:{spec.name}",
-            email="approval_requested")
+            email="approval_requested", personal=email_links.approval_links(unit, req, opened))
 
 
 def open_tasks(unit: UnitOfWork, req: Request, wf: Workflow) -> None:

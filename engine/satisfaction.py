@@ -16,18 +16,17 @@ A mixin of `RequestService` (engine.service): each public method is one unit of 
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Duration
 from engine import permissions
-from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound
+from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.inputs import checked_text
 from engine.models import Request, SatisfactionResponse
+from engine.signed_links import USED, LinkGone, LinkRefused, new_nonce, same_nonce, sign, unsign
 from engine.unit import UnitOfWork, UnitRunner, audit, touch
 
 SALT = "deskflow-csat"
@@ -37,32 +36,15 @@ DEFAULT_EXPIRES = Duration(14, "day", False)
 RECORD_TYPES = ("incident", "request")
 SUCCESS_OUTCOMES = ("fulfilled", "resolved")
 SCORES = (1, 2, 3, 4, 5)
-USED = ""  # the nonce of an answered survey: no token matches it
-
-
-class LinkRefused(EngineError):
-    """A survey link that is forged, tampered with or names another survey (400)."""
-
-    status = 400
-
-
-class LinkGone(EngineError):
-    """A survey link that has expired or was already used (410)."""
-
-    status = 410
 
 
 def question(number: str | None) -> str:
     return f"How satisfied are you with how {number} was handled?"
 
 
-def _signer(secret_key: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret_key, salt=SALT)
-
-
 def token_for(secret_key: str, survey: SatisfactionResponse) -> str:
     """The signed token of the emailed link: the survey's id and nonce."""
-    return str(_signer(secret_key).dumps({"s": survey.id, "n": survey.nonce}))
+    return sign(secret_key, SALT, {"s": survey.id, "n": survey.nonce})
 
 
 def ask(unit: UnitOfWork, req: Request) -> SatisfactionResponse | None:
@@ -78,7 +60,7 @@ def ask(unit: UnitOfWork, req: Request) -> SatisfactionResponse | None:
         return None
     person = req.requested_for_id or req.requester_id
     survey = SatisfactionResponse(
-        request_id=req.id, person_id=person, nonce=secrets.token_hex(16), sent_at=unit.now,
+        request_id=req.id, person_id=person, nonce=new_nonce(), sent_at=unit.now,
         expires_at=unit.calendar.add(unit.now, unit.catalog.settings.satisfaction_expires
                                      or DEFAULT_EXPIRES), score=None, comment=None,
         answered_at=None)
@@ -198,15 +180,7 @@ def _by_token(session: Session, secret_key: str, token: str,
               now: Any) -> tuple[Request, SatisfactionResponse]:
     forged = LinkRefused("This satisfaction link is not valid: it was changed or not made by "
                          "this service desk.")
-    if not isinstance(token, str) or not token or len(token) > 500:
-        raise forged
-    try:
-        data = _signer(secret_key).loads(token)
-    except BadSignature:
-        raise forged from None
-    if (not isinstance(data, dict) or not isinstance(data.get("s"), int)
-            or isinstance(data.get("s"), bool) or not isinstance(data.get("n"), str)):
-        raise forged
+    data = unsign(secret_key, SALT, token, forged, {"s": int, "n": str})
     survey = session.get(SatisfactionResponse, data["s"])
     if survey is None:
         raise forged
@@ -214,7 +188,7 @@ def _by_token(session: Session, secret_key: str, token: str,
     assert req is not None
     if survey.answered_at is not None:
         raise LinkGone(f"This satisfaction link was already used. {already(req)}")
-    if not secrets.compare_digest(survey.nonce, data["n"]):
+    if not same_nonce(survey.nonce, data["n"]):
         raise forged
     if now >= survey.expires_at:
         raise LinkGone(f"This satisfaction link has expired: it was valid until "

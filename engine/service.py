@@ -8,7 +8,7 @@ engine.decisions, the task use cases in engine.fulfilment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.catalog import Catalog
 from engine import (
     attention,
+    idempotency,
     intake,
     major,
     notifications,
@@ -28,8 +29,11 @@ from engine import (
     sla,
     timers,
 )
+from engine.attachment_store import AttachmentStore
+from engine.attachments import Attachments, add_attachment, safe_filename
 from engine.changes import Changes, ensure_closable, stamp_change
 from engine.decisions import Decisions
+from engine.email_actions import EmailActions
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from engine.fulfilment import Fulfilment
 from engine.inputs import checked_text, fresh
@@ -50,19 +54,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, NotificationInbox,
-                     Problems, Records, Satisfaction, SavedViews):
+class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, Lifecycle, MajorIncidents,
+                     NotificationInbox, Problems, Records, Satisfaction, SavedViews):
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
                  clock: Callable[[], datetime] = utcnow, base_url: str = "",
-                 secret_key: str = "") -> None:
+                 secret_key: str = "", attachments: AttachmentStore | None = None) -> None:
         self.sessions, self.catalog, self.clock = sessions, catalog, clock
         self.base_url = base_url.rstrip("/")
         #: signs the satisfaction links in emails (the web app's secret key)
         self.secret_key = secret_key
         #: runs one use case in one transaction (retried on a concurrent change)
-        self.unit = UnitRunner(sessions, catalog, clock, self.base_url, secret_key)
+        self.unit = UnitRunner(sessions, catalog, clock, self.base_url, secret_key, attachments)
 
     # ------------------------------------------------------------ reading
 
@@ -92,6 +96,14 @@ class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, 
 
         return self.unit(actor, lambda unit: self._submitted(unit, item_id, actor, answers,
                                                              requested_for, channel))
+
+    def submit_once(self, key: str, body: Any, item_id: str, actor: str, answers: dict[str, Any],
+                    requested_for: str | None = None) -> tuple[Request, bool]:
+        """`submit` under an Idempotency-Key (engine.idempotency): the same key and `body` give
+        back the first record (and False) instead of ordering again."""
+        return self.unit(actor, lambda unit: idempotency.once(
+            unit, actor, idempotency.check_key(key), body,
+            lambda u: self._submitted(u, item_id, actor, answers, requested_for, "portal")))
 
     def _submitted(self, unit: UnitOfWork, item_id: str, actor: str, answers: dict[str, Any],
                    requested_for: str | None, channel: str) -> Request:
@@ -149,7 +161,11 @@ class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, 
 
         return self.unit(actor, work)
 
-    def comment(self, number: str, actor: str, body: str, internal: bool = False) -> Comment:
+    def comment(self, number: str, actor: str, body: str, internal: bool = False,
+                files: Sequence[tuple[str, bytes]] = ()) -> Comment:
+        """Comment on a record; `files` (name, content) are attached to the comment, all or
+        none (engine.attachments). With files the text may be left empty."""
+
         def work(unit: UnitOfWork) -> Comment:
             s = unit.session
             req = self.request(s, number, actor, unit.now)
@@ -159,10 +175,15 @@ class RequestService(Changes, Decisions, Fulfilment, Lifecycle, MajorIncidents, 
             agent = permissions.is_agent(s, actor, req)
             if internal and not agent:
                 raise NotAllowed("only people working on the request can write internal notes")
-            c = Comment(request_id=req.id, author_id=actor, body=checked_text(body, "body"),
+            text = body
+            if files and isinstance(body, str) and not body.strip():
+                text = "Attached " + ", ".join(safe_filename(name) for name, _ in files) + "."
+            c = Comment(request_id=req.id, author_id=actor, body=checked_text(text, "body"),
                         internal=internal, created_at=unit.now)
             s.add(c)
             s.flush()
+            for name, data in files:
+                add_attachment(unit, req, name, data, actor, comment=c)
             if agent and not internal and req.responded_at is None and not permissions.is_party(req, actor):
                 req.responded_at = unit.now
             touch(unit, req)

@@ -6,7 +6,6 @@ built or rendered are final (`DeliveryFailed.permanent`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import smtplib
 import ssl
@@ -20,6 +19,7 @@ from typing import Any
 from engine.delivery_config import DeliveryConfig
 from engine.errors import DeliveryFailed
 from engine.mail import render_email
+from engine.outbox import message_digest
 
 log = logging.getLogger("engine.delivery")
 
@@ -39,7 +39,7 @@ def build_email(payload: Mapping[str, Any], key: str, config: DeliveryConfig,
         payload = {**payload, "subject": subject, "text": text, "html": html}
     message = EmailMessage()
     domain = parseaddr(config.mail_from)[1].rpartition("@")[2] or "deskflow.invalid"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    digest = message_digest(key)
     try:
         message["From"] = config.mail_from
         message["To"] = ", ".join(payload["to"])

@@ -15,7 +15,7 @@ from functools import partial
 
 from sqlalchemy import select
 
-from engine import approvals, notifications, people, runtime
+from engine import approvals, email_links, notifications, people, runtime
 from engine.errors import Conflict, StepFailed, Unavailable
 from engine.models import Approval, Request, Timer
 from engine.runtime import transition
@@ -128,14 +128,16 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
             if up is None:
                 a.reminders += 1  # nobody further up: remind the approver instead
                 unit.queue_email(req, "approval_reminder", [a.approver_id],
-                                 key=f"remind:{timer.id}:{a.id}")
+                                 key=f"remind:{timer.id}:{a.id}",
+                                 personal=email_links.approval_links(unit, req, [a]))
                 continue
             seated.add(up)
             a.decision = "escalated"
-            unit.session.add(Approval(
+            raised = Approval(
                 request_id=req.id, visit=a.visit, state=a.state, name=a.name, policy=a.policy,
                 approver_id=up, source=f"escalated from {a.approver_id}", created_at=unit.now,
-                due_at=unit.calendar.add(unit.now, spec.timeout) if spec.timeout else None))
+                due_at=unit.calendar.add(unit.now, spec.timeout) if spec.timeout else None)
+            unit.session.add(raised)
             audit(unit, req, "approval_escalated", actor=False, approval=a.id,
                   from_person=a.approver_id, to=up)
             notifications.tell(
@@ -143,12 +145,14 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
                 approvals.recipients(unit.session, req, [up], unit.now),
                 f"Your approval is needed ({a.name}): escalated from "
                 f"{notifications.name_of(unit, a.approver_id)}",
-                key=f"escalated:{a.id}", email="approval_requested")
+                key=f"escalated:{a.id}", email="approval_requested",
+                personal=email_links.approval_links(unit, req, [raised]))
     else:
         for a in pending:
             a.reminders += 1
         unit.queue_email(req, "approval_reminder", [a.approver_id for a in pending],
-                         key=f"remind:{timer.id}")
+                         key=f"remind:{timer.id}",
+                         personal=email_links.approval_links(unit, req, pending))
     if spec.timeout and max(a.reminders for a in pending) < MAX_REMINDERS:
         unit.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
                                ref=spec.name, due_at=unit.calendar.add(unit.now, spec.timeout)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -26,7 +26,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from catalog.catalog import Catalog
 from catalog.expressions import ExpressionError, Template
 from catalog.workflow import Workflow
-from engine import people, table_text
+from engine import people, record_figures, table_text
+from engine import webhook_subscriptions as subscriptions
+from engine.attachment_store import AttachmentStore
 from engine.businesstime import BusinessCalendar
 from engine.db import is_busy
 from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
@@ -55,6 +57,8 @@ class UnitOfWork:
     base_url: str = ""
     #: signs links in emails (engine.satisfaction); empty: no signed links
     secret_key: str = field(default="", repr=False)
+    #: where attachments are kept, and their limits (engine.attachments); None: not here
+    attachments: AttachmentStore | None = field(default=None, repr=False)
     audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
@@ -104,9 +108,12 @@ class UnitOfWork:
         return self._contexts[key]
 
     def queue_email(self, req: Request, event: str, person_ids: list[str], *, key: str,
+                    personal: Callable[[str], Mapping[str, Any]] | None = None,
                     **extra: Any) -> None:
         """Write `event` to the outbox for each person (once per person and key, whatever
-        retries happen); the worker renders and sends it later."""
+        retries happen); the worker renders and sends it later. `personal(person_id)` adds
+        what differs per recipient (engine.email_links: their own signed links); it is
+        called only for the people actually emailed."""
         state = workflow(req).state(req.state)
         base = {
             "site_name": self.catalog.settings.name,
@@ -121,7 +128,8 @@ class UnitOfWork:
                 continue
             self.outbox_rows.append(email_row(
                 request_id=req.id, event=event, to=[person.email], template=event,
-                context={**base, "person": {"name": person.name}},
+                context={**base, **(personal(pid) if personal else {}),
+                         "person": {"name": person.name}},
                 key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=self.now))
 
     def finish(self) -> None:
@@ -134,12 +142,22 @@ class UnitOfWork:
                 flag_modified(req, "updated_at")
         s.flush()
         if self.audit_rows:
+            reqs = []
             for row in self.audit_rows:
                 req = row.pop("request", None)
+                reqs.append(req)
                 row["request_id"] = req.id if req is not None else None
                 row["detail"] = {k: (v.id if hasattr(v, "__table__") else v)
                                  for k, v in row["detail"].items()}
-            s.execute(insert(AuditEvent), self.audit_rows)
+            hooks = self.catalog.settings.webhooks
+            if hooks and subscriptions.wanted(hooks, [r["event"] for r in self.audit_rows]):
+                # the events' ids make the webhooks' idempotency keys
+                ids = list(s.scalars(insert(AuditEvent).returning(
+                    AuditEvent.id, sort_by_parameter_order=True), self.audit_rows))
+                self.outbox_rows += subscriptions.outbox_rows(hooks, self.audit_rows, reqs, ids,
+                                                              self.now)
+            else:
+                s.execute(insert(AuditEvent), self.audit_rows)
             self.audit_rows = []
         if self.outbox_rows:
             insert_rows(s, self.outbox_rows)
@@ -165,10 +183,12 @@ class UnitRunner:
     """Runs work in units of work: one transaction each, retried on a concurrent change."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],
-                 clock: Callable[[], datetime], base_url: str = "", secret_key: str = "") -> None:
+                 clock: Callable[[], datetime], base_url: str = "", secret_key: str = "",
+                 attachments: AttachmentStore | None = None) -> None:
         self.sessions, self.catalog, self.clock = sessions, catalog, clock
         self.base_url = base_url.rstrip("/")
         self.secret_key = secret_key
+        self.attachments = attachments
 
     def __call__(self, actor: str | None, work: Callable[[UnitOfWork], T]) -> T:
         """Run `work` in one transaction; retry when a concurrent change got there first."""
@@ -178,7 +198,8 @@ class UnitRunner:
             try:
                 with session.begin():
                     unit = UnitOfWork(session, catalog, self.clock(), actor, calendar_of(catalog),
-                                      base_url=self.base_url, secret_key=self.secret_key)
+                                      base_url=self.base_url, secret_key=self.secret_key,
+                                      attachments=self.attachments)
                     with session.no_autoflush:  # one flush at the end: one UPDATE per row
                         result = work(unit)
                     unit.finish()
@@ -241,7 +262,10 @@ def touch(unit: UnitOfWork, req: Request) -> None:
 
 def audit(unit: UnitOfWork, req: Request | None, event: str, /, from_state: str | None = None,
           to_state: str | None = None, actor: str | None | bool = True, **detail: Any) -> None:
-    """Record an audit row (written in bulk when the unit ends)."""
+    """Record an audit row (written in bulk when the unit ends); a record's changes also
+    update its figures (engine.record_figures)."""
+    if event == "record_changed" and req is not None and detail.get("changes"):
+        record_figures.note_changes(req, detail["changes"])
     unit.audit_rows.append({
         "request": req, "actor_id": unit.actor if actor is True else (actor or None),
         "event": event, "from_state": from_state, "to_state": to_state, "detail": detail,

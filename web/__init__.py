@@ -12,7 +12,8 @@ from flask import Flask
 #: settings read from the environment (SMTP settings are read by the worker: engine.delivery_config)
 ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
             "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT",
-            "DESKFLOW_TRUSTED_PROXIES")
+            "DESKFLOW_TRUSTED_PROXIES", "DESKFLOW_ATTACHMENTS_DIR", "DESKFLOW_ATTACHMENT_MAX_FILE",
+            "DESKFLOW_ATTACHMENT_MAX_RECORD")
 
 
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -74,11 +75,14 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
 
     from web import (
         admin,
+        api,
         approvals,
+        attachments,
         auth,
         changes,
         cmdb,
         context,
+        email_actions,
         knowledge,
         lifecycle,
         major,
@@ -90,13 +94,14 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         requests,
         satisfaction,
         tasks,
+        tokens,
         worklist,
     )
 
     context.init_app(app)
-    for bp in (auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp, knowledge.bp,
-               notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
-               major.bp, reports.bp, satisfaction.bp):
+    for bp in (api.bp, auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp,
+               knowledge.bp, notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
+               major.bp, reports.bp, satisfaction.bp, email_actions.bp, tokens.bp, attachments.bp):
         app.register_blueprint(bp)
     return app
 

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property, partial
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,13 +34,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from engine import people
 from engine.db import is_busy, writer
 from engine.models import LoginSession, Person
-from web.context import catalog_queues
 from web.extensions import db, limiter, login
 from web.passwords import check_password, hasher
 from web.state import portal_state
+from web.users import User, write_after_response
 
 log = logging.getLogger("deskflow.web")
 
@@ -60,35 +59,6 @@ SEEN_EVERY = timedelta(minutes=1)
 SEEN_BUSY_MS = 200
 #: how a slowed-down failure waits (tests record it instead)
 sleep = time.sleep
-
-
-class User:
-    """The signed-in person, as Flask-Login sees them."""
-
-    is_authenticated = True
-    is_active = True
-    is_anonymous = False
-
-    def __init__(self, person: Person, token: str) -> None:
-        self.person, self.token = person, token
-        self.id = person.id
-        self.name = person.name
-
-    def get_id(self) -> str:
-        return self.token
-
-    @cached_property
-    def is_admin(self) -> bool:
-        return people.is_admin(db.session(), self.id)
-
-    @cached_property
-    def groups(self) -> list[str]:
-        return people.groups_of(db.session(), self.id)
-
-    @cached_property
-    def is_agent(self) -> bool:
-        """Admin, or in a group some workflow sends tasks to (everyone is in `employees`)."""
-        return self.is_admin or not catalog_queues().isdisjoint(self.groups)
 
 
 def _digest(token: str) -> str:
@@ -115,11 +85,6 @@ def load_user(token: str) -> User | None:
         write_after_response(update(LoginSession).where(LoginSession.id == digest)
                              .values(last_seen_at=now))
     return User(person, token)
-
-
-def write_after_response(statement: Executable) -> None:
-    """Run `statement` once this request's response went out (see `write_or_skip`)."""
-    g.setdefault("deskflow_later", []).append(statement)
 
 
 @bp.after_app_request

@@ -260,7 +260,8 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
 
     catalog = load_valid_catalog(catalog_path)
     # the portal's key (DESKFLOW_SECRET_KEY, else the one in the portal's instance folder), so
-    # the signed links in emails the worker queues (satisfaction surveys) open in the portal
+    # the signed links in emails the worker queues (satisfaction surveys, email actions) open in
+    # the portal
     service = RequestService(make_sessionmaker(make_engine(db_url)), lambda: catalog, utcnow,
                              base_url=os.environ.get("DESKFLOW_BASE_URL", ""),
                              secret_key=secret_key(Flask("web").instance_path))
@@ -487,3 +488,9 @@ main.add_command(replay_command(friendly, catalog_option))
 from web.cli_report import report_command  # noqa: E402 - it is given the options above
 
 main.add_command(report_command(friendly, db_option, catalog_option))
+from web.cli_token import token_commands  # noqa: E402 - it is given the options above
+
+main.add_command(token_commands(friendly, db_option))
+from web.cli_mail import mail_command  # noqa: E402 - it is given the options above
+
+main.add_command(mail_command(friendly, db_option, catalog_option))

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from flask import Flask
+
+from engine.attachment_store import MAX_FILE, MAX_RECORD, AttachmentStore
 
 
 class Defaults:
@@ -16,6 +21,9 @@ class Defaults:
     DESKFLOW_TRUSTED_PROXIES = 0                    # reverse proxies whose X-Forwarded-For is believed
     DESKFLOW_SECURE_COOKIES = True                  # False only for plain-http demos
     DESKFLOW_SMTP_HOST = ""
+    DESKFLOW_ATTACHMENTS_DIR: str | None = None     # default: attachments/ in the instance folder
+    DESKFLOW_ATTACHMENT_MAX_FILE = MAX_FILE         # bytes per file
+    DESKFLOW_ATTACHMENT_MAX_RECORD = MAX_RECORD     # bytes per record (live files)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -42,3 +50,28 @@ def secret_key(instance_path: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def attachment_store(app: Flask) -> AttachmentStore:
+    """Where the app keeps attachments (docs/attachments.md)."""
+    return store_for(app.config, app.instance_path)
+
+
+def store_for(config: Mapping[str, Any], instance_path: str) -> AttachmentStore:
+    """Where attachments are kept: DESKFLOW_ATTACHMENTS_DIR, else the instance folder's
+    attachments/ (beside the SQLite database and the secret key); a command outside the app
+    passes `os.environ` and `Flask("web").instance_path`, as for the secret key."""
+    from catalog.errors import UsageError
+
+    limits = {}
+    for key, default in (("DESKFLOW_ATTACHMENT_MAX_FILE", MAX_FILE),
+                         ("DESKFLOW_ATTACHMENT_MAX_RECORD", MAX_RECORD)):
+        value = config.get(key, default)
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UsageError(f"{key} must be a whole number of bytes, 1 or more (not {value})")
+        limits[key] = value
+    root = config.get("DESKFLOW_ATTACHMENTS_DIR") or Path(instance_path) / "attachments"
+    return AttachmentStore(Path(root), limits["DESKFLOW_ATTACHMENT_MAX_FILE"],
+                           limits["DESKFLOW_ATTACHMENT_MAX_RECORD"])

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cachetools import LRUCache, cached
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -40,6 +40,11 @@ def now() -> datetime:
     """The service's clock, so pages and actions agree on the time."""
     state = portal_state()
     return state.service.clock() if hasattr(state.service, "clock") else datetime.now(UTC)
+
+
+def link_secret() -> str:
+    """What signs the links in emails (surveys, email actions): the service's key, else the app's."""
+    return service().secret_key or str(current_app.config["SECRET_KEY"])
 
 
 def viewer() -> str:

@@ -28,7 +28,12 @@ TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "N
 
 
 def _page(status: int, message: str, **extra: Any) -> Any:
-    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+    if request.path.startswith("/api/"):  # RFC 9457 problem details, never a page
+        from web.api.base import problem
+
+        return problem(status, message, extra.get("fields") or None, extra.get("headers"))
+    extra.pop("headers", None)
+    if request.accept_mimetypes.best == "application/json":
         body = {"title": TITLES.get(status, "Error"), "status": status, "detail": message, **extra}
         response = jsonify(body)
         response.status_code = status
@@ -60,8 +65,11 @@ def init_app(app: Flask) -> None:
         status = exc.code or 500
         messages = {404: "There is nothing here, or nothing you may see.",
                     403: "You may not do this.", 429: "Too many attempts. Wait a minute and try again.",
-                    413: "What you sent is too large."}
-        return _page(status, messages.get(status, exc.description or TITLES.get(status, "")))
+                    413: "What you sent is too large.", 405: "This method is not allowed here."}
+        # 405 names the methods that work (Allow), 429 when to come back (Retry-After)
+        kept = {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After")}
+        return _page(status, messages.get(status, exc.description or TITLES.get(status, "")),
+                     headers=kept)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

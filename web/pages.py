@@ -48,6 +48,7 @@ EVENTS = {
     "problem_changed": "Problem changed", "resolved_by_problem": "Resolved with its problem",
     "major_declared": "Major incident declared", "major_stood_down": "Major incident stood down",
     "children_resolved": "Child incidents resolved with it",
+    "email_action": "Done from an email link",
 }
 #: the record model's audit events (engine.records), worded by `record_detail`
 RECORD_EVENTS = frozenset({"record_changed", "linked", "unlinked", "watcher_added", "watcher_removed",

@@ -9,11 +9,12 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 from flask_login import login_required
+from markupsafe import Markup
 
 from engine import permissions, reports
 from engine.errors import NotAllowed, NotFound
 from engine.reports import Filters
-from web.charts import bars
+from web.charts import bars, columns
 from web.context import catalog, now, session, viewer
 
 bp = Blueprint("reports", __name__)
@@ -56,15 +57,21 @@ def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]], name: str) -> Res
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
+def _chart(fig: reports.Figure) -> Markup | None:
+    if fig.chart == "columns":
+        return columns(fig.title, fig.columns[1:], fig.rows)
+    if fig.chart == "bars":
+        return bars(fig.title, [(r[fig.chart_columns[0]], r[fig.chart_columns[1]]) for r in fig.rows])
+    return None
+
+
 @bp.get("/reports")
 @login_required
 def index() -> str:
     _allowed()
     f = _filters()
     figures = reports.all_figures(session(), f, now())
-    charts = {fig.name: bars(fig.title, [(r[fig.chart_columns[0]], r[fig.chart_columns[1]])
-                                         for r in fig.rows]) if fig.chart else None
-              for fig in figures}
+    charts = {fig.name: _chart(fig) for fig in figures}
     cat = catalog()
     return render_template("reports/index.html", figures=figures, charts=charts, filters=f,
                            query=f.query(), kinds=reports.RECORD_TYPES,

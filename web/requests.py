@@ -12,11 +12,13 @@ from markupsafe import Markup
 
 from catalog.workflow import Workflow
 from engine import people, permissions, queries
+from engine.attachments import can_delete, visible_attachments
 from engine.attention import declared_outcomes
 from engine.errors import InvalidInput
 from engine.models import Comment, Request
 from engine.queries import TimelineEntry
 from engine.versions import workflow_of
+from web.attachments import MAX_FILES
 from web.context import catalog, now, service, session, viewer
 from web.ids import number
 from web.pages import (
@@ -87,6 +89,8 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = f"{str(d.get('target', '')).capitalize()} target"
     elif e.event in RECORD_EVENTS:
         detail = record_detail(e.event, d, names)
+    elif e.event in ("attachment_added", "attachment_deleted"):
+        detail = str(d.get("filename", ""))
     elif e.event in ("major_declared", "major_stood_down"):
         detail = str(d.get("reason", ""))
     elif e.event == "children_resolved":
@@ -136,6 +140,8 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
             ids.add((e.event.detail or {}).get("to"))
             ids.add((e.event.detail or {}).get("person"))
             ids |= {v for v in ((e.event.detail or {}).get("changes") or {}).get("assignee") or ()}
+    files = visible_attachments(session(), req, me)
+    ids |= {f.uploaded_by_id for f in files}
     names = queries.names(session(), ids)
     timeline = [_event_text(e, wf, names) if e.kind == "event" else _comment_text(e, names)
                 for e in entries]
@@ -151,7 +157,9 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
         takes_part=permissions.takes_part(session(), me, req, now()),
         attention=_attention(req, wf, me) if req.attention_at is not None else None,
         priority=prio.name if prio else req.priority, sla_words=SLA_WORDS,
-        svg=Markup(diagram(wf, req.state)),
+        svg=Markup(diagram(wf, req.state)), attachments=files,
+        deletable={f.id for f in files if can_delete(session(), me, f, req)},
+        attachment_limit=limits.max_file if (limits := service().unit.attachments) else 0,
         errors=errors or {}, values=values or {}), status
 
 
@@ -238,9 +246,21 @@ def comment(number: str) -> Any:
     req = load_request(number)
     body = request.form.get("body", "")
     internal = (request.form.get("internal") or "").strip().lower() in TRUE_WORDS
+    uploads = [f for f in request.files.getlist("files") if f.filename or f.content_length]
+    if len(uploads) > MAX_FILES:
+        return _page(req, 422, errors={"files": [f"Attach at most {MAX_FILES} files at once."]},
+                     values={"body": body})
+    files = []
+    for f in uploads:
+        try:
+            files.append((f.filename or "attachment", f.read()))
+        finally:  # a large part is spooled to a temporary file: closed here
+            f.close()
     try:
-        service().comment(number, viewer(), body, internal=internal)
+        service().comment(number, viewer(), body, internal=internal, files=files)
     except InvalidInput as exc:
+        if "file" in exc.fields:
+            return _page(req, exc.status, errors={"files": exc.fields["file"]}, values={"body": body})
         return _page(req, 422, errors={"body": _messages(exc)}, values={"body": body})
     flash("Your internal note is added." if internal else "Your comment is added.", "success")
     return redirect(url_for("requests.detail", number=number))

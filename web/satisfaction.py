@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from engine import satisfaction
 from engine.errors import InvalidInput
 from engine.models import Request, SatisfactionResponse
-from web.context import now, service, session, viewer
+from web.context import link_secret, now, service, session, viewer
 from web.pages import load_request
 
 bp = Blueprint("satisfaction", __name__)
@@ -53,10 +53,6 @@ def surveys_to_answer() -> list[tuple[Request, SatisfactionResponse]]:
     return service().surveys_to_answer(session(), viewer())
 
 
-def _secret() -> str:
-    return service().secret_key or str(current_app.config["SECRET_KEY"])
-
-
 def _form() -> dict[str, str]:
     return {"score": request.form.get("score", ""), "comment": request.form.get("comment", "")}
 
@@ -79,7 +75,7 @@ def answer(number: str) -> Any:
 @bp.route("/satisfaction/<token>", methods=["GET"])
 def link(token: str) -> Any:
     """The emailed link: shows the question, records nothing."""
-    req, survey = service().survey_by_token(session(), _secret(), token, now())
+    req, survey = service().survey_by_token(session(), link_secret(), token, now())
     return render_template("satisfaction/link.html", req=req, survey=survey, token=token,
                            question=satisfaction.question(req.number))
 
@@ -88,9 +84,9 @@ def link(token: str) -> Any:
 def link_answer(token: str) -> Any:
     values = _form()
     try:
-        service().answer_by_token(_secret(), token, values["score"], values["comment"])
+        service().answer_by_token(link_secret(), token, values["score"], values["comment"])
     except InvalidInput as exc:
-        req, survey = service().survey_by_token(session(), _secret(), token, now())
+        req, survey = service().survey_by_token(session(), link_secret(), token, now())
         return render_template("satisfaction/link.html", req=req, survey=survey, token=token,
                                question=satisfaction.question(req.number),
                                serrors=exc.fields or {"_form": [exc.message]}, svalues=values), 422

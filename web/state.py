@@ -18,6 +18,7 @@ from catalog.loader import load_catalog
 from engine.db import configure_sqlite, make_sessionmaker
 from engine.models import AppState
 from engine.service import RequestService, utcnow
+from web.config import attachment_store
 
 CATALOG_KEY = "catalog_version"
 FOLLOW_SECONDS = 3.0
@@ -98,7 +99,8 @@ def init_app(app: Flask, engine: object, catalog_path: Path) -> PortalState:
     holder: dict[str, PortalState] = {}
     service = RequestService(sessions, lambda: holder["d"].catalog, utcnow,
                              base_url=app.config.get("DESKFLOW_BASE_URL", ""),
-                             secret_key=app.config.get("SECRET_KEY") or "")
+                             secret_key=app.config.get("SECRET_KEY") or "",
+                             attachments=attachment_store(app))
     state = PortalState(catalog_path, LoadedCatalog(catalog, datetime.now(UTC), catalog.warnings), service,
                      sessions, cache, readers=make_sessionmaker(engine, writes=False))  # type: ignore[arg-type]
     holder["d"] = state

@@ -16,15 +16,15 @@ from wtforms import BooleanField, SelectField, TextAreaField
 from catalog.catalog import Catalog
 from catalog.models import CatalogItem
 from catalog.workflow import TaskSpec
-from engine import people, permissions, queries
-from engine.errors import InvalidInput, NotAllowed, NotFound
+from engine import permissions, queries
+from engine.errors import InvalidInput, NotFound
 from engine.models import Group, Request, Task
 from engine.tasks import spec_of
 from forms.wtf import ItemForm, build_form_class
 from web.context import catalog, catalog_queues, now, service, viewer
 from web.extensions import db
-from web.ids import valid_id
 from web.pages import ActionForm, answer_rows, event_text, page_arg, request_url, show_errors, state_words
+from web.task_access import load, load_to_act, may_act, may_work
 
 bp = Blueprint("tasks", __name__)
 
@@ -84,9 +84,6 @@ def _answers_form_class(cat: Catalog, version: str, state: str, name: str,
 
 # ---------------------------------------------------------------- queues
 
-def _may_work(group_id: str) -> bool:
-    me = viewer()
-    return people.is_member(db.session(), me, group_id) or people.is_admin(db.session(), me)
 
 
 @bp.get("/queues")
@@ -111,7 +108,7 @@ def queues() -> Any:
 @login_required
 def queue(group_id: str) -> Any:
     group = db.session().get(Group, group_id) if len(group_id) <= 64 else None
-    if group is None or not _may_work(group_id):
+    if group is None or not may_work(group_id):
         raise NotFound(f"no queue {group_id}")
     settings = catalog().settings
     args = request.args
@@ -130,30 +127,6 @@ def queue(group_id: str) -> Any:
 
 
 # ---------------------------------------------------------------- one task
-
-def _may_act(task: Task) -> bool:
-    return task.assignee_id == viewer() or _may_work(task.queue)
-
-
-def load(task_id: int) -> tuple[Task, Request]:
-    """The task and its request, for members of its queue, its assignee and admins, and (to
-    read only) whoever worked the request before, e.g. the tier-1 agent who escalated it."""
-    task = db.session().get(Task, task_id) if valid_id(task_id) else None
-    req = db.session().get(Request, task.request_id) if task else None
-    if task is None or req is None or not (
-            _may_act(task) or permissions.is_worker_of(db.session(), viewer(), req)):
-        raise NotFound(f"no task {task_id}")
-    return task, req
-
-
-def load_to_act(task_id: int) -> tuple[Task, Request]:
-    """The task, for those who may act on it; a reader who may not is refused (403) here,
-    before any input is read."""
-    task, req = load(task_id)
-    if not _may_act(task):
-        raise NotAllowed(f"{viewer()} may read task {task_id} but is not in the {task.queue} queue")
-    return task, req
-
 
 def _render(task: Task, req: Request, status: int = 200, errors: list[str] | None = None,
             **forms: Any) -> Any:
@@ -175,7 +148,7 @@ def _render(task: Task, req: Request, status: int = 200, errors: list[str] | Non
     if f["reassign"].to.data is None:
         f["reassign"].to.data = task.assignee_id or me
     f["complete"].outcome.choices = [(o, o.replace("_", " ").capitalize()) for o in outcomes]
-    can_act = _may_act(task)
+    can_act = may_act(task)
     timeline = queries.timeline(s, req, internal=can_act or permissions.is_agent(s, me, req))
     ids = {req.requester_id, req.requested_for_id, task.assignee_id, *(e.actor for e in timeline)}
     is_open = task.status == "open" and task.visit == req.visit and req.status == "open"

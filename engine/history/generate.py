@@ -121,8 +121,9 @@ def demo_history(engine: Engine, priorities: set[str], now: datetime, export: Pa
     return HistoryOutcome(mapping.id, file, run_import(engine, mapping, read, now))
 
 
-def generate(now: datetime, seed: int = SEED) -> ReadResult:
-    """About 3,000 incidents opened in the 365 days before `now`, as cases of typed rows."""
+def generate(now: datetime, seed: int = SEED, scale: float = 1.0) -> ReadResult:
+    """About 3,000 incidents opened in the 365 days before `now` (`scale` times as many), as
+    cases of typed rows."""
     rng = random.Random(seed)
     start = (now - timedelta(days=365)).replace(hour=0, minute=0, second=0, microsecond=0)
     bursts = {rng.randrange(7, 350) for _ in range(4)}
@@ -131,7 +132,7 @@ def generate(now: datetime, seed: int = SEED) -> ReadResult:
     for day in range(365):
         date = start + timedelta(days=day + 1)
         weekend = date.weekday() >= 5
-        mean = 2.0 if weekend else 9.5
+        mean = (2.0 if weekend else 9.5) * scale
         if day in bursts or day - 1 in bursts:
             mean *= 3.5
         for _ in range(max(0, round(rng.gauss(mean, math.sqrt(mean))))):

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from catalog.source import SourceDoc
 from catalog.workflow_parser import parse_workflow
+from engine import record_figures, search_index
 from engine.db import make_sessionmaker
 from engine.history.mapping import HistoryMapping, UnusableInput
 from engine.history.reader import Case, ReadResult, Row
@@ -280,6 +281,9 @@ def build(mapping: HistoryMapping, case: Case, d: Directory) -> Built:
                                else reassignments),
         "support_tier": current["tier"],
     }
+    values.update(record_figures.computed(
+        opened["detail"]["tier"], (e["detail"]["changes"] for e in events
+                                   if e["event"] == "record_changed")).columns())
     if values["reopen_count"] is None:
         values["reopen_count"] = 0
     return Built(values, events, d.ci(latest("configuration_item")))
@@ -333,7 +337,18 @@ def run_import(engine: Engine, mapping: HistoryMapping, read: ReadResult, now: d
             session.execute(update(ImportRun).where(ImportRun.id == run_id).values(
                 counts=summary.counts(),
                 finished_at=None if summary.stopped_after else datetime.now(now.tzinfo)))
+    refresh_statistics(engine)
     return summary
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """After a bulk load, what the planner knows of the facts table (engine.reports reads it
+    through index-only scans on PostgreSQL, which need its visibility map)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("VACUUM (ANALYZE) record_facts")
+        else:
+            conn.exec_driver_sql("ANALYZE record_facts")
 
 
 def _write_batch(session: Session, mapping: HistoryMapping, mapping_text: str, chunk: list[Case],
@@ -354,6 +369,8 @@ def _write_batch(session: Session, mapping: HistoryMapping, mapping_text: str, c
             fresh.append(built)
         else:
             changed.append((known[0], built))
+    # the search index: paused for the batch's rows, then filled for them in one statement
+    search_index.pause(session.connection())
     people, groups, cis = d.flush(session, now)
     summary.people_created += people
     summary.groups_created += groups
@@ -377,11 +394,15 @@ def _write_batch(session: Session, mapping: HistoryMapping, mapping_text: str, c
             session.execute(update(Request).where(Request.id == rid).values(
                 **b.values, lock_version=Request.lock_version + 1))
         summary.updated += len(changed)
+    record_figures.write_facts(session, [
+        record_figures.fact_row({**b.values, "id": rid}.get) for rid, b in
+        [*((ids[b.values["external_id"]], b) for b in fresh), *changed]])
     events = [{**e, "request_id": ids[b.values["external_id"]]} for b in fresh for e in b.events]
     events += [{**e, "request_id": rid} for rid, b in changed for e in b.events]
     if events:
         session.execute(insert(_table(AuditEvent)), events)
         summary.events += len(events)
+    search_index.resume(session.connection(), [*ids.values(), *(rid for rid, _ in changed)])
     for b in fresh:
         stored[b.values["external_id"]] = (ids[b.values["external_id"]], b.values["import_digest"])
     for rid, b in changed:

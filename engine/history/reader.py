@@ -226,6 +226,42 @@ def _cell_reader(spec: FieldSpec, index: dict[str, int],
     return read
 
 
+#: strptime directives read as plain numbers by `_numeric_format`: name and digits allowed
+_NUMERIC = {"d": ("day", "1,2"), "m": ("month", "1,2"), "Y": ("year", "4"), "H": ("hour", "1,2"),
+            "M": ("minute", "1,2"), "S": ("second", "1,2")}
+
+
+def _numeric_format(fmt: str) -> Callable[[str], datetime] | None:
+    """A parser for a format made only of %d %m %Y %H %M %S and literal characters (such as
+    ServiceNow's `%d/%m/%Y %H:%M`), several times faster than strptime on a large export and
+    as strict: the whole text must match, and datetime() refuses a day or month out of range
+    (ValueError, as strptime). None for any other format (strptime reads it)."""
+    pattern, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            spec = _NUMERIC.get(fmt[i + 1:i + 2])
+            if spec is None:
+                return None
+            pattern.append(f"(?P<{spec[0]}>[0-9]{{{spec[1]}}})")
+            i += 2
+        else:
+            pattern.append(re.escape(fmt[i]))
+            i += 1
+    if any(f"%{k}" not in fmt for k in "dmY"):
+        return None
+    compiled = re.compile("".join(pattern), re.ASCII)
+
+    def quick(raw: str) -> datetime:
+        found = compiled.fullmatch(raw)
+        if found is None:
+            raise ValueError(raw)
+        parts = {k: int(v) for k, v in found.groupdict().items()}
+        return datetime(parts["year"], parts["month"], parts["day"], parts.get("hour", 0),
+                        parts.get("minute", 0), parts.get("second", 0))
+
+    return quick
+
+
 def _typer(target: str, mapping: HistoryMapping, tz: tzinfo) -> Callable[[str | None], Any]:
     if target in DATES:
         fmt = mapping.date_format
@@ -241,9 +277,12 @@ def _typer(target: str, mapping: HistoryMapping, tz: tzinfo) -> Callable[[str | 
             seen[raw] = found = parse(raw)
             return found
 
+        quick = _numeric_format(fmt)
+
         def parse(raw: str) -> datetime:
             try:
-                found = datetime.fromisoformat(raw) if fmt == "iso" else datetime.strptime(raw, fmt)
+                found = datetime.fromisoformat(raw) if fmt == "iso" else \
+                    quick(raw) if quick is not None else datetime.strptime(raw, fmt)
             except ValueError:
                 raise ValueError(f"malformed date {raw!r} (expected {shown})") from None
             if found.tzinfo is None:

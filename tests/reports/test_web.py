@@ -40,6 +40,13 @@ def test_the_page_draws_each_figure_as_svg_beside_its_table(client, auth, two): 
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline script
     assert "Volume per week" in page and "Backlog by group" in page
     assert 'href="/reports/volume.csv?kind=incident"' in page
+    # volume: opened and resolved as two series of columns, with a legend
+    volume = re.search(r"<svg[^>]*><title>Volume per week</title>.*?</svg>", page).group(0)
+    assert ">opened</text>" in volume and ">resolved</text>" in volume
+    year, number, _ = two[0].created_at.isocalendar()
+    week = f"{year}-W{number:02d}"
+    assert f"<title>{week} opened: 2</title>" in volume
+    assert f"<title>{week} resolved: 0</title>" in volume
 
 
 def test_a_figure_exports_as_csv_with_the_filters(client, auth, two):  # noqa: F811

@@ -52,6 +52,7 @@ def make_app(directory: Path, template_db: Path) -> Flask:
         "DESKFLOW_SECURE_COOKIES": False,
         "RATELIMIT_ENABLED": False,
         "DESKFLOW_PASSWORD_HASHING": "fast",
+        "DESKFLOW_ATTACHMENTS_DIR": str(directory / "attachments"),
     })
     app.instance_path = str(directory / "instance")
     return app

@@ -69,6 +69,19 @@ RECORD_AGENTS = (302, 403, 404, 403, 404, 403, 422, 404, 422)
 RECORD_VIEWERS = (302, 422, 404, 422, 404, 422, 422, 404, 422)
 LOGGERS = (302, 403, 200, 403, 200, 200, 200, 200, 200)
 
+# the JSON API: 401 instead of the sign-in redirect
+API_ANYONE = (401, 200, 200, 200, 200, 200, 200, 200, 200)
+API_NOBODY = (401, 404, 404, 404, 404, 404, 404, 404, 404)
+EVERYONE = (200, 200, 200, 200, 200, 200, 200, 200, 200)
+# decide through the API: as on the pages (the approver and their delegate), then 415 for a form
+API_DECIDERS = (401, 403, 404, 415, 404, 415, 403, 404, 403)
+API_TASK_ACTORS = (401, 404, 404, 403, 404, 404, 415, 404, 415)
+API_VIEWERS = (401, 415, 404, 415, 404, 415, 415, 404, 415)
+API_DELEGATORS = (401, 403, 404, 415, 404, 403, 403, 404, 415)
+API_RECORD_AGENTS = (401, 403, 404, 403, 404, 403, 415, 404, 415)
+API_AGENTS = (401, 403, 200, 403, 200, 200, 200, 200, 200)
+API_ADMINS = (401, 403, 403, 403, 403, 403, 403, 403, 200)
+
 POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     # (method, rule, target)                                  anon alice peter bob carol leo frank grace oscar
     ("GET", "/login", "-"):                                    (200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -158,6 +171,10 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/requests/<number>/satisfaction", "missing"):    NOBODY,
     ("GET", "/satisfaction/<token>", "missing"):               (400, 400, 400, 400, 400, 400, 400, 400, 400),
     ("POST", "/satisfaction/<token>", "missing"):              (400, 400, 400, 400, 400, 400, 400, 400, 400),
+    # one-click email actions (web/email_actions.py): no sign-in, the signed token decides who
+    # acts; one not signed by us is a 400 for all (its approval or record never shows)
+    ("GET", "/email-actions/<token>", "missing"):             (400, 400, 400, 400, 400, 400, 400, 400, 400),
+    ("POST", "/email-actions/<token>", "missing"):            (400, 400, 400, 400, 400, 400, 400, 400, 400),
     # major incidents (web/major.py): agents of the record declare, stand down and attach; r1
     # and r2 are requests, not incidents (409); attaching nothing is a 422 before that
     ("POST", "/requests/<number>/major/declare", "r1"):        (302, 403, 404, 403, 404, 403, 409, 404, 409),
@@ -280,6 +297,103 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/cmdb/<id:ci_id>/unrelate", "missing"):          AGENTS_MISSING,
     ("POST", "/cmdb/<id:ci_id>/retire", "ci1"):                (302, 403, 403, 403, 403, 403, 302, 403, 409),
     ("POST", "/cmdb/<id:ci_id>/retire", "missing"):            AGENTS_MISSING,
+    # ---------------------------------------------------------------- the JSON API (web/api/)
+    # the browsers here carry a session cookie: anonymous is a 401 (problem+json, no redirect);
+    # a POST carries a form, not JSON: who may act gets 415, after the same refusals as the pages
+    ("GET", "/api/v1/catalog", "-"):                           API_ANYONE,
+    ("GET", "/api/v1/catalog/<item_id>", "laptop"):            API_ANYONE,
+    ("GET", "/api/v1/catalog/<item_id>", "change"):            (401, 404, 404, 404, 404, 404, 200, 200, 200),
+    ("GET", "/api/v1/catalog/<item_id>", "missing"):           API_NOBODY,
+    ("GET", "/api/v1/requests", "-"):                          API_ANYONE,
+    ("POST", "/api/v1/requests", "-"):                         (401, 415, 415, 415, 415, 415, 415, 415, 415),
+    ("GET", "/api/v1/requests/<number>", "r1"):                (401, 200, 404, 200, 404, 200, 200, 404, 200),
+    ("GET", "/api/v1/requests/<number>", "r2"):                (401, 200, 404, 200, 404, 200, 200, 404, 200),
+    ("GET", "/api/v1/requests/<number>", "missing"):           API_NOBODY,
+    # comment: whoever sees the request (415: a form); cancel: as on the page
+    ("POST", "/api/v1/requests/<number>/comments", "r1"):      API_VIEWERS,
+    ("POST", "/api/v1/requests/<number>/comments", "r2"):      API_VIEWERS,
+    ("POST", "/api/v1/requests/<number>/comments", "missing"): API_NOBODY,
+    ("POST", "/api/v1/requests/<number>/cancel", "r1"):        (401, 415, 404, 403, 404, 403, 403, 404, 415),
+    ("POST", "/api/v1/requests/<number>/cancel", "r2"):        (401, 415, 404, 403, 404, 403, 403, 404, 415),
+    ("POST", "/api/v1/requests/<number>/cancel", "missing"):   API_NOBODY,
+    ("GET", "/api/v1/approvals", "-"):                         API_ANYONE,
+    ("POST", "/api/v1/approvals/<id:approval_id>/approve", "a1"): API_DECIDERS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/approve", "a2"): API_DECIDERS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/approve", "missing"): API_NOBODY,
+    ("POST", "/api/v1/approvals/<id:approval_id>/reject", "a1"): API_DECIDERS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/reject", "a2"): API_DECIDERS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/reject", "missing"): API_NOBODY,
+    # tasks: as on the pages (bob worked r2 and reads its task; acting on it is a 403)
+    ("GET", "/api/v1/queues/<group_id>/tasks", "it-hardware"): (401, 404, 404, 404, 404, 404, 200, 404, 200),
+    ("GET", "/api/v1/queues/<group_id>/tasks", "missing"):     API_NOBODY,
+    ("GET", "/api/v1/tasks/<id:task_id>", "t2"):              (401, 404, 404, 200, 404, 404, 200, 404, 200),
+    ("GET", "/api/v1/tasks/<id:task_id>", "missing"):         API_NOBODY,
+    ("POST", "/api/v1/tasks/<id:task_id>/claim", "t2"):       API_TASK_ACTORS,
+    ("POST", "/api/v1/tasks/<id:task_id>/claim", "missing"):  API_NOBODY,
+    ("POST", "/api/v1/tasks/<id:task_id>/complete", "t2"):    API_TASK_ACTORS,
+    ("POST", "/api/v1/tasks/<id:task_id>/complete", "missing"): API_NOBODY,
+    # delegate, as on the page (the approver and admins; 415: a form)
+    ("POST", "/api/v1/approvals/<id:approval_id>/delegate", "a1"): API_DELEGATORS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/delegate", "a2"): API_DELEGATORS,
+    ("POST", "/api/v1/approvals/<id:approval_id>/delegate", "missing"): API_NOBODY,
+    ("POST", "/api/v1/tasks/<id:task_id>/escalate", "t2"):    API_TASK_ACTORS,
+    ("POST", "/api/v1/tasks/<id:task_id>/escalate", "missing"): API_NOBODY,
+    ("POST", "/api/v1/tasks/<id:task_id>/reassign", "t2"):    API_TASK_ACTORS,
+    ("POST", "/api/v1/tasks/<id:task_id>/reassign", "missing"): API_NOBODY,
+    # a record's fields and links: its agents (frank's it-hardware, admins); others who see it 403
+    ("PATCH", "/api/v1/requests/<number>", "r1"):              API_RECORD_AGENTS,
+    ("PATCH", "/api/v1/requests/<number>", "r2"):              API_RECORD_AGENTS,
+    ("PATCH", "/api/v1/requests/<number>", "missing"):         API_NOBODY,
+    ("POST", "/api/v1/requests/<number>/links", "r1"):         API_RECORD_AGENTS,
+    ("POST", "/api/v1/requests/<number>/links", "r2"):         API_RECORD_AGENTS,
+    ("POST", "/api/v1/requests/<number>/links", "missing"):    API_NOBODY,
+    # (no such link: 404 for the agents)
+    ("DELETE", "/api/v1/requests/<number>/links/<kind>/<other>", "r1"):
+        (401, 403, 404, 403, 404, 403, 404, 404, 404),
+    ("DELETE", "/api/v1/requests/<number>/links/<kind>/<other>", "missing"): API_NOBODY,
+    # reopen: the caller and agents; answer: the requester (both refused before the body)
+    ("POST", "/api/v1/requests/<number>/reopen", "r1"):        (401, 415, 404, 403, 404, 403, 415, 404, 415),
+    ("POST", "/api/v1/requests/<number>/reopen", "missing"):   API_NOBODY,
+    ("POST", "/api/v1/requests/<number>/answer", "r1"):        (401, 415, 404, 403, 404, 403, 403, 404, 403),
+    ("POST", "/api/v1/requests/<number>/answer", "r2"):        (401, 415, 404, 403, 404, 403, 403, 404, 403),
+    ("POST", "/api/v1/requests/<number>/answer", "missing"):   API_NOBODY,
+    # the agents' list, configuration items: agents, as /records and /cmdb; knowledge: anyone
+    ("GET", "/api/v1/records", "-"):                           API_AGENTS,
+    ("GET", "/api/v1/cis", "-"):                               API_AGENTS,
+    ("GET", "/api/v1/cis/<id:ci_id>", "ci1"):                  API_AGENTS,
+    ("GET", "/api/v1/cis/<id:ci_id>", "missing"):              (401, 403, 404, 403, 404, 404, 404, 404, 404),
+    ("GET", "/api/v1/knowledge", "-"):                         API_ANYONE,
+    # the catalog's status and reload: admins (reload takes no fields: 415 for a form)
+    ("GET", "/api/v1/admin/catalog", "-"):                     API_ADMINS,
+    ("POST", "/api/v1/admin/catalog/reload", "-"):             (401, 403, 403, 403, 403, 403, 403, 403, 415),
+    # the description of the API and its docs page are public (no data in them)
+    ("GET", "/api/v1/openapi.json", "-"):                      EVERYONE,
+    ("GET", "/api/docs", "-"):                                 EVERYONE,
+    ("GET", "/api/docs/openapi-3.0.json", "-"):                EVERYONE,
+    ("GET", "/api/docs/<name>", "swagger"):                    EVERYONE,
+    ("GET", "/api/docs/<name>", "missing"):                    (404, 404, 404, 404, 404, 404, 404, 404, 404),
+    # ---------------------------------------------------------------- API tokens (personal)
+    ("GET", "/account/tokens", "-"):                           ANYONE,
+    ("POST", "/account/tokens", "-"):                          EMPTY_FORM,
+    # revoking one: only its owner (bob); anyone else 404, admins too
+    ("POST", "/account/tokens/<id:token_id>/revoke", "k1"):    (302, 404, 404, 302, 404, 404, 404, 404, 404),
+    ("POST", "/account/tokens/<id:token_id>/revoke", "missing"): NOBODY,
+    # ---------------------------------------------------------------- attachments (f1: alice's, on r1)
+    # read by whoever sees r1; deleted by the uploader, r1's agents and admins (422: empty form)
+    ("GET", "/attachments/<id:attachment_id>", "f1"):          SEES_R1,
+    ("GET", "/attachments/<id:attachment_id>", "missing"):     NOBODY,
+    ("GET", "/attachments/<id:attachment_id>/thumbnail", "f1"): SEES_R1,
+    ("GET", "/attachments/<id:attachment_id>/thumbnail", "missing"): NOBODY,
+    ("POST", "/attachments/<id:attachment_id>/delete", "f1"):  (302, 422, 404, 403, 404, 403, 422, 404, 422),
+    ("POST", "/attachments/<id:attachment_id>/delete", "missing"): NOBODY,
+    ("GET", "/api/v1/requests/<number>/attachments", "r1"):    (401, 200, 404, 200, 404, 200, 200, 404, 200),
+    ("GET", "/api/v1/requests/<number>/attachments", "missing"): API_NOBODY,
+    # upload: whoever sees the request (415: not multipart)
+    ("POST", "/api/v1/requests/<number>/attachments", "r1"):   API_VIEWERS,
+    ("POST", "/api/v1/requests/<number>/attachments", "missing"): API_NOBODY,
+    ("GET", "/api/v1/attachments/<id:attachment_id>/content", "f1"):
+        (401, 200, 404, 200, 404, 200, 200, 404, 200),
+    ("GET", "/api/v1/attachments/<id:attachment_id>/content", "missing"): API_NOBODY,
 }
 
 
@@ -318,8 +432,11 @@ def check_cells(world: World, cells: dict[tuple[str, str, str, str], int]) -> li
     for (role, method, rule, target), expected in ordered:
         browser = browsers[role]
         url = url_for_rule(rule, world.targets[target])
-        response = browser.get(url) if method == "GET" else browser.post(url)
-        body = response.get_data(as_text=True)
+        if method in ("GET", "POST"):
+            response = browser.get(url) if method == "GET" else browser.post(url)
+        else:  # PATCH, DELETE (the API): a form with the CSRF token, as a POST
+            response = browser.client.open(url, method=method, data={"csrf_token": browser.token})
+        body = response.get_data().decode("utf-8", "replace")  # attachments are bytes
         got = response.status_code
         if got != expected or got >= 500 or "Traceback" in body:
             wrong.append(f"{role:6} {method:4} {url:45} [{target}]: expected {expected}, got {got}")

@@ -43,11 +43,14 @@ class Checked(Browser):
     """A browser that fails the test on any 5xx, traceback, or weak CSP."""
 
     def _check(self, response: Any, what: str) -> Any:
-        body = response.get_data(as_text=True)
+        body = response.get_data().decode("utf-8", "replace")  # attachments are bytes
         assert response.status_code < 500, f"{what}: {response.status_code}\n{body[:2000]}"
         assert "Traceback" not in body, f"{what}: a traceback in the body"
         csp = response.headers.get("Content-Security-Policy", "")
-        assert "script-src 'self'" in csp and "default-src 'self'" in csp, f"{what}: CSP {csp!r}"
+        # an attachment (web/attachments.py) gets a stricter one: nothing at all may run
+        sandboxed = csp.startswith("default-src 'none';") and csp.endswith("; sandbox")
+        assert sandboxed or ("script-src 'self'" in csp and "default-src 'self'" in csp), \
+            f"{what}: CSP {csp!r}"
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, f"{what}: CSP {csp!r}"
         return response
 
@@ -148,8 +151,9 @@ def test_a_3_mb_body_is_413_on_every_post_route(world, as_):
         response = browser.post(url, {"body": THREE_MB})
         assert response.status_code == 413, url
         assert "What you sent is too large." in response.get_data(as_text=True)
-    # the same as multipart/form-data, with a file (the builder's temporary file is ours to close)
-    builder = EnvironBuilder(path=f"/requests/{world.r1}/comment", method="POST", data={
+    # the same as multipart/form-data, with a file (the builder's temporary file is ours to close);
+    # not to an upload route (web.attachments.UPLOADS), whose limit follows the attachment limits
+    builder = EnvironBuilder(path=f"/requests/{world.r1}/cancel", method="POST", data={
         "csrf_token": browser.token, "body": "file",
         "upload": (io.BytesIO(THREE_MB.encode()), "big.txt")})
     environ = builder.get_environ()
@@ -159,6 +163,26 @@ def test_a_3_mb_body_is_413_on_every_post_route(world, as_):
         environ["wsgi.input"].close()
         builder.close()
     assert response.status_code == 413
+    assert row_counts(snapshot(world.app)) == before
+
+
+def test_an_upload_past_its_own_limit_is_413_before_it_is_read(world, as_):
+    """The upload routes take multipart bodies up to their files' limit plus 1 MB, no more."""
+    browser = as_("oscar")
+    before = row_counts(snapshot(world.app))
+    store = world.service.unit.attachments
+    for url, files in ((f"/requests/{world.r1}/comment", 5),
+                       (f"/api/v1/requests/{world.r1}/attachments", 1)):
+        too_much = io.BytesIO(b"z" * (files * store.max_file + 1024 * 1024 + 1))
+        builder = EnvironBuilder(path=url, method="POST", data={
+            "csrf_token": browser.token, "body": "file", "files": (too_much, "big.txt")})
+        environ = builder.get_environ()
+        try:
+            response = browser._check(browser.client.open(WsgiRequest(environ)), f"POST {url}")
+        finally:
+            environ["wsgi.input"].close()
+            builder.close()
+        assert response.status_code == 413, url
     assert row_counts(snapshot(world.app)) == before
 
 
@@ -565,6 +589,43 @@ def test_nul_bytes_are_400(world, as_, method, url, data):
     response = browser.get(url) if method == "GET" else browser.post(url, data)
     assert response.status_code == 400
     assert row_counts(snapshot(world.app)) == before
+
+
+# ---------------------------------------------------------------- the JSON API's POSTs
+
+#: JSON bodies an API client might get wrong (each a 4xx problem, nothing written; an empty
+#: body or {} would be a fine decision, so they are not here)
+BAD_JSON = [b"{", b"[]", b"null", b'"text"', b'{"x": 1}', b"\x00",
+            b'{"comment": "a\\u0000b"}', b'{"version": 1e999}', b'{"version": ' + b"9" * 5000 + b"}",
+            b'{"version": -1}', b'{"comment": "' + b"c" * 20_000 + b'"}', b"[" * 3000 + b"]" * 3000,
+            b'{"item": "new-laptop", "answers": {"floor": {"$gt": 1}}}', b'{"a": 1, "a": 2}']
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "oscar"])
+def test_malformed_json_on_every_api_post_is_a_4xx_problem_and_writes_nothing(world, as_, who):
+    from datetime import UTC, datetime
+
+    from engine import tokens
+
+    with world.service.sessions.begin() as s:
+        _, secret = tokens.create_token(s, who, f"malformed {who}", datetime.now(UTC))
+    browser = as_(who)
+    urls = [url for url in post_urls(world) if url.startswith("/api/")]
+    assert len(urls) >= 3
+    def state() -> dict[str, list[tuple]]:
+        """Every row but refusals recorded as security events (alice deciding her own request)."""
+        rows = snapshot(world.app, skip=frozenset({"login_sessions", "api_tokens"}))
+        rows["audit_events"] = [r for r in rows["audit_events"] if "security_denied" not in r]
+        return rows
+
+    before = state()
+    for url in urls:
+        for data in BAD_JSON:
+            response = browser.post(url, data=data, csrf=False, content_type="application/json",
+                                    headers={"Authorization": f"Bearer {secret}"})
+            assert 400 <= response.status_code < 500, (url, data[:40], response.status_code)
+            assert response.mimetype == "application/problem+json", (url, data[:40])
+    assert state() == before
 
 
 # ---------------------------------------------------------------- absurd list parameters: 200

@@ -16,7 +16,8 @@ from catalog.loader import load_catalog
 from engine.models import Request
 from tests.web.conftest import ACME, Auth, csrf_token
 from web import create_app
-from web.portal import SearchIndex, markdown, search_index
+from web.portal import markdown
+from web.search import SearchIndex, search_index
 
 LAPTOP = {"model": "std14", "cost_center": "CC-1234", "building": "ams-hq", "floor": "3",
           "keyboard_layout": "us-intl"}

@@ -6,6 +6,7 @@ request service, as a person would through the portal.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from PIL import Image
 from sqlalchemy import select
 
 from engine.models import Approval, Notification, OutboxMessage, Request, Task
@@ -69,11 +71,12 @@ def build_world(app: Flask) -> World:
     service.set_delegation("bob", "leo", now - timedelta(hours=1), now + timedelta(days=30))
     assert a1 and a2 and t2 and message
     ci1 = _server(service)
+    f1 = service.attach(r1.number, "alice", "screen.png", _png()).id  # web/attachments.py
     world = World(app, r1.number, a1, r2.number, a2, t2, message)
     world.targets = {
         # what a rule's <...> parts become, per named target
         "-": {},
-        "r1": {"number": r1.number},
+        "r1": {"number": r1.number, "kind": "related_to", "other": r2.number},
         "r2": {"number": r2.number},
         "a1": {"approval_id": a1},
         "a2": {"approval_id": a2},
@@ -84,6 +87,9 @@ def build_world(app: Flask) -> World:
         "it-hardware": {"group_id": "it-hardware"},
         "message": {"message_id": message},
         "volume": {"name": "volume"},  # a figure of /reports
+        "swagger": {"name": "swagger-ui.css"},  # a file of /api/docs
+        "k1": {"token_id": _token(service, "bob")},  # bob's API token (web/tokens.py)
+        "f1": {"number": r1.number, "attachment_id": f1},  # alice's screenshot on r1
         # a server owned by it-hardware (frank manages it; grace, an agent, only reads it)
         "ci1": {"ci_id": ci1, "type_id": "server"},
         # bob's first in-app notification: r1's approval waits for him
@@ -93,9 +99,17 @@ def build_world(app: Flask) -> World:
                     "group_id": "no-such-group", "workflow_id": "no-such-workflow",
                     "message_id": MISSING_ID, "notification_id": MISSING_ID,
                     "ci_id": MISSING_ID, "type_id": "no-such-type", "view_id": MISSING_ID,
-                    "name": "no-such-report", "token": "not-a-signed-token"},
+                    "name": "no-such-report", "token": "not-a-signed-token",
+                    "token_id": MISSING_ID, "attachment_id": MISSING_ID,
+                    "kind": "related_to", "other": MISSING_NUMBER},
     }
     return world
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), "navy").save(out, "PNG")
+    return out.getvalue()
 
 
 def _server(service: Any) -> int:
@@ -106,6 +120,14 @@ def _server(service: Any) -> int:
             name="db01", owner_group_id="it-hardware", fields={"hostname": "db01"}),
             datetime.now(UTC))
         return int(ci.id)
+
+
+def _token(service: Any, person_id: str) -> int:
+    from engine import tokens
+
+    with service.sessions.begin() as s:
+        row, _ = tokens.create_token(s, person_id, "matrix", datetime.now(UTC))
+        return int(row.id)
 
 
 def _first_notification(service: Any, person_id: str) -> int:
