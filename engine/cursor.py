@@ -10,7 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.catalog import Catalog
@@ -52,12 +52,7 @@ def my_requests(session: Session, person_id: str, cursor: str | None, limit: int
          .where(or_(Request.requester_id == person_id, Request.requested_for_id == person_id)))
     if status is not None:
         q = q.where(Request.status == status)
-    if cursor:
-        q = q.where(Request.id < decode(cursor))
-    rows = list(session.scalars(q.order_by(Request.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return CursorPage(rows, encode(rows[-1].id) if more and rows else None)
+    return _page(session, q, cursor, limit)
 
 
 def records(session: Session, cat: Catalog, viewer: str, filters: worklist.Filters,
@@ -66,6 +61,12 @@ def records(session: Session, cat: Catalog, viewer: str, filters: worklist.Filte
     after `cursor`."""
     q = (worklist.page_query(session, cat, viewer, filters)
          .order_by(None).limit(None).offset(None))
+    return _page(session, q, cursor, limit)
+
+
+def _page(session: Session, q: Select[Request], cursor: str | None,
+          limit: int) -> CursorPage:
+    """`limit` records of `q` newest first, after `cursor`, and the cursor of the next page."""
     if cursor:
         q = q.where(Request.id < decode(cursor))
     rows = list(session.scalars(q.order_by(Request.id.desc()).limit(limit + 1)))

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from engine.db import create_schema, make_engine, make_sessionmaker
 from engine.directory import sync_directory
+from engine.migrate import upgrade
 from tests.acme import ACME, ROOT
 from web.cli import main
 
@@ -22,8 +23,9 @@ PG_URL = os.environ.get("DESKFLOW_TEST_DATABASE_URL")
 DATA = ROOT / "tests" / "data" / "history"
 
 
-def fresh_database(kind: str, tmp: Path, acme) -> Iterator[str]:
-    """A new database with every table and acme's directory; dropped afterwards on PostgreSQL."""
+def fresh_database(kind: str, tmp: Path, acme, migrated: bool = False) -> Iterator[str]:
+    """A new database with every table (from the models, or by the migrations when
+    `migrated`) and acme's directory; dropped afterwards on PostgreSQL."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp / 'deskflow.sqlite'}"
     else:
@@ -34,8 +36,11 @@ def fresh_database(kind: str, tmp: Path, acme) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    if migrated:
+        upgrade(url)
     engine = make_engine(url)
-    create_schema(engine)
+    if not migrated:
+        create_schema(engine)
     with make_sessionmaker(engine).begin() as s:
         sync_directory(s, acme.directory)
     engine.dispose()

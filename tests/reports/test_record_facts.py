@@ -5,47 +5,24 @@ the importer's bulk path (search triggers paused) still indexes every record for
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from alembic import command
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 
-from engine.db import make_engine, make_sessionmaker
-from engine.directory import sync_directory
+from engine.db import make_engine
 from engine.migrate import alembic_config, upgrade
 from engine.models import RecordFact, Request
 from tests.acme import ACME
-from tests.history.conftest import DATA, PG_URL
+from tests.history.conftest import DATA, fresh_database
 from web.cli import main
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def migrated(request, tmp_path, acme):
     """A database brought to the head by the migrations, with acme's directory."""
-    admin = name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'deskflow.sqlite'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL tests need DESKFLOW_TEST_DATABASE_URL")
-        name = f"deskflow_test_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    engine = make_engine(url)
-    with make_sessionmaker(engine).begin() as s:
-        sync_directory(s, acme.directory)
-    engine.dispose()
-    yield url
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from fresh_database(request.param, tmp_path, acme, migrated=True)
 
 
 def report(url: str) -> dict:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from engine.db import create_schema, make_engine, make_sessionmaker
-from engine.directory import sync_directory
 from engine.history.generate import demo_history, find_export
 from engine.models import AuditEvent, Request
 from tests.acme import ACME, ROOT
+from tests.history.conftest import fresh_database
 from web import cli
 from web.cli import main
 
@@ -148,26 +146,7 @@ def test_find_export_looks_in_path_then_in_the_search_directories(tmp_path):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path, acme):
     """A database with every table and acme's directory (PostgreSQL: a fresh one, dropped after)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'deskflow.sqlite'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL tests need DESKFLOW_TEST_DATABASE_URL")
-        name = f"deskflow_test_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    create_schema(engine)
-    with make_sessionmaker(engine).begin() as s:
-        sync_directory(s, acme.directory)
-    engine.dispose()
-    yield url
-    if request.param != "sqlite":
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from fresh_database(request.param, tmp_path, acme)
 
 
 def test_generation_is_deterministic_and_written_once(db_url, tmp_path):

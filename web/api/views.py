@@ -18,7 +18,7 @@ from catalog.errors import CatalogInvalid, DeskflowError
 from catalog.models import Article, CatalogItem
 from engine import cmdb, cursor, people, permissions, queries, records, worklist
 from engine.errors import InvalidInput, NotAllowed
-from engine.models import Approval, Asset, Group, RecordLink, Request, Task
+from engine.models import Approval, Asset, Comment, Group, RecordLink, Request, Task
 from engine.tasks import spec_of
 from engine.versions import workflow_of
 from forms.answers import clean_answers
@@ -215,16 +215,20 @@ def order() -> Any:
     return response
 
 
+def _comment_created(c: Comment, number: str) -> Any:
+    response = jsonify({"id": c.id, "request": number, "author": c.author_id, "body": c.body,
+                        "internal": c.internal, "created_at": _when(c.created_at)})
+    response.status_code = 201
+    return response
+
+
 @bp.post("/v1/requests/<number>/comments")
 def comment(number: str) -> Any:
     """Comment on a request one takes part in; agents may write internal notes."""
     service().request(session(), number, viewer(), now())  # 404 before the body is read
     body = checked("Comment", json_body())
     c = service().comment(number, viewer(), body["body"], internal=body.get("internal", False))
-    response = jsonify({"id": c.id, "request": number, "author": c.author_id, "body": c.body,
-                        "internal": c.internal, "created_at": _when(c.created_at)})
-    response.status_code = 201
-    return response
+    return _comment_created(c, number)
 
 
 @bp.post("/v1/requests/<number>/cancel")
@@ -280,10 +284,7 @@ def answer(number: str) -> Any:
         raise NotAllowed("only the requester can answer")
     body = checked("Answer", json_body())
     c = service().answer(number, viewer(), body["answer"])
-    response = jsonify({"id": c.id, "request": number, "author": c.author_id, "body": c.body,
-                        "internal": c.internal, "created_at": _when(c.created_at)})
-    response.status_code = 201
-    return response
+    return _comment_created(c, number)
 
 
 @bp.post("/v1/requests/<number>/links")
