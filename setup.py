@@ -2,7 +2,7 @@
 
 Everything else is in pyproject.toml. The demo catalog lives once, in examples/acme; a wheel
 gets a copy of its whole tree (any file, any depth), so `deskflow demo` works wherever Deskflow
-is installed. An editable install gets no copy: `web.demo.bundled_catalog()` reads
+is installed. An editable install gets no copy: `web.bundled.bundled_catalog()` reads
 examples/acme from the checkout instead.
 """
 

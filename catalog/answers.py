@@ -21,7 +21,9 @@ Fields are handled in form order:
 - then the `checks` across fields (`catalog.form_checks`).
 
 Keys that are not fields are an error under `_unknown`; answers that are not a
-mapping, under `_body`. Clean answers are JSON-serialisable: dates are ISO strings.
+mapping, under `_body`. Clean answers are JSON-serialisable (dates are ISO strings), except a
+file field's: `catalog.fields.Upload`s, which the engine keeps as attachments and replaces by
+references (engine.file_answers).
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ def _blank(f: Field, value: Any) -> bool:
         return True
     if f.type in STRING_TYPES:
         return isinstance(value, str) and value == ""
-    if f.type in LIST_TYPES:
+    if f.type in LIST_TYPES or f.type is FieldType.FILE:
         return isinstance(value, list) and not value
     return False
 

@@ -22,6 +22,9 @@ from catalog.models import (
 from catalog.parse import FORM_ROOTS, Parsed, Reference
 from catalog.workflow import StateKind, Workflow
 
+#: conditions cannot read a file field: the browser cannot see a file, nor a rule its bytes
+FILES_UNREAD = "conditions and checks cannot read file fields; make the file field conditional instead"
+
 
 class Index:
     """What the catalog defines, by kind and id, for resolving references."""
@@ -124,6 +127,7 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                 index: Index) -> list[SpecError]:
     problems: list[SpecError] = []
     names = [f.name for f in item.fields]
+    files = {f.name for f in item.fields if f.type is FieldType.FILE}
     seen: set[str] = set()
     for position, f in enumerate(item.fields):
         site = sites[id(f)]
@@ -141,6 +145,9 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                 problems.append(site.doc.error(
                     (*site.path, key), f"{key} reads field {name}, which is not above it",
                     "a condition can only read fields earlier in the form; move it below " + name))
+            for name in sorted(expr.fields() & files) if expr else ():
+                problems.append(site.doc.error((*site.path, key), f"{key} reads file field "
+                                f"{name}", FILES_UNREAD))
             for name in unguarded_orderings(expr) if expr else ():
                 if (read := item.get_field(name)) is not None and _may_be_empty(read):
                     problems.append(_empty_comparison(site.doc, (*site.path, key), read))
@@ -175,7 +182,7 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
                 problems.append(site.doc.error((*site.path, "default"), f"default {bad[0]!r} fails "
                                 f"the field's own validation: {bad[0]} is not one of the choices",
                                 "change the default or the rule"))
-    problems += _check_form_checks(p, names)
+    problems += _check_form_checks(p, names, files)
     if item.category_from is not None and item.get_field(item.category_from) is None:
         problems.append(p.doc.error(("category_from",), f"unknown field {item.category_from}",
                                     suggest(item.category_from, names)))
@@ -209,7 +216,7 @@ def _check_form(p: Parsed, item: CatalogItem, sites: dict[int, Any],
     return problems
 
 
-def _check_form_checks(p: Parsed, names: list[str]) -> list[SpecError]:
+def _check_form_checks(p: Parsed, names: list[str], files: set[str]) -> list[SpecError]:
     """A check's `field` and every `form.NAME` its `when` reads are fields of the form."""
     problems: list[SpecError] = []
     raw = p.doc.data.get("checks", []) if isinstance(p.doc.data, dict) else []
@@ -221,6 +228,9 @@ def _check_form_checks(p: Parsed, names: list[str]) -> list[SpecError]:
         for name in sorted(read - set(names)):
             problems.append(p.doc.error(("checks", i, "when"), f"when names unknown field {name}",
                                         suggest(name, names)))
+        for name in sorted(read & files):
+            problems.append(p.doc.error(("checks", i, "when"), f"when reads file field {name}",
+                                        FILES_UNREAD))
         name = check.get("field")
         if name is not None and name not in names:
             problems.append(p.doc.error(("checks", i, "field"), f"unknown field {name}",

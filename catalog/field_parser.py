@@ -6,7 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
-from catalog.fields import value_errors
+from catalog.fields import FILE_KINDS, value_errors
 from catalog.models import CHOICE_TYPES, TEXT_TYPES, Choice, Field, FieldType
 from catalog.parse import FORM_ROOTS, FieldSite, Parsed, Path
 from catalog.patterns import PatternError, check_pattern
@@ -43,8 +43,8 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
     if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
         p.error((*path, "max"), f"max {d['max']} is below min {d['min']}")
     for key, allowed in (("min_length", TEXT_TYPES), ("max_length", TEXT_TYPES),
-                         ("min_items", {FieldType.MULTICHOICE, FieldType.TABLE}),
-                         ("max_items", {FieldType.MULTICHOICE, FieldType.TABLE})):
+                         ("min_items", {FieldType.MULTICHOICE, FieldType.TABLE, FieldType.FILE}),
+                         ("max_items", {FieldType.MULTICHOICE, FieldType.TABLE, FieldType.FILE})):
         if key in d and t not in allowed:
             p.error((*path, key), f"{key} does not apply to {t.value} fields")
     for a, b in (("min_length", "max_length"), ("min_items", "max_items")):
@@ -76,9 +76,11 @@ def parse_field(p: Parsed, d: dict[str, Any], path: Path, *, in_table: bool = Fa
         min_length=d.get("min_length"), max_length=d.get("max_length"),
         min_items=d.get("min_items"), max_items=d.get("max_items"), choices=choices,
         choices_from=d.get("choices_from"), depends_on=d.get("depends_on"), columns=columns,
-        ci_type=d.get("ci_type"), owned_by=d.get("owned_by"))
+        ci_type=d.get("ci_type"), owned_by=d.get("owned_by"), multiple=d.get("multiple", False),
+        accept=tuple(d.get("accept", ())))
     _asset(p, built, d, path, in_table)
-    if default is not None:
+    _file(p, built, d, path, in_table)
+    if default is not None and t is not FieldType.FILE:
         problems = value_errors(built, default)
         if problems:
             p.error((*path, "default"), f"default {_show(default)} fails the field's own "
@@ -107,6 +109,30 @@ def _asset(p: Parsed, f: Field, d: dict[str, Any], path: Path, in_table: bool) -
                 at_key=False)
     else:
         p.ref("CI type", f.ci_type, (*path, "ci_type"))
+
+
+def _file(p: Parsed, f: Field, d: dict[str, Any], path: Path, in_table: bool) -> None:
+    """A file field names the kinds it accepts, has no default, and is no table column."""
+    if f.type is not FieldType.FILE:
+        for key in ("multiple", "accept"):
+            if key in d:
+                p.error((*path, key), f"{key} applies to file fields, not {f.type.value}")
+        return
+    if in_table:
+        p.error((*path, "type"), "a table cannot contain a file field",
+                "put the file field next to the table")
+    if "default" in d:
+        p.error((*path, "default"), "a file field cannot have a default",
+                "the person ordering attaches the file")
+    if not f.multiple:
+        for key in ("min_items", "max_items"):
+            if key in d:
+                p.error((*path, key), f"{key} applies to file fields with multiple: true")
+    for i, kind in enumerate(f.accept):
+        if kind not in FILE_KINDS:
+            p.error((*path, "accept", i), f"unknown kind of file {kind}",
+                    "kinds: " + ", ".join(FILE_KINDS))
+    p.duplicates(list(f.accept), lambda i: (*path, "accept", i), "kind of file")
 
 
 def _show(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,6 +13,51 @@ from catalog.patterns import full_match
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
+
+
+#: what a file field's `accept` may name, and the media types (read from the content) of each;
+#: every one is in the instance's allow-list (engine.attachments.ALLOWED)
+FILE_KINDS: Mapping[str, frozenset[str]] = {
+    "image": frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}),
+    "pdf": frozenset({"application/pdf"}),
+    "document": frozenset({
+        "application/msword", "application/vnd.oasis.opendocument.text",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}),
+    "spreadsheet": frozenset({
+        "application/vnd.ms-excel", "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "text/csv"}),
+    "presentation": frozenset({
+        "application/vnd.ms-powerpoint", "application/vnd.oasis.opendocument.presentation",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation"}),
+    "zip": frozenset({"application/zip"}),
+    "text": frozenset({"text/plain", "text/csv"}),
+}
+#: files a multiple file field takes when it gives no max_items
+MAX_FILES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file given as a file field's answer: its name as sent and its bytes."""
+
+    filename: str
+    data: bytes
+
+    def __repr__(self) -> str:  # never the bytes, in a log or an error
+        return f"Upload({self.filename!r}, {len(self.data)} bytes)"
+
+
+def accepted_types(f: Field) -> frozenset[str] | None:
+    """The media types a file field accepts; None for every type the instance allows."""
+    if not f.accept:
+        return None
+    return frozenset().union(*(FILE_KINDS.get(k, frozenset()) for k in f.accept))
+
+
+def kinds_in_words(kinds: Collection[str]) -> str:
+    """`image, pdf or text`."""
+    names = [("PDF" if k == "pdf" else k) for k in kinds]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
@@ -127,7 +173,29 @@ def value_errors(f: Field, value: Any, choices: Collection[str] | None = None,
         if choices is not None and str(value) not in choices:
             return [f"{value} is not one of the items offered"]
         return []
+    if t is FieldType.FILE:
+        return _file_errors(f, value)
     return [f"unknown field type {t}"]
+
+
+def _file_errors(f: Field, value: Any) -> list[str]:
+    """A file field's answer is an Upload (a list of them when `multiple`); sizes and types
+    are the instance's to check (engine.attachments), when the record is written."""
+    files = value if f.multiple and isinstance(value, list) else [value]
+    if f.multiple and not isinstance(value, list):
+        return ["must be a list of files"]
+    for one in files:
+        if isinstance(one, Upload):
+            continue
+        if isinstance(one, Mapping) and set(one) == {"filename", "content"} and isinstance(
+                one["filename"], str) and isinstance(one["content"], str):
+            return ["content must be the file's bytes in base64"]
+        return ["must be a file: an object with filename and content (base64)"]
+    if f.multiple:
+        if f.max_items is None and len(files) > MAX_FILES:
+            return [f"must have at most {MAX_FILES} files"]
+        return _count_errors(f, len(files), "files")
+    return []
 
 
 def _count_errors(f: Field, n: int, what: str) -> list[str]:

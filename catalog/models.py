@@ -273,6 +273,7 @@ class FieldType(StrEnum):
     PERSON = "person"
     TABLE = "table"
     ASSET = "asset"
+    FILE = "file"
 
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.TEXTAREA, FieldType.EMAIL, FieldType.URL})
@@ -318,6 +319,10 @@ class Field:
     #: an asset field's CI type, and whether only the requested-for person's items are offered
     ci_type: str | None = None
     owned_by: str | None = None
+    #: a file field: several files or one, and the kinds accepted (catalog.fields.FILE_KINDS;
+    #: empty: every kind the instance allows)
+    multiple: bool = False
+    accept: tuple[str, ...] = ()
 
     @property
     def effective_max_length(self) -> int | None:

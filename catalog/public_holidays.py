@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date
 
 import holidays
 
 from catalog.models import Holidays
 
+#: an ISO 3166 code, as the package's list of countries names them (it also takes class names)
+_CODE = re.compile(r"[A-Z]{2,3}", re.ASCII)
+
 
 def region_problem(country: str, subdivision: str | None) -> tuple[str, str, str] | None:
     """Return (key, message, hint) when the holidays package does not know the region, else None."""
+    if _CODE.fullmatch(country):  # the region's module alone (listing them all takes 0.1 s)
+        try:
+            holidays.country_holidays(country, subdiv=subdivision, years=())
+            return None
+        except NotImplementedError:  # the package's word for an unknown country or subdivision
+            pass
     known = holidays.list_supported_countries()
     if country not in known:
         return "country", f"unknown country {country}", _closest(
             country.upper(), known, "use a two-letter ISO 3166 code such as NL or DE")
-    if subdivision is None:
-        return None
-    try:
-        holidays.country_holidays(country, subdiv=subdivision, years=())
-    except NotImplementedError:  # the package's word for an unknown subdivision
-        subdivisions = known[country]
-        listed = ", ".join(subdivisions[:8]) + (", ..." if len(subdivisions) > 8 else "")
-        return "subdivision", f"country {country} has no subdivision {subdivision}", _closest(
-            subdivision, subdivisions, f"known: {listed}" if listed else "leave it out")
-    return None
+    subdivisions = known[country]
+    listed = ", ".join(subdivisions[:8]) + (", ..." if len(subdivisions) > 8 else "")
+    return "subdivision", f"country {country} has no subdivision {subdivision}", _closest(
+        str(subdivision), subdivisions, f"known: {listed}" if listed else "leave it out")
 
 
 def country_days(country: str, subdivision: str | None, year: int) -> dict[date, str]:

@@ -60,9 +60,11 @@ def _is_date(value: str) -> bool:
 FAST_FORMATS: dict[str, Callable[[str], bool]] = {"date": _is_date, "email": lambda v: "@" in v}
 
 
-def fast_validator(s: dict[str, Any]) -> Callable[[Any], bool]:
-    """Check a Draft 2020-12 schema, then compile it with jsonschema-rs for quick yes/no answers."""
-    Draft202012Validator.check_schema(s)
+def fast_validator(s: dict[str, Any], checked: bool = False) -> Callable[[Any], bool]:
+    """Check a Draft 2020-12 schema (unless `checked` already), then compile it with
+    jsonschema-rs for quick yes/no answers."""
+    if not checked:
+        Draft202012Validator.check_schema(s)
     compiled = jsonschema_rs.Draft202012Validator(s, validate_formats=True, formats=FAST_FORMATS)
     return compiled.is_valid  # type: ignore[no-any-return]
 
@@ -73,8 +75,10 @@ def fast_check(name: str) -> Callable[[Any], bool]:
 
     Only files it rejects go through jsonschema, which then says what is wrong and where.
     Both read Draft 2020-12 and assert the same formats (tests/catalog/test_schemas.py).
+    The packaged schemas are checked against the meta-schema by that test module, not in
+    every process (half of a command's start-up went there).
     """
-    return fast_validator(schema(name))
+    return fast_validator(schema(name), checked=True)
 
 
 def schema_errors(doc: SourceDoc, name: str) -> list[SpecError]:

@@ -38,11 +38,15 @@ class AttachmentStore:
         return self.root / "thumbs" / digest[:2] / f"{self.path(digest).name}.png"
 
     def keep(self, digest: str, data: bytes) -> None:
-        """Write `data` under its hash unless it is there already."""
+        """Write `data` under its hash unless it is there already (then only its time is
+        refreshed, so a prune does not take it while its new row commits)."""
         target = self.path(digest)
-        if target.exists():
-            return
-        write_whole(target, data)
+        try:
+            os.utime(target)
+        except FileNotFoundError:
+            write_whole(target, data)
+        except PermissionError:  # there already, written by another user (the portal's)
+            pass
 
     def forget(self, digest: str) -> None:
         """Remove a file and its thumbnail (no row names the content any more)."""

@@ -132,7 +132,7 @@ def _check_image(filename: str, data: bytes) -> None:
                           {"file": [f"The image has more than {limit} pixels."]})
 
 
-def _mb(size: int) -> str:
+def in_megabytes(size: int) -> str:
     """A limit in words: whole megabytes as such, else one decimal, small ones in bytes."""
     if size % MB == 0:
         return f"{size // MB} MB"
@@ -140,8 +140,10 @@ def _mb(size: int) -> str:
 
 
 def add_attachment(unit: UnitOfWork, req: Request, filename: str, data: bytes,
-                   uploaded_by: str, comment: Comment | None = None) -> Attachment:
-    """Keep `data` for `req` (and `comment`, if given) in this unit of work.
+                   uploaded_by: str, comment: Comment | None = None,
+                   field: str | None = None) -> Attachment:
+    """Keep `data` for `req` (and `comment`, or the file `field` it answers, if given) in this
+    unit of work.
 
     The caller has checked that `uploaded_by` may add to the record. Refuses, writing
     nothing: TooLarge over the per-file limit or past the record's total (live files only),
@@ -160,25 +162,26 @@ def add_attachment(unit: UnitOfWork, req: Request, filename: str, data: bytes,
     if not data:
         raise InvalidInput(f"{name} is empty", {"file": ["The file is empty."]})
     if len(data) > store.max_file:
-        raise TooLarge(f"{name} is larger than {_mb(store.max_file)}",
-                       {"file": [f"A file may be at most {_mb(store.max_file)}."]})
+        raise TooLarge(f"{name} is larger than {in_megabytes(store.max_file)}",
+                       {"file": [f"A file may be at most {in_megabytes(store.max_file)}."]})
     s = unit.session
     used = s.scalar(select(func.coalesce(func.sum(Attachment.size), 0)).where(
         Attachment.request_id == req.id, Attachment.deleted_at.is_(None))) or 0
     if used + len(data) > store.max_record:
-        raise TooLarge(f"{req.number} would hold more than {_mb(store.max_record)} of files",
-                       {"file": [f"A record may hold at most {_mb(store.max_record)} of files."]})
+        raise TooLarge(f"{req.number} would hold more than {in_megabytes(store.max_record)} of files",
+                       {"file": [f"A record may hold at most {in_megabytes(store.max_record)} of files."]})
     kind = detect_type(name, bytes(data))
     digest = hashlib.sha256(data).hexdigest()
     store.keep(digest, bytes(data))
     att = Attachment(request_id=req.id, comment_id=comment.id if comment else None, filename=name,
                      stored_name=digest, size=len(data), content_type=kind,
-                     uploaded_by_id=uploaded_by, created_at=unit.now)
+                     uploaded_by_id=uploaded_by, created_at=unit.now, field=field)
     s.add(att)
     s.flush()
     hidden: dict[str, Any] = {"internal": True} if comment is not None and comment.internal else {}
+    answers = {"field": field} if field is not None else {}
     audit(unit, req, "attachment_added", attachment=att.id, filename=name, size=len(data),
-          comment=comment.id if comment else None, **hidden)
+          comment=comment.id if comment else None, **hidden, **answers)
     return att
 
 

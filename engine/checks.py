@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from catalog.catalog import Catalog
-from catalog.errors import Location, SpecError
+from catalog.diff_model import InFlight
+from catalog.errors import Location, SpecError, UsageError
 from engine.db import make_engine
 from engine.models import Request, WorkflowVersion
 
@@ -37,3 +40,32 @@ def removed_workflows(catalog: Catalog, url: str) -> Catalog:
                 f"{'s' if count != 1 else ''} still run on it",
                 "keep the file until they finish, or cancel them"))
     return replace(catalog, problems=tuple(problems))
+
+
+def requests_in_flight(url: str) -> list[InFlight]:
+    """Open requests counted by item, workflow version and state (read-only), for `deskflow diff`."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"{url}: not a database URL") from None
+    shown = parsed.render_as_string(hide_password=True)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") \
+            and not Path(database).is_file():
+        raise UsageError(f"{shown}: no such database file")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version,
+                       Request.state, func.count(Request.id))
+                .join(WorkflowVersion, Request.workflow_version_id == WorkflowVersion.id)
+                .where(Request.status == "open")
+                .group_by(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version,
+                          Request.state))
+            return [InFlight(*row) for row in rows]
+    except SQLAlchemyError:
+        raise UsageError(f"{shown}: cannot read its open requests "
+                         "(is it a Deskflow database? deskflow db upgrade makes one)") from None
+    finally:
+        engine.dispose()

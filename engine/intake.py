@@ -19,7 +19,9 @@ from catalog.catalog import Catalog
 from catalog.choices import all_choices, person_label
 from catalog.models import CatalogItem, Choice, Field, FieldType
 from engine import people
+from engine.attachment_store import AttachmentStore
 from engine.errors import InvalidInput
+from engine.file_answers import file_errors, without_files
 from engine.models import Asset, Group, Person
 
 MAX_ANSWERS_BYTES = 256 * 1024
@@ -73,14 +75,17 @@ class DatabaseChoices:
 
 def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers: Any,
                   requester: Mapping[str, Any] | None,
-                  requested_for: str | None = None) -> dict[str, Any]:
-    """Return the answers to store (hidden fields None) or raise InvalidInput per field."""
+                  requested_for: str | None = None,
+                  files: AttachmentStore | None = None) -> dict[str, Any]:
+    """Return the answers to store (hidden fields None; file fields' uploads, checked against
+    the store `files`, still to keep: engine.file_answers) or raise InvalidInput per field."""
     who = requested_for or (requester or {}).get("id")
     result = check(item.fields, answers, DatabaseChoices(session, catalog, who), checks=item.checks,
                    requester=requester, functions=catalog.functions())
-    if not result.ok:
-        raise InvalidInput("the answers have errors", result.errors)
-    if len(json.dumps(result.values, default=str)) > MAX_ANSWERS_BYTES:
+    errors = {**result.errors, **file_errors(files, item.fields, result.values, result.errors)}
+    if errors:
+        raise InvalidInput("the answers have errors", errors)
+    if len(json.dumps(without_files(item.fields, result.values), default=str)) > MAX_ANSWERS_BYTES:
         raise InvalidInput("the answers are too large", {"_form": ["The answers are too large."]})
     return result.values
 

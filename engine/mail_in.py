@@ -1,9 +1,10 @@
 """Inbound email: a message opens a record, comments on one, answers a question or reopens it.
 
 `receive` handles one message read by engine.mail_text in ONE transaction: the record, the
-comment, the imported contact, the refusal sent back and the receipt that stops the same
-message being handled twice all commit together or not at all. It works through the request
-service's own use cases (run inside this unit), so every rule of the portal applies.
+comment, its attachments, the imported contact, the refusal sent back and the receipt that
+stops the same message being handled twice all commit together or not at all. It works
+through the request service's own use cases (run inside this unit), so every rule of the
+portal applies.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from sqlalchemy import func, select
 
 from catalog.answers import defaults_for
 from catalog.models import CatalogItem, FieldType
-from engine.errors import EngineError
+from engine.attachments import add_attachment, safe_filename
+from engine.errors import EngineError, InvalidInput
 from engine.lifecycle import reopen_in, reopen_until
 from engine.mail_text import Inbound
-from engine.models import MailReceipt, OutboxMessage, Person, Request
+from engine.models import Comment, MailReceipt, OutboxMessage, Person, Request
 from engine.outbox import enqueue_email
 from engine.service import RequestService
 from engine.unit import UnitOfWork, audit
@@ -31,6 +33,7 @@ from engine.unit import UnitOfWork, audit
 T = TypeVar("T")
 TITLE_FIELD, BODY_FIELD = "short_description", "description"
 NO_SUBJECT = "(no subject)"
+NO_STORE = "attachments are not kept here (no attachment store is configured)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +117,7 @@ def _handle(service: RequestService, unit: UnitOfWork, mail: Inbound, where: Whe
             if person is None:
                 raise _Refusal(f"{mail.sender} is not in the directory and cannot reply to "
                                f"{req.number}")
-            action = _reply(inner, unit, req, person.id, mail)
+            action, comment = _reply(inner, unit, req, person.id, mail)
             number = req.number
         else:
             item_id = next((settings.routes[r] for r in mail.recipients if r in settings.routes),
@@ -134,33 +137,89 @@ def _handle(service: RequestService, unit: UnitOfWork, mail: Inbound, where: Whe
             defaults = defaults_for(item, unit.person_context(person.id, False), unit.catalog)
             opened = inner.submit(item_id, person.id, answers_from(item, mail, defaults))
             opened.channel = "email"
-            action, number, req = "opened", opened.number, opened
+            action, number, req, comment = "opened", opened.number, opened, None
     except EngineError as exc:
         raise _Refusal(str(exc)) from None
     _remember(unit, mail, where, action, req)
     unit.actor = person.id
-    audit(unit, req, "mail_received", message_id=mail.key[:255], action=action,
-          attachments_not_kept=mail.attachments)
-    note = (f"; {mail.attachments} attachment(s) received and not kept"
-            if mail.attachments else "")
-    return Outcome(action, f"{action} {number} from {mail.sender} ({mail.key}){note}", number)
+    kept, refused = _keep_files(unit, req, person.id, mail, comment)
+    files: dict[str, Any] = {"attachments_kept": kept, "attachments_refused": [
+        {"filename": name, "reason": reason} for name, reason in refused]} if mail.files else {}
+    audit(unit, req, "mail_received", message_id=mail.key[:255], action=action, **files)
+    if refused:
+        _tell_files_refused(unit, mail, req, action, refused)
+    line = f"{action} {number} from {mail.sender} ({mail.key}){_files_note(kept, refused)}"
+    return Outcome(action, line, number)
+
+
+def _keep_files(unit: UnitOfWork, req: Request, person: str, mail: Inbound,
+                comment: Comment | None) -> tuple[int, list[tuple[str, str]]]:
+    """Attach the message's files to the comment it became (else the record), through
+    engine.attachments; a refused file is named with its reason and stops nothing."""
+    if unit.attachments is None:
+        return 0, [(safe_filename(f.filename), NO_STORE) for f in mail.files]
+    kept, refused = 0, []
+    for f in mail.files:
+        try:
+            add_attachment(unit, req, f.filename, f.data, person, comment=comment)
+            kept += 1
+        except InvalidInput as exc:
+            words = exc.fields.get("file") or [exc.message]
+            refused.append((safe_filename(f.filename), " ".join(words).rstrip(".")))
+        except OSError as exc:  # the store's folder is missing or not writable for this user
+            refused.append((safe_filename(f.filename),
+                            f"the service desk could not store it ({exc.strerror or exc})"))
+    return kept, refused
+
+
+def _files_note(kept: int, refused: list[tuple[str, str]]) -> str:
+    if not kept and not refused:
+        return ""
+    if refused and all(reason == NO_STORE for _, reason in refused):
+        return f"; {len(refused)} attachment(s) not kept: {NO_STORE}"
+    note = f"; attachments: {kept} kept"
+    if refused:
+        note += f", {len(refused)} not kept: " + "; ".join(f"{n}: {r}" for n, r in refused)
+    return note
+
+
+_DONE = {"opened": "opened {}", "commented": "was added to {}",
+         "answered": "answered the question on {}", "reopened": "reopened {}"}
+
+
+def _tell_files_refused(unit: UnitOfWork, mail: Inbound, req: Request, action: str,
+                        refused: list[tuple[str, str]]) -> None:
+    """Tell the sender which files were not kept, the way a refused message is told."""
+    number = req.number or ""
+    subject = mail.subject if f"[{number}]" in mail.subject else f"[{number}] {mail.subject}"
+    lines = "\n".join(f"- {name}: {reason}." for name, reason in refused)
+    enqueue_email(unit.session, request_id=req.id, event="mail_refused", to=[mail.sender],
+                  subject=f"Re: {subject.strip()}"[:200], html=None, now=unit.now,
+                  key="mail_files_refused:" + hashlib.sha256(mail.key.encode()).hexdigest()[:32],
+                  text=(f"Hello,\n\nYour email {_DONE[action].format(number)}, but "
+                        f"{unit.catalog.settings.name} did not keep these files:\n\n{lines}\n\n"
+                        "Reply with them in another form, or ask the service desk how to "
+                        "send them.\n"))
 
 
 def _reply(inner: RequestService, unit: UnitOfWork, req: Request, actor: str,
-           mail: Inbound) -> str:
-    """A reply: answers a pending question, reopens a resolved record, else comments."""
+           mail: Inbound) -> tuple[str, Comment]:
+    """A reply: answers a pending question, reopens a resolved record, else comments; with
+    the comment it became (the answer, the reason for reopening, or the comment)."""
     text, number = mail.body or mail.subject, req.number or ""
+    if not text.strip() and mail.files:  # only files, as the portal's comment allows
+        text = "Attached " + ", ".join(safe_filename(f.filename) for f in mail.files) + "."
     unit.actor = actor
     if req.waiting_on_requester and req.requester_id == actor:
-        inner.answer(number, actor, text)
-        return "answered"
+        return "answered", inner.answer(number, actor, text)
     if req.status == "open" and req.resolved_at is not None:
         until = reopen_until(unit, req)
         if until is not None and unit.now <= until:
             reopen_in(unit, number, actor, text)
-            return "reopened"
-    inner.comment(number, actor, text)
-    return "commented"
+            reason = unit.session.scalars(select(Comment).where(
+                Comment.request_id == req.id).order_by(Comment.id.desc()).limit(1)).one()
+            return "reopened", reason
+    return "commented", inner.comment(number, actor, text)
 
 
 def _thread(unit: UnitOfWork, mail: Inbound) -> Request | None:

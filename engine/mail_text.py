@@ -8,8 +8,9 @@ what can be read, never an exception.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -27,12 +28,24 @@ _REF = re.compile(r"\[([A-Z][A-Z0-9]{0,9}-\d{1,12})\]")
 _DEFLOW_ID = re.compile(r"<([0-9a-f]{32})\.deskflow@[^>\s]*>")
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 _BULK = {"bulk", "junk", "list", "auto_reply"}
+_TYPES = mimetypes.MimeTypes()  # Python's own table, not the machine's /etc/mime.types
 
 
 class UnreadableMail(DeskflowError):
     """The input is not an email that can be handled (EX_DATAERR: the MTA bounces it)."""
 
     exit_code = EX_DATAERR
+
+
+@dataclass(frozen=True, slots=True)
+class MailFile:
+    """A file the message carries: an attachment or an inline image (`cid:`), as sent.
+
+    The name and claimed type are the sender's; engine.attachments decides what the bytes are.
+    """
+
+    filename: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +67,8 @@ class Inbound:
     ignore: str
     #: dmarc=fail or spf=fail in Authentication-Results
     auth_failed: bool
-    attachments: int
+    #: attachments and inline images, in the order the message has them
+    files: tuple[MailFile, ...] = ()
 
 
 def read_limited(stream: BinaryIO, limit: int) -> bytes:
@@ -79,7 +93,7 @@ def parse(raw: bytes) -> Inbound:
     found = _MSGID.search(ident)
     key = found.group(0) if found else "sha256:" + hashlib.sha256(raw).hexdigest()
     subject = " ".join(_header(msg, "Subject").split())[:SUBJECT_MAX]  # CR/LF cannot survive
-    body, attachments = _content(msg)
+    body, files = _content(msg)
     threads = _header(msg, "In-Reply-To") + " " + _header(msg, "References")
     ref = _REF.search(subject)
     return Inbound(
@@ -88,7 +102,7 @@ def parse(raw: bytes) -> Inbound:
         reference=ref.group(1) if ref else None,
         answers_to=tuple(dict.fromkeys(_DEFLOW_ID.findall(threads))),
         ignore=_ignore_reason(msg, sender), auth_failed=_auth_failed(msg),
-        attachments=attachments)
+        files=files)
 
 
 def _header(msg: Message, name: str) -> str:
@@ -143,27 +157,49 @@ def _auth_failed(msg: Message) -> bool:
     return bool(re.search(r"\b(dmarc|spf)=fail\b", results))
 
 
-def _content(msg: EmailMessage | Message) -> tuple[str, int]:
-    """The text of the message (plain preferred, else HTML made text) and how many
-    attachments it carries."""
+def _content(msg: EmailMessage | Message) -> tuple[str, tuple[MailFile, ...]]:
+    """The text of the message (plain preferred, else HTML made text) and the files it
+    carries: every part with a file name, marked as an attachment, or not text (inline
+    images referenced by `cid:` included)."""
     plain: list[str] = []
     html: list[str] = []
-    attachments = 0
+    files: list[MailFile] = []
     for part in msg.walk() if msg.is_multipart() else [msg]:
         if part.is_multipart():
             continue
         disposition = (part.get_content_disposition() or "").lower()
         ctype = part.get_content_type()
-        if disposition == "attachment" or part.get_filename() or not ctype.startswith("text/"):
-            attachments += 1
+        name = _filename(part)
+        if disposition == "attachment" or name or not ctype.startswith("text/"):
+            files.append(_file_of(part, name, ctype, len(files) + 1))
             continue
         if ctype == "text/plain":
             plain.append(_text_of(part))
         elif ctype == "text/html":
             html.append(_text_of(part))
     if plain:
-        return "\n".join(plain), attachments
-    return "\n".join(html_to_text(h) for h in html), attachments
+        return "\n".join(plain), tuple(files)
+    return "\n".join(html_to_text(h) for h in html), tuple(files)
+
+
+def _filename(part: Message) -> str:
+    """The part's file name; a malformed one as empty, never an exception."""
+    try:
+        return str(part.get_filename() or "")
+    except (ValueError, IndexError, TypeError, LookupError):
+        return ""
+
+
+def _file_of(part: Message, name: str, ctype: str, n: int) -> MailFile:
+    """A file part's bytes (a broken transfer encoding decodes as far as it goes); one without a
+    name is called `attachment-N` with the suffix of its claimed type (a pasted screenshot)."""
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, TypeError, LookupError):
+        data = None
+    if not name:
+        name = f"attachment-{n}{_TYPES.guess_extension(ctype) or ''}"
+    return MailFile(name, data if isinstance(data, bytes) else b"")
 
 
 def _text_of(part: Message) -> str:

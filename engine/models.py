@@ -775,3 +775,5 @@ class Attachment(Base):
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
     deleted_by_id: Mapped[str | None] = mapped_column(String(64))
+    #: the file field of the order form this file answers (None: attached to the record)
+    field: Mapped[str | None] = mapped_column(String(64))

@@ -24,17 +24,41 @@ def can_order(session: Session, person_id: str, item: CatalogItem) -> bool:
 
 def can_see_item(session: Session, person_id: str, visible_to: tuple[str, ...]) -> bool:
     """Whether a `visible_to` list (of an item or an article) includes the person."""
-    for who in visible_to:
-        kind, _, ident = who.partition(":")
-        if who == "everyone":
-            return True
-        if kind == "person" and ident == person_id:
-            return True
-        if kind == "group" and people.is_member(session, person_id, ident):
-            return True
-        if kind == "role" and ident in people.roles_of(session, person_id):
-            return True
-    return people.is_admin(session, person_id)
+    return Audience(session, person_id).sees(visible_to)
+
+
+class Audience:
+    """One person as `visible_to` lists name them, for asking about many items at once: their
+    groups and roles are read once, when first needed (a catalog of items costs two queries)."""
+
+    def __init__(self, session: Session, person_id: str) -> None:
+        self.session, self.person_id = session, person_id
+        self._groups: frozenset[str] | None = None
+        self._roles: frozenset[str] | None = None
+
+    def groups(self) -> frozenset[str]:
+        if self._groups is None:
+            self._groups = frozenset(people.groups_of(self.session, self.person_id))
+        return self._groups
+
+    def roles(self) -> frozenset[str]:
+        if self._roles is None:
+            self._roles = frozenset(people.roles_of(self.session, self.person_id))
+        return self._roles
+
+    def sees(self, visible_to: tuple[str, ...]) -> bool:
+        """Whether `visible_to` includes the person (admins see everything)."""
+        for who in visible_to:
+            kind, _, ident = who.partition(":")
+            if who == "everyone":
+                return True
+            if kind == "person" and ident == self.person_id:
+                return True
+            if kind == "group" and ident in self.groups():
+                return True
+            if kind == "role" and ident in self.roles():
+                return True
+        return people.ADMIN_ROLE in self.roles()
 
 
 def is_party(req: Request, person_id: str) -> bool:

@@ -19,6 +19,7 @@ installs a listener on every Session) and by the importer's bulk path (`write_fa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,13 +180,19 @@ def write_facts(conn: Connection | Session, rows: Sequence[Mapping[str, Any]]) -
     if not rows:
         return
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
+    conn.execute(_upsert(dialect), list(rows))
+
+
+@functools.lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Any:
+    """The facts table's insert-or-replace, built once per dialect (every ORM flush of a record
+    runs it; building `excluded` copies every column, which cost more than the statement)."""
     # Core on the table: one executemany (the ORM's bulk path would split it by NULLs)
     table = Base.metadata.tables[RecordFact.__tablename__]
     stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["request_id"],
         set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != "request_id"})
-    conn.execute(stmt, list(rows))
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:

@@ -35,6 +35,7 @@ from engine.changes import Changes, ensure_closable, stamp_change
 from engine.decisions import Decisions
 from engine.email_actions import EmailActions
 from engine.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from engine.file_answers import keep_files, without_files
 from engine.fulfilment import Fulfilment
 from engine.inputs import checked_text, fresh
 from engine.lifecycle import Lifecycle
@@ -127,8 +128,10 @@ class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, 
         wf = cat.workflow(item.workflow)
         if wf is None:
             raise Conflict(f"item {item_id} has no workflow {item.workflow}")
-        clean = intake.check_answers(s, cat, item, answers, people.person_context(s, actor),
-                                     requested_for=target)
+        context = people.person_context(s, actor)
+        given = intake.check_answers(s, cat, item, answers, context, requested_for=target,
+                                     files=unit.attachments)
+        clean = without_files(item.fields, given)
         version = store_version(s, wf, unit.now)
         req = Request(item_id=item.id, item_name=item.name, workflow_version_id=version.id,
                       workflow_version=version, state=wf.start, answers=clean,
@@ -140,9 +143,12 @@ class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, 
         s.flush()
         req.number = f"REQ-{req.id:06d}"
         stamp_problem(unit, item, clean, req)
-        stamp_change(unit, item, clean, req, people.person_context(s, actor) or {})
+        stamp_change(unit, item, clean, req, context or {})
         audit(unit, req, "submitted", None, wf.start, item=item.id, version=wf.version,
               requested_for=target, **({"channel": via} if via != "portal" else {}))
+        kept = keep_files(unit, req, item.fields, given, actor)
+        if kept:  # the file fields' answers reference the attachments just kept
+            req.answers = {**clean, **kept}
         major.flag_by_rule(unit, req)
         sla.start(unit, req, wf)
         runtime.start(unit, req, wf)

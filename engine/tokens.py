@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine import people
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import ApiToken
+from engine.models import ApiToken, Person
 
 PREFIX = "dft_"
 MAX_NAME = 80
@@ -75,12 +75,18 @@ def revoke_token(session: Session, token_id: int, now: datetime,
 
 def token_owner(session: Session, secret: str) -> ApiToken | None:
     """The active token with this secret, if its owner is an active person."""
+    found = token_and_owner(session, secret)
+    return found[0] if found is not None else None
+
+
+def token_and_owner(session: Session, secret: str) -> tuple[ApiToken, Person] | None:
+    """`token_owner`, and the owner (held, so the session's weak identity map keeps it)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.digest == digest(secret)))
-    if row is None or row.revoked_at is not None or people.active_person(session, row.person_id) is None:
-        return None
-    return row
+    found = session.execute(select(ApiToken, Person).join(Person, Person.id == ApiToken.person_id)
+                            .where(ApiToken.digest == digest(secret), ApiToken.revoked_at.is_(None),
+                                   Person.active.is_(True))).first()
+    return (found[0], found[1]) if found is not None else None
 
 
 def mark_used(token_id: int, now: datetime) -> Update:

@@ -12,17 +12,22 @@ multichoice values are lists (a MultiDict's `getlist`), and table rows come from
 its default) are dropped, and keys that are not fields are ignored. From JSON the
 values are taken as they are (only 3.0 becomes 3 for an integer field) and an unknown
 key is an error under `_unknown`; a body that is not an object is an error under `_body`.
+A file field's answer becomes a `catalog.fields.Upload`: from HTML, each uploaded part (a
+part with no name and no bytes is an input left empty); from JSON, `{filename, content}`
+with the content in base64 (what does not decode is left for the rules to word).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from catalog.answers import Answers, check_item_answers, from_form
 from catalog.catalog import Catalog
-from catalog.fields import is_empty
+from catalog.fields import MAX_FILES, Upload, is_empty
 from catalog.models import CatalogItem, Field, FieldType
 
 _ROW_KEY = re.compile(r"([0-9]{1,9})-([a-z][a-z0-9_]*)")
@@ -47,6 +52,11 @@ def _json_answers(item: CatalogItem, raw: Mapping[str, Any]) -> dict[Any, Any]:
 
 
 def _from_json(f: Field, value: Any) -> Any:
+    if f.type is FieldType.FILE:
+        if not isinstance(value, list):
+            return _json_file(value)
+        # one file more than allowed is enough to say there are too many
+        return [_json_file(v) for v in value[:(f.max_items or MAX_FILES) + 1]]
     if f.type is FieldType.INTEGER and isinstance(value, float) and value.is_integer():
         return int(value)
     if f.type is FieldType.TABLE and isinstance(value, list):
@@ -55,6 +65,39 @@ def _from_json(f: Field, value: Any) -> Any:
         return [{k: _from_json(columns[k], v) if k in columns else v for k, v in row.items()}
                 if isinstance(row, Mapping) else row for row in value[:f.max_rows + 1]]
     return value
+
+
+def _json_file(value: Any) -> Any:
+    """`{filename, content}` with the content in base64 -> an Upload; anything else as it is."""
+    if not (isinstance(value, Mapping) and set(value) == {"filename", "content"}
+            and isinstance(value["filename"], str) and isinstance(value["content"], str)):
+        return value
+    try:
+        data = base64.b64decode(value["content"], validate=True)
+    except (binascii.Error, ValueError):
+        return value  # the rules say the content is not base64
+    return Upload(value["filename"], data)
+
+
+def _html_files(f: Field, given: list[Any]) -> Any:
+    """Uploaded parts (anything with a filename and read()) -> Uploads; a part with no name
+    and no bytes is an input left empty."""
+    files: list[Any] = []
+    for part in given:
+        read = getattr(part, "read", None)
+        if not callable(read):
+            if not (isinstance(part, str) and not part.strip()):
+                files.append(part)
+            continue
+        seek = getattr(part, "seek", None)
+        if callable(seek):
+            seek(0)  # read again if the form is checked twice
+        data, name = read(), getattr(part, "filename", None) or ""
+        if name or data:
+            files.append(Upload(name, data if isinstance(data, bytes) else b""))
+    if f.multiple:
+        return files
+    return files[0] if files else None
 
 
 def _getlist(raw: Mapping[str, Any], key: str) -> list[Any]:
@@ -71,6 +114,8 @@ def _from_html(f: Field, raw: Mapping[str, Any], key: str) -> Any:
     if f.type is FieldType.TABLE:
         return _html_rows(f, raw, key)
     given = _getlist(raw, key)
+    if f.type is FieldType.FILE:
+        return _html_files(f, given)
     if f.type is FieldType.MULTICHOICE:
         return [v.strip() if isinstance(v, str) else v for v in given
                 if not (isinstance(v, str) and not v.strip())]

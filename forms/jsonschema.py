@@ -16,7 +16,7 @@ from typing import Any
 from catalog.answers import LIST_TYPES, STRING_TYPES
 from catalog.catalog import Catalog
 from catalog.choices import all_choices
-from catalog.fields import EMAIL, URL
+from catalog.fields import EMAIL, MAX_FILES, URL
 from catalog.models import CatalogItem, Field, FieldType
 from forms.patterns import ascii_ignorecase, ecma_pattern
 
@@ -25,14 +25,17 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 URL_PATTERN = ascii_ignorecase(URL.pattern)
 
 
-def item_json_schema(item: CatalogItem, catalog: Catalog) -> dict[str, Any]:
-    """The JSON Schema of the answers object the API accepts for `item`."""
+def item_json_schema(item: CatalogItem, catalog: Catalog,
+                     max_file: int | None = None) -> dict[str, Any]:
+    """The JSON Schema of the answers object the API accepts for `item`; `max_file` is the
+    instance's per-file limit in bytes, when there is one to describe."""
     return {
         "$schema": DIALECT,
         "title": item.name,
         "description": item.summary,
         "type": "object",
-        "properties": {f.name: property_schema(f, catalog, f.required and f.show_if is None)
+        "properties": {f.name: property_schema(f, catalog, f.required and f.show_if is None,
+                                               max_file=max_file)
                        for f in item.fields},
         "required": [f.name for f in item.fields if f.required and f.show_if is None],
         "additionalProperties": False,
@@ -40,20 +43,21 @@ def item_json_schema(item: CatalogItem, catalog: Catalog) -> dict[str, Any]:
 
 
 def property_schema(f: Field, catalog: Catalog, required: bool, *,
-                    cell: bool = False) -> dict[str, Any]:
+                    cell: bool = False, max_file: int | None = None) -> dict[str, Any]:
     """One field's schema; a field that may be left empty also takes null and its empty value.
 
     Table cells follow `value_errors`' rules for rows: any empty value leaves a cell
     empty, and a required checkbox cell may be false.
     """
-    schema = value_schema(f, catalog, required, cell=cell)
+    schema = (file_schema(f, required, max_file) if f.type is FieldType.FILE
+              else value_schema(f, catalog, required, cell=cell))
     if not required:
         empties: list[Any] = [None]
         if cell:
             empties += ["", [], {}]
         elif f.type in STRING_TYPES:
             empties.append("")
-        elif f.type in LIST_TYPES:
+        elif f.type in LIST_TYPES or f.type is FieldType.FILE and f.multiple:
             empties.append([])
         if len(empties) == 1 and "enum" not in schema and "const" not in schema:
             schema["type"] = [schema["type"], "null"]
@@ -98,6 +102,25 @@ def value_schema(f: Field, catalog: Catalog, required: bool, *,
         }
         return _counted({"type": "array", "items": row}, f, required, f.max_rows)
     return {}
+
+
+def file_schema(f: Field, required: bool, max_file: int | None = None) -> dict[str, Any]:
+    """A file as the API takes it: `{filename, content}`, the content in base64 (a list of
+    them when the field takes several files). Sizes and kinds are checked from the bytes."""
+    content: dict[str, Any] = {"type": "string", "contentEncoding": "base64", "minLength": 1,
+                               "description": "The file's bytes, in base64."}
+    if max_file is not None:
+        content["maxLength"] = -(-max_file // 3) * 4
+        content["description"] += f" At most {max_file} bytes before encoding."
+    if f.accept:
+        content["description"] += f" Accepted kinds: {', '.join(f.accept)}."
+    one = {"type": "object", "required": ["filename", "content"], "additionalProperties": False,
+           "properties": {"filename": {"type": "string", "minLength": 1, "maxLength": 255},
+                          "content": content}}
+    if not f.multiple:
+        return one
+    return _counted({"type": "array", "items": one}, f, required,
+                    MAX_FILES if f.max_items is None else None)
 
 
 def _text(f: Field, required: bool) -> dict[str, Any]:

@@ -32,10 +32,12 @@ from wtforms import (
     DateField,
     EmailField,
     FieldList,
+    FileField,
     FloatField,
     Form,
     FormField,
     IntegerField,
+    MultipleFileField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -48,7 +50,7 @@ from wtforms.fields.core import UnboundField
 from catalog.answers import Answers
 from catalog.catalog import Catalog
 from catalog.choices import all_choices
-from catalog.fields import parse_date
+from catalog.fields import accepted_types, parse_date
 from catalog.models import TEXT_TYPES, CatalogItem, Field, FieldType
 from forms.answers import clean_answers
 from forms.client import condition_ast
@@ -232,6 +234,16 @@ def table_field(f: Field, catalog: Catalog, kw: dict[str, Any]) -> UnboundField:
     return RowList(FormField(row), min_entries=1, max_entries=f.max_rows + 1, **kw)
 
 
+def file_field(f: Field, catalog: Catalog, kw: dict[str, Any]) -> UnboundField:
+    """A file input; the page's form is sent as multipart/form-data (see `has_files`)."""
+    return MultipleFileField(**kw) if f.multiple else FileField(**kw)
+
+
+def has_files(item: CatalogItem) -> bool:
+    """Whether the item's order form uploads files (and so must be sent as multipart)."""
+    return any(f.type is FieldType.FILE for f in item.fields)
+
+
 FIELD_TYPES: dict[FieldType, Builder] = {
     FieldType.STRING: string_field, FieldType.TEXTAREA: textarea_field,
     FieldType.INTEGER: integer_field, FieldType.NUMBER: number_field,
@@ -241,6 +253,7 @@ FIELD_TYPES: dict[FieldType, Builder] = {
     FieldType.PERSON: choice_field, FieldType.TABLE: table_field,
     # the catalog knows no configuration items: `web` fills the choices from the database
     FieldType.ASSET: choice_field,
+    FieldType.FILE: file_field,
 }
 
 
@@ -280,6 +293,9 @@ def render_kw(f: Field, attr: str, *, required: bool) -> dict[str, Any]:
     for key, bound in (("min", f.min), ("max", f.max)):
         if bound is not None:
             kw[key] = bound.isoformat() if isinstance(bound, date) else bound
+    types = accepted_types(f) if f.type is FieldType.FILE else None
+    if types:
+        kw["accept"] = ",".join(sorted(types))
     for key, count in (("data-min-items", f.min_items), ("data-max-items", f.max_items)):
         if count is not None:
             kw[key] = count

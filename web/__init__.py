@@ -21,8 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     from engine.db import engine_options, normalize_url
     from engine.extras import require_ratelimit_storage
     from web import errors, extensions, ids, security, state
+    from web.bundled import bundled_catalog
     from web.config import Defaults, secret_key
-    from web.demo import bundled_catalog
 
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)

@@ -24,7 +24,9 @@ bp = Blueprint("attachments", __name__)
 #: the most files one portal comment carries
 MAX_FILES = 5
 #: endpoints whose body may carry files: their body limit follows the attachment limits
-UPLOADS = frozenset({"requests.comment", "api.upload_attachment"})
+UPLOADS = frozenset({"requests.comment", "api.upload_attachment", "portal.item"})
+#: endpoints whose JSON body may carry files in base64 (file fields' answers)
+BASE64_UPLOADS = frozenset({"api.order"})
 #: nothing in a served file may run, load or be framed (default-src covers object-src; said anyway)
 FILE_CSP = "default-src 'none'; object-src 'none'; frame-ancestors 'none'; sandbox"
 
@@ -42,8 +44,14 @@ def upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
     multipart bodies carry files, so any other body keeps the app's limit."""
     if endpoint in UPLOADS and request.mimetype == "multipart/form-data":
         limits = store()
+        if endpoint == "portal.item":  # an order's file fields: at most a record's worth
+            request.max_content_length = limits.max_record + 1024 * 1024
+            return
         files = MAX_FILES if endpoint == "requests.comment" else 1
         request.max_content_length = files * limits.max_file + 1024 * 1024
+    elif endpoint in BASE64_UPLOADS and request.is_json:
+        # base64 takes 4 bytes for every 3
+        request.max_content_length = -(-store().max_record // 3) * 4 + 1024 * 1024
 
 
 def _headers(response: Response) -> Response:

@@ -76,7 +76,7 @@ def _catalog_default(_ctx: click.Context, _param: click.Parameter, value: Path |
         return value
     if Path("deskflow.yaml").is_file():
         return Path(".")
-    from web.demo import bundled_catalog
+    from web.bundled import bundled_catalog
 
     return bundled_catalog()
 
@@ -494,3 +494,9 @@ main.add_command(token_commands(friendly, db_option))
 from web.cli_mail import mail_command  # noqa: E402 - it is given the options above
 
 main.add_command(mail_command(friendly, db_option, catalog_option))
+from web.cli_attachments import attachments_commands  # noqa: E402 - it is given the options above
+
+main.add_command(attachments_commands(friendly, db_option))
+from web.cli_diff import diff_command  # noqa: E402 - it is given the options above
+
+main.add_command(diff_command(friendly))

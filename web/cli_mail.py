@@ -37,6 +37,9 @@ def mail_command(friendly: Decorator, db_option: Decorator,
     def mail_in(db_url: str, catalog_path: Path, imap_url: str | None, insecure: bool,
                 once: bool, interval: float) -> None:
         """Read one email from standard input (an MTA pipe), or poll a mailbox with --imap."""
+        import os
+
+        from flask import Flask
         from sqlalchemy.exc import OperationalError
 
         from catalog.loader import load_valid_catalog
@@ -47,12 +50,17 @@ def mail_command(friendly: Decorator, db_option: Decorator,
         from engine.mail_in import Outcome, receive
         from engine.mail_text import EX_TEMPFAIL, parse, read_limited
         from engine.service import RequestService, utcnow
+        from web.config import store_for
 
         catalog = load_valid_catalog(catalog_path)
         limit = catalog.settings.mail_in.max_megabytes * 1024 * 1024
         own = [DeliveryConfig.from_env().mail_from.rpartition("<")[2].strip(" >")]
+        # the portal's attachment folder and limits (DESKFLOW_ATTACHMENTS_DIR, else the instance
+        # folder), so the files a message carries are served by the portal
+        store = store_for(os.environ, Flask("web").instance_path)
         engine = make_engine(db_url)
-        service = RequestService(make_sessionmaker(engine), lambda: catalog, utcnow)
+        service = RequestService(make_sessionmaker(engine), lambda: catalog, utcnow,
+                                 attachments=store)
 
         def report(outcome: Outcome) -> None:
             click.echo(f"deskflow mail-in: {outcome.message}", err=True)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.knowledge import Knowledge
 from engine.models import Approval, Person, Request, Task
+from web.bundled import bundled_catalog
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -25,17 +26,6 @@ DEMO_LOGINS = (("alice", "requester"), ("bob", "approver"), ("frank", "agent"), 
 
 _LAPTOP = {"model": "std14", "keyboard_layout": "us-intl", "cost_center": "CC-1234",
            "building": "ams-hq", "floor": 4, "desk": "4.12"}
-
-
-def bundled_catalog() -> Path:
-    """The acme example catalog, wherever Deskflow is installed.
-
-    A wheel carries it as web/acme (setup.py copies examples/acme there); a checkout, and an
-    editable install of one, reads examples/acme itself.
-    """
-    here = Path(__file__).resolve().parent
-    packaged = here / "acme"
-    return packaged if packaged.is_dir() else here.parent / "examples" / "acme"
 
 
 def demo_database(instance_dir: Path) -> str:

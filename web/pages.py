@@ -21,6 +21,7 @@ from catalog.fields import is_empty
 from catalog.models import CatalogItem, Field, FieldType
 from catalog.workflow import Workflow
 from engine import queries
+from engine.attachments import IMAGES
 from engine.errors import InvalidInput
 from engine.models import Comment, Person, Request
 from engine.records import LINK_KINDS as LINK_WORDS
@@ -131,13 +132,31 @@ def request_url(number: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownFile:
+    """A file a file field's answer references (engine.file_answers): a download link."""
+
+    attachment: int
+    filename: str
+    size: int
+    image: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ShownAnswer:
-    """One answer as the page shows it: text, or a table of rows."""
+    """One answer as the page shows it: text, a table of rows, or files (their names as text)."""
 
     label: str
     text: str = ""
     columns: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
+    files: tuple[ShownFile, ...] = ()
+
+
+def _shown_files(value: Any) -> tuple[ShownFile, ...]:
+    refs = value if isinstance(value, list) else [value]
+    return tuple(ShownFile(r["attachment"], str(r.get("filename", "")), int(r.get("size") or 0),
+                           r.get("content_type") in IMAGES)
+                 for r in refs if isinstance(r, Mapping) and isinstance(r.get("attachment"), int))
 
 
 def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
@@ -180,6 +199,10 @@ def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[
             out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
             continue
         label = f.label if f is not None else name.replace("_", " ").capitalize()
+        if f is not None and f.type is FieldType.FILE:
+            files = _shown_files(value)
+            out.append(ShownAnswer(label, ", ".join(x.filename for x in files), files=files))
+            continue
         out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers) if f else {})))
     return out
 

@@ -22,7 +22,7 @@ from engine.problems import KnownError
 from engine.versions import workflow_of
 from forms.answers import clean_answers
 from forms.client import client_rules
-from forms.wtf import ItemForm, form_field, raw_answers
+from forms.wtf import ItemForm, form_field, has_files, raw_answers
 from web.asset_choices import offer_assets
 from web.context import catalog, now, order_form, service, session, viewer
 from web.pages import state_label
@@ -192,7 +192,7 @@ def item(item_id: str) -> Any:
     picker_errors = other_errors.pop(REQUESTED_FOR, [])
     channel_errors = other_errors.pop("channel", [])
     return render_template(
-        "portal/item.html", item=item, form=form, rules=client_rules(item),
+        "portal/item.html", item=item, form=form, rules=client_rules(item), uploads=has_files(item),
         hidden=_hidden_names(form, item, requester), articles=_articles_for(item),
         people=_people() if item.order_for_others else [], chosen=chosen,
         picker_errors=picker_errors, other_errors=other_errors,

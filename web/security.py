@@ -12,9 +12,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul() -> None:
-        """NUL never belongs in a form or a URL (and PostgreSQL refuses it in text)."""
+        """NUL never belongs in a form or a URL (and PostgreSQL refuses it in text); a form
+        part always has a name (werkzeug gives None for one whose Content-Disposition has none)."""
         for source in (request.args, request.form):
             for key, value in source.items(multi=True):
+                if key is None:
+                    abort(400, description="A part of the form has no name.")
                 if "\x00" in key or "\x00" in value:
                     abort(400, description="The request contains a NUL character.")
         if "\x00" in request.path:

@@ -149,6 +149,7 @@ def _loop(job: dict[str, Any], index: int) -> dict[str, Any]:
     headers = {"Cookie": job["cookie"]} if job.get("cookie") else {}
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
+    headers.update(job.get("headers") or {})  # an API client's Authorization, Content-Type
     begin = job["begin"]
     window_start = begin + job["warmup"]
     window_end = window_start + job["duration"]

@@ -39,7 +39,7 @@ def item(text: str) -> str:
      "(known: articles, category, category_from, change, checks, concerns, description, form, ...)"),
     ("id: laptop\nform:\n  - {name: a, type: strng}\n",
      "items/item.yaml:8:21: form[0].type: 'strng' is not one of string, textarea, integer, "
-     "number, boolean, choice, multichoice, date, email, url, person, table, asset"),
+     "number, boolean, choice, multichoice, date, email, url, person, table, asset, file"),
     ("id: laptop\nform:\n  - {name: a, type: string, requird: true}\n",
      "items/item.yaml:8:29: form[0].requird: unknown key requird (did you mean required?)"),
     ("id: laptop\nform:\n  - {name: a, type: choice}\n",

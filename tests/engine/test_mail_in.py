@@ -3,14 +3,20 @@ threading, answering and reopening records, and everything that is ignored or re
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import re
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
+from engine.attachment_store import AttachmentStore
 from engine.db import make_engine
 from engine.delivery_config import DeliveryConfig
 from engine.mail_in import Outcome, receive
@@ -235,15 +241,15 @@ def test_header_injection_in_the_subject_is_neutralised(service, sessions):
     assert "\r" not in title and "\n" not in title
 
 
-def test_malformed_mime_is_read_as_far_as_it_goes_and_attachments_are_not_kept(service, sessions):
+def test_malformed_mime_is_read_as_far_as_it_goes(service, sessions, tmp_path):
+    service.unit.attachments = AttachmentStore(tmp_path / "files")
     outcome = deliver(service, "malformed_mime.eml")
     assert outcome.message == ("opened REQ-000001 from bob.bakker@acme.example "
-                               "(<broken-mime-1@acme.example>); 1 attachment(s) received and "
-                               "not kept")
+                               "(<broken-mime-1@acme.example>); attachments: 1 kept")
     assert reload(sessions, "REQ-000001").answers["description"].startswith(
         "The VPN connection drops every ten minutes")
     [event] = events(sessions, "REQ-000001", "mail_received")
-    assert event.detail["attachments_not_kept"] == 1
+    assert (event.detail["attachments_kept"], event.detail["attachments_refused"]) == (1, [])
 
 
 def test_no_route_is_ignored(service, sessions):
@@ -346,3 +352,61 @@ def test_migration_0022_gives_emails_already_queued_their_digest(tmp_path):
                 message_digest("old-key")
     finally:
         engine.dispose()
+
+
+# ---------------------------------------------------------------- missing headers, huge messages
+
+
+def test_a_message_without_from_is_unreadable(runner, synced, acme_path):
+    raw = mail("new_incident.eml", **{"From: Alice Jansen <alice.jansen@acme.example>\r\n": ""})
+    result = runner.invoke(main, ["mail-in", "--db", synced, "--catalog", str(acme_path)],
+                           input=raw)
+    assert (result.exit_code, result.stderr) == (65, "deskflow: no From address\n")
+
+
+def test_a_message_without_message_id_is_known_by_its_digest(service, sessions):
+    raw = mail("new_incident.eml", **{"Message-ID: <CAF7x1Qm9Vh2kq@mail.acme.example>\r\n": ""})
+    key = "sha256:" + hashlib.sha256(raw).hexdigest()
+    opened = receive(service, parse(raw), OWN)
+    assert opened.message == f"opened REQ-000001 from alice.jansen@acme.example ({key})"
+    assert receive(service, parse(raw), OWN).message == f"ignored {key}: already handled"
+
+
+def test_a_message_without_subject_gets_a_title_that_says_so(service, sessions):
+    raw = mail("new_incident.eml", **{"Subject: Outlook keeps asking for my password\r\n": ""})
+    opened = receive(service, parse(raw), OWN)
+    assert reload(sessions, opened.number).title == "(no subject)"
+
+
+def test_a_message_without_recipients_is_ignored(service, sessions):
+    raw = mail("new_incident.eml", **{"Delivered-To: helpdesk@acme.example\r\n": "",
+                                      "To: Acme Helpdesk <helpdesk@acme.example>\r\n": ""})
+    before = counts(sessions)
+    assert receive(service, parse(raw), OWN).message == (
+        "ignored <CAF7x1Qm9Vh2kq@mail.acme.example>: no route for no recipient (mail_in.routes)")
+    assert counts(sessions) == before
+
+
+#: run the command and write its /proc/self/status at exit: VmHWM is the peak RSS of the
+#: command alone (ru_maxrss would count the forking test process too)
+PEAK = ("import atexit, sys; out = sys.argv.pop(1); atexit.register(lambda: open(out, 'w')"
+        ".write(open('/proc/self/status').read())); from web.cli import main; main()")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_50_mb_message_is_refused_after_reading_the_limit_and_memory_stays_low(
+        db_url, service, tmp_path, acme_path):
+    big, status = tmp_path / "fifty.eml", tmp_path / "status"
+    with big.open("wb") as out:
+        out.write(mail("new_incident.eml"))
+        out.write((b"x" * 76 + b"\n") * (50 * 1024 * 1024 // 77))
+    with big.open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK, str(status), "mail-in", "--db", db_url,
+             "--catalog", str(acme_path)], stdin=stdin, capture_output=True, timeout=120,
+            env=os.environ | {"DESKFLOW_ATTACHMENTS_DIR": str(tmp_path / "files")})
+    assert (result.returncode, result.stderr) == (
+        65, b"deskflow: message larger than 25 MB: refused unread\n")
+    peak_kb = int(re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.M).group(1))
+    # the interpreter and its imports take about 95 MB, the 25 MB read a little more
+    assert peak_kb < 200 * 1024, f"peak RSS {peak_kb // 1024} MB"

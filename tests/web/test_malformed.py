@@ -591,6 +591,28 @@ def test_nul_bytes_are_400(world, as_, method, url, data):
     assert row_counts(snapshot(world.app)) == before
 
 
+@pytest.mark.parametrize("url", ["/api/v1/requests/{r1}/attachments", "/api/v1/requests/{r1}/comments",
+                                 "/api/v1/requests"])
+def test_a_form_part_without_a_name_is_400(world, as_, url):
+    """Found by the stateful schemathesis run: werkzeug names such a part None (was a 500)."""
+    from datetime import UTC, datetime
+
+    from engine import tokens
+
+    with world.service.sessions.begin() as s:
+        _, secret = tokens.create_token(s, "alice", f"nameless {url[:40]}", datetime.now(UTC))
+    body = (b"--B\r\nContent-Disposition: form-data\r\n\r\nfalse\r\n"
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhi\r\n'
+            b"--B--\r\n")
+    before = row_counts(snapshot(world.app))
+    response = as_("alice").post(url.format(r1=world.r1), data=body, csrf=False,
+                                 content_type="multipart/form-data; boundary=B",
+                                 headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 400
+    assert "A part of the form has no name." in response.get_data(as_text=True)
+    assert row_counts(snapshot(world.app)) == before
+
+
 # ---------------------------------------------------------------- the JSON API's POSTs
 
 #: JSON bodies an API client might get wrong (each a 4xx problem, nothing written; an empty

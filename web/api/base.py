@@ -18,7 +18,6 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from engine import tokens
-from engine.models import Person
 from web.api.spec import PROBLEM_TYPE, schema_of
 from web.extensions import csrf, db, limiter
 from web.users import User, write_after_response
@@ -98,11 +97,11 @@ def authenticate() -> Response | None:
             return problem(401, BAD_HEADER,
                            headers={"WWW-Authenticate": 'Bearer realm="deskflow", error="invalid_request"'})
         session = db.session()
-        row = tokens.token_owner(session, secret)
-        person = session.get(Person, row.person_id) if row is not None else None
-        if row is None or person is None:
+        found = tokens.token_and_owner(session, secret)
+        if found is None:
             return problem(401, BAD_TOKEN,
                            headers={"WWW-Authenticate": 'Bearer realm="deskflow", error="invalid_token"'})
+        row, person = found
         # Flask-Login's current user for this request only: nothing goes into the session cookie
         g._login_user = User(person, "")
         g.api_token = row.id

@@ -31,7 +31,10 @@ BODIES: dict[str, dict[str, Any]] = {
         "properties": {
             "item": {"type": "string", "minLength": 1, "maxLength": 64,
                      "description": "The catalog item's id."},
-            "answers": {"type": "object", "description": "The order form's answers, by field name."},
+            "answers": {"type": "object", "description": "The order form's answers, by field name. "
+                        "A file field takes `{filename, content}` with the content in base64 "
+                        "(a list of them when it takes several files); the record's answer "
+                        "then names the attachment and its `content_url`."},
             "requested_for": {**_MAYBE_ID, "description": "Order for this person (items that allow it)."},
         },
         "required": ["item", "answers"],
@@ -192,10 +195,12 @@ RESPONSES: dict[str, dict[str, Any]] = {
                        "state_label": {"type": "string"}, "status": {"enum": ["open", "closed"]},
                        "outcome": {"type": ["string", "null"]}, "priority": {"type": ["string", "null"]},
                        "requester": _ID, "requested_for": _ID, "created_at": _WHEN,
-                       "updated_at": _WHEN, "version": {"type": "integer"}},
+                       "updated_at": _WHEN, "version": {"type": "integer"},
+                       "title": {"type": "string"}, "assignment_group": _MAYBE_ID,
+                       "assignee": _MAYBE_ID, "channel": {"type": "string"}},
         "required": ["number", "item", "item_name", "record_type", "state", "state_label", "status",
                      "outcome", "priority", "requester", "requested_for", "created_at",
-                     "updated_at", "version"],
+                     "updated_at", "version", "title", "assignment_group", "assignee", "channel"],
         "additionalProperties": False,
     },
     "RequestList": {
@@ -343,16 +348,15 @@ RESPONSES["RequestDetail"] = {
     "properties": {
         **_SUMMARY["properties"],
         "answers": {"type": "object"},
-        "title": {"type": "string"}, "impact": {"type": ["string", "null"]},
+        "impact": {"type": ["string", "null"]},
         "urgency": {"type": ["string", "null"]}, "category": {"type": "string"},
-        "assignment_group": _MAYBE_ID, "assignee": _MAYBE_ID,
         "links": {"type": "array", "items": {"$ref": "#/components/schemas/RecordLink"}},
         "approvals": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}},
         "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
         "timeline": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEntry"}},
     },
-    "required": [*_SUMMARY["required"], "answers", "title", "impact", "urgency", "category",
-                 "assignment_group", "assignee", "links", "approvals", "tasks", "timeline"],
+    "required": [*_SUMMARY["required"], "answers", "impact", "urgency", "category", "links",
+                 "approvals", "tasks", "timeline"],
     "additionalProperties": False,
 }
 
@@ -410,8 +414,54 @@ def _decide(verb: str) -> dict[str, Any]:
                      "responses": {**_ok("Approval", f"The approval, {verb}d."), **_problems(*_WRITE)}}}
 
 
+#: the operations that take a record's `number` (what a client can do next with one)
+_ON_RECORD = ("getRequest", "editRecord", "commentOnRequest", "cancelRequest", "reopenRequest",
+              "answerQuestion", "linkRecord", "listAttachments")
+_ON_APPROVAL = ("approveApproval", "rejectApproval", "delegateApproval")
+_ON_TASK = ("getTask", "claimTask", "completeTask", "escalateTask", "reassignTask")
+
+
+def _follow(operations: tuple[str, ...], parameter: str, value: str) -> dict[str, Any]:
+    return {op: {"operationId": op, "parameters": {parameter: value}} for op in operations}
+
+
+#: OpenAPI links: (operationId, status) -> the operations an answer's ids lead to, and where
+#: in the answer the id is (runtime expressions); schemathesis's state machine follows them
+LINKS: dict[tuple[str, str], dict[str, Any]] = {
+    ("listCatalog", "200"): _follow(("getCatalogItem",), "item_id", "$response.body#/items/0/id"),
+    ("orderItem", "201"): _follow(_ON_RECORD, "number", "$response.body#/number"),
+    ("orderItem", "200"): _follow(_ON_RECORD, "number", "$response.body#/number"),
+    ("listMyRequests", "200"): _follow(_ON_RECORD, "number", "$response.body#/items/0/number"),
+    ("listRecords", "200"): _follow(_ON_RECORD, "number", "$response.body#/items/0/number"),
+    ("getRequest", "200"): {
+        **_follow(_ON_APPROVAL, "approval_id", "$response.body#/approvals/0/id"),
+        **_follow(_ON_TASK, "task_id", "$response.body#/tasks/0/id")},
+    ("commentOnRequest", "201"): _follow(("getRequest",), "number", "$response.body#/request"),
+    ("cancelRequest", "200"): _follow(("getRequest", "reopenRequest"), "number",
+                                      "$response.body#/number"),
+    ("listMyApprovals", "200"): _follow(_ON_APPROVAL, "approval_id", "$response.body#/items/0/id"),
+    ("listQueueTasks", "200"): _follow(_ON_TASK, "task_id", "$response.body#/items/0/id"),
+    ("getTask", "200"): _follow(_ON_TASK[1:], "task_id", "$response.body#/id"),
+    ("claimTask", "200"): _follow(("completeTask", "escalateTask", "reassignTask"), "task_id",
+                                  "$response.body#/id"),
+    ("listConfigurationItems", "200"): _follow(("getConfigurationItem",), "ci_id",
+                                               "$response.body#/items/0/id"),
+}
+
+
 def openapi() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of /api/v1."""
+    """The OpenAPI 3.1 description of /api/v1, with its links (LINKS)."""
+    description = _description()
+    for operations in description["paths"].values():
+        for operation in operations.values():
+            for status, response in operation["responses"].items():
+                links = LINKS.get((operation["operationId"], status))
+                if links:
+                    response["links"] = links
+    return description
+
+
+def _description() -> dict[str, Any]:
     titles = {400: "Malformed JSON or header", 401: "No valid token or session",
               403: "Not allowed", 404: "Not found (or not yours)", 405: "Method not allowed",
               409: "The request moved on: reload it", 413: "Body too large",

@@ -11,11 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from flask import Response, abort, jsonify, render_template, request, url_for
+from flask import Response, abort, g, jsonify, render_template, request, url_for
 from swagger_ui_bundle import swagger_ui_path
 
 from catalog.errors import CatalogInvalid, DeskflowError
-from catalog.models import Article, CatalogItem
+from catalog.models import Article, CatalogItem, FieldType
 from engine import cmdb, cursor, people, permissions, queries, records, worklist
 from engine.errors import InvalidInput, NotAllowed
 from engine.models import Approval, Asset, Comment, Group, RecordLink, Request, Task
@@ -43,10 +43,17 @@ def _when(value: Any) -> str | None:
 # ---------------------------------------------------------------- catalog
 
 
+def _audience() -> permissions.Audience:
+    """The viewer as `visible_to` lists name them: groups and roles read once per call."""
+    if "api_audience" not in g:
+        g.api_audience = permissions.Audience(session(), viewer())
+    return g.api_audience  # type: ignore[no-any-return]
+
+
 def _orderable(item: CatalogItem, known: dict[tuple[str, ...], bool]) -> bool:
     """can_order for the viewer, asked once per distinct `visible_to`."""
     if item.visible_to not in known:
-        known[item.visible_to] = permissions.can_order(session(), viewer(), item)
+        known[item.visible_to] = _audience().sees(item.visible_to)
     return known[item.visible_to]
 
 
@@ -82,7 +89,7 @@ def _item(item_id: str) -> CatalogItem:
 def catalog_item(item_id: str) -> Any:
     item = _item(item_id)
     return jsonify({**_entry(item), "description": item.description,
-                    "schema": item_json_schema(item, catalog())})
+                    "schema": item_json_schema(item, catalog(), _max_file())})
 
 
 # ---------------------------------------------------------------- requests
@@ -95,7 +102,9 @@ def summary(req: Request) -> dict[str, Any]:
             "status": req.status, "outcome": req.outcome, "priority": req.priority,
             "requester": req.requester_id, "requested_for": req.requested_for_id,
             "created_at": _when(req.created_at), "updated_at": _when(req.updated_at),
-            "version": req.lock_version}
+            "version": req.lock_version, "title": req.title,
+            "assignment_group": req.assignment_group_id, "assignee": req.assignee_id,
+            "channel": req.channel}
 
 
 def approval_json(a: Approval, number: str) -> dict[str, Any]:
@@ -131,11 +140,35 @@ def _side(link: RecordLink, req: Request) -> str:
     return "source" if link.source_id == req.id else "target"
 
 
+def _max_file() -> int | None:
+    """The instance's per-file limit, which a file field's schema states."""
+    store = service().unit.attachments
+    return store.max_file if store is not None else None
+
+
+def _answers(req: Request) -> dict[str, Any]:
+    """The answers; a file field's references (engine.file_answers) with their download URLs."""
+    answers = dict(req.answers or {})
+    item = catalog().item(req.item_id)
+    for f in item.fields if item is not None else ():
+        value = answers.get(f.name)
+        if f.type is FieldType.FILE and value:
+            answers[f.name] = ([_file_ref(v) for v in value] if isinstance(value, list)
+                               else _file_ref(value))
+    return answers
+
+
+def _file_ref(ref: Any) -> Any:
+    if not isinstance(ref, dict) or not isinstance(ref.get("attachment"), int):
+        return ref
+    return {**ref, "content_url": f"/api/v1/attachments/{ref['attachment']}/content"}
+
+
 def detail(req: Request) -> dict[str, Any]:
     """The request as its page shows it to the viewer: internal notes only for its agents."""
     s = session()
     agent = permissions.is_agent(s, viewer(), req)
-    return {**summary(req), "answers": req.answers or {}, **_record_fields(req),
+    return {**summary(req), "answers": _answers(req), **_record_fields(req),
             "links": [{"kind": link.kind, "words": words, "side": _side(link, req),
                        "other": str(other.number)} for words, link, other in records.links_of(s, req)],
             "approvals": [approval_json(a, str(req.number)) for a in queries.approvals_of(s, req)],
@@ -512,7 +545,7 @@ def knowledge_search() -> Any:
         if not isinstance(thing, Article):
             return False
         if thing.visible_to not in known:
-            known[thing.visible_to] = permissions.can_see_item(session(), viewer(), thing.visible_to)
+            known[thing.visible_to] = _audience().sees(thing.visible_to)
         return bool(known[thing.visible_to])
 
     if query:

@@ -100,6 +100,7 @@
     if (!el) return null;
     if (f.type === "boolean") return el.checked;
     if (f.type === "multichoice") return selectedValues(el);
+    if (f.type === "file") return el.files && el.files.length ? el.files.length : null;  // no rule reads a file
     var text = el.value.trim();
     if (text === "") return null;
     if (f.type === "integer" || f.type === "number") {
