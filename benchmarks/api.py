@@ -64,7 +64,7 @@ sys.path.insert(1, str(SUPPORT))
 from click.testing import CliRunner  # noqa: E402
 from sqlalchemy import inspect, select, text  # noqa: E402
 
-from benchmarks.web import Server, gunicorn, percentile, target  # noqa: E402
+from benchmarks.web import Server, gunicorn, percentile, server_errors, target  # noqa: E402
 from catalog.loader import load_valid_catalog  # noqa: E402
 from engine.db import make_engine, make_sessionmaker  # noqa: E402
 from engine.models import Person  # noqa: E402
@@ -343,8 +343,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> list[str]:
             (201,), args)
         print(f"  requests stored during the submit runs (warm-ups included): "
               f"{row_counts(url)['requests'] - before:,}")
-    print_errors(tmp / "deskflow.log")
-    print_errors(tmp / "floor.log")
+    server_errors(tmp / "deskflow.log")
+    server_errors(tmp / "floor.log")
 
     people = senders(url)
     run = secrets.token_hex(3)
@@ -370,16 +370,6 @@ def bench(args: argparse.Namespace, tmp: Path) -> list[str]:
               f"{ratios['mail_in_vs_submit']:.3f}; in process / API submits = "
               f"{inproc['per_second'] / api_submits:.3f} (for comparison, not the target)")
     return [target(f"api.{name}", ratios[name], op, goal, 3) for name, (op, goal) in GOALS.items()]
-
-
-def print_errors(log: Path) -> None:
-    if not log.exists():
-        return
-    lines = log.read_text(errors="replace").splitlines()
-    failures = [i for i, line in enumerate(lines) if "Traceback" in line or "ERROR" in line]
-    if failures:
-        print(f"  server log {log.name}: {len(failures)} errors; the first:")
-        print("\n".join("      " + line for line in lines[failures[0]:failures[0] + 25]))
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from catalog.models import (
     Settings,
     View,
 )
+from catalog.scenario_parser import ScenarioFile
 from catalog.workflow import Workflow
 
 
@@ -42,6 +43,8 @@ class Catalog:
     ci_types: tuple[CIType, ...] = ()
     #: shared views of the agents' list (views/*.yaml)
     views: tuple[View, ...] = ()
+    #: scenario tests (tests/*.yaml), run by `deskflow test`
+    scenarios: tuple[ScenarioFile, ...] = ()
     _by_id: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False,
                                                     compare=False)
 

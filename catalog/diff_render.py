@@ -50,13 +50,13 @@ def render_text(diff: CatalogDiff) -> str:
         said = impact(c)
         if said:
             lines.append(f"    {said}")
-    lines.append(_summary(diff))
+    lines.append(summary(diff))
     return "\n".join(lines)
 
 
 def render_markdown(diff: CatalogDiff) -> str:
     out = [f"### Catalog changes: `{_code(diff.old)}` → `{_code(diff.new)}`", "",
-           _summary(diff), ""]
+           summary(diff), ""]
     heading = None
     for c in diff.changes:
         here = (c.subject, c.subject_id)
@@ -74,9 +74,26 @@ def render_markdown(diff: CatalogDiff) -> str:
 
 
 def render_json(diff: CatalogDiff) -> str:
-    return json.dumps({"shape": JSON_SHAPE, "old": diff.old, "new": diff.new,
-                       "changes": [_change_json(c) for c in diff.changes]}, indent=2,
-                      ensure_ascii=False)
+    return json.dumps(json_data(diff), indent=2, ensure_ascii=False)
+
+
+def json_data(diff: CatalogDiff) -> dict[str, Any]:
+    """The JSON output as data (the API's catalog reload answer carries it)."""
+    return {"shape": JSON_SHAPE, "old": diff.old, "new": diff.new,
+            "changes": [_change_json(c) for c in diff.changes]}
+
+
+def sections(diff: CatalogDiff) -> list[tuple[str, tuple[Change, ...]]]:
+    """The changes under the Markdown output's headings, as plain text (Admin → Reload)."""
+    out: list[tuple[str, list[Change]]] = []
+    heading = None
+    for c in diff.changes:
+        if (c.subject, c.subject_id) != heading:
+            heading = (c.subject, c.subject_id)
+            out.append((_HEADINGS.get(c.subject) or f"{c.subject.replace('_', ' ')} {c.subject_id}",
+                        []))
+        out[-1][1].append(c)
+    return [(title, tuple(changes)) for title, changes in out]
 
 
 def _change_json(c: Change) -> dict[str, Any]:
@@ -87,7 +104,8 @@ def _change_json(c: Change) -> dict[str, Any]:
                 {"version": a.version, "count": a.count} for a in c.affected]}
 
 
-def _summary(diff: CatalogDiff) -> str:
+def summary(diff: CatalogDiff) -> str:
+    """One line: how many changes, in what, and how many touch open requests."""
     if not diff.changes:
         return f"no changes between {diff.old} and {diff.new}"
     touched = {(c.subject, c.subject_id) for c in diff.changes}

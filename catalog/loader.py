@@ -18,11 +18,12 @@ from catalog.catalog import Catalog
 from catalog.checks import Index, check_references, check_workflow_use, expand_items
 from catalog.ci_types import parse_ci_type
 from catalog.directory_parser import parse_directory
-from catalog.errors import CatalogInvalid, Location, SpecError, UsageError
+from catalog.errors import CatalogInvalid, Location, Severity, SpecError, UsageError
 from catalog.file_cache import FileCache, read_head
 from catalog.item_parser import parse_article, parse_fieldset, parse_item, parse_lookup
 from catalog.parse import Parsed
 from catalog.response_parser import parse_response
+from catalog.scenario_parser import check_scenarios, parse_scenarios
 from catalog.settings_parser import holidays_run_out, parse_settings
 from catalog.source import MAX_BYTES, SourceDoc, parse_yaml, too_large
 from catalog.validation import schema_errors
@@ -44,10 +45,11 @@ KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
     "Response": ("response", parse_response),
     "CIType": ("ci-type", parse_ci_type),
     "View": ("view", parse_view),
+    "Scenarios": ("scenario", parse_scenarios),
 }
 FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
            "lookups": "Lookup", "responses": "Response", "views": "View",
-           "cmdb": "CIType"}
+           "cmdb": "CIType", "tests": "Scenarios"}
 DEFAULT_CACHE = FileCache()
 
 
@@ -112,6 +114,15 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
     items, item_problems = expand_items(index)
     problems += item_problems
     problems += check_workflow_use(items, index)
+    scenarios = [p.model for p in index.all.get("Scenarios", [])]
+    if scenarios:
+        # warnings here: a stale scenario must not stop a catalog from serving (or a reviewer's
+        # `deskflow diff`); `deskflow test` refuses to run until they are fixed
+        problems += [SpecError(p.where, p.key, p.message, p.hint, Severity.WARNING)
+                     for p in check_scenarios(
+                         scenarios, {i.id: i for i in items},
+                         {k: w.model for k, w in index.by_kind.get("Workflow", {}).items()},
+                         index.directory, index.settings)]
     problems.sort(key=SpecError.sort_key)
 
     def models(kind: str) -> tuple[Any, ...]:
@@ -124,7 +135,7 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
                    lookups=models("Lookup"), articles=models("Article"),
                    problems=tuple(_dedupe(problems)), version=version, files=len(files),
                    responses=models("Response"), ci_types=models("CIType"),
-                   views=models("View"))
+                   views=models("View"), scenarios=models("Scenarios"))
 
 
 def load_valid_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:

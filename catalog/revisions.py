@@ -1,9 +1,11 @@
-"""A catalog as it was at a git revision, read with the git command line into a directory."""
+"""A catalog as it was at a git revision, read with the git command line into a directory; and
+the commit a catalog directory is checked out at."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from catalog.errors import UsageError
@@ -93,3 +95,48 @@ def _git(cwd: Path, *args: str) -> str | None:
 def _first_line(raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace").strip()
     return text.splitlines()[0] if text else "no reason given"
+
+
+#: reading the commit a loaded catalog came from must never hold up a reload for long
+COMMIT_TIMEOUT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogCommit:
+    """The git commit checked out where a catalog was loaded from, and whether it was edited."""
+
+    hash: str
+    subject: str
+    dirty: bool
+
+    @property
+    def short(self) -> str:
+        return self.hash[:10]
+
+
+def catalog_commit(path: Path) -> CatalogCommit | None:
+    """HEAD of the git repository holding `path`, and whether files under `path` differ from it.
+
+    None when git is not installed, `path` is not in a repository (or one without commits,
+    or one git refuses to read), or git takes too long: the commit is information, never a
+    reason for a load to fail.
+    """
+    head = _quiet_git(path, "log", "-1", "--format=%H%x00%s", "HEAD")
+    if not head or "\0" not in head:
+        return None
+    status = _quiet_git(path, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    if status is None:
+        return None
+    commit, _, subject = head.rstrip("\n").partition("\0")
+    return CatalogCommit(commit, subject, bool(status.strip()))
+
+
+def _quiet_git(cwd: Path, *args: str) -> str | None:
+    """git's output; None on any failure, a missing git or a timeout included."""
+    try:
+        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
+                              encoding="utf-8", errors="replace", timeout=COMMIT_TIMEOUT, check=False,
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None

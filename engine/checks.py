@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from catalog.catalog import Catalog
 from catalog.diff_model import InFlight
@@ -42,6 +43,19 @@ def removed_workflows(catalog: Catalog, url: str) -> Catalog:
     return replace(catalog, problems=tuple(problems))
 
 
+_IN_FLIGHT = (
+    select(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version, Request.state,
+           func.count(Request.id))
+    .join(WorkflowVersion, Request.workflow_version_id == WorkflowVersion.id)
+    .where(Request.status == "open")
+    .group_by(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version, Request.state))
+
+
+def in_flight(session: Session) -> list[InFlight]:
+    """Open requests counted by item, workflow version and state, for Admin → Reload's diff."""
+    return [InFlight(*row) for row in session.execute(_IN_FLIGHT)]
+
+
 def requests_in_flight(url: str) -> list[InFlight]:
     """Open requests counted by item, workflow version and state (read-only), for `deskflow diff`."""
     try:
@@ -56,14 +70,7 @@ def requests_in_flight(url: str) -> list[InFlight]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version,
-                       Request.state, func.count(Request.id))
-                .join(WorkflowVersion, Request.workflow_version_id == WorkflowVersion.id)
-                .where(Request.status == "open")
-                .group_by(Request.item_id, WorkflowVersion.workflow_id, WorkflowVersion.version,
-                          Request.state))
-            return [InFlight(*row) for row in rows]
+            return [InFlight(*row) for row in conn.execute(_IN_FLIGHT)]
     except SQLAlchemyError:
         raise UsageError(f"{shown}: cannot read its open requests "
                          "(is it a Deskflow database? deskflow db upgrade makes one)") from None

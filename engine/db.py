@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -25,6 +26,17 @@ def normalize_url(url: str) -> str:
         parsed = parsed.set(drivername="postgresql+psycopg")
     require_database_driver(parsed)
     return parsed.render_as_string(hide_password=False)
+
+
+def absolute_sqlite(url: str) -> str:
+    """A SQLite URL with a relative path made absolute from the current directory, as every
+    command reads it (Flask-SQLAlchemy would otherwise take it from the app's instance folder)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" \
+            or name.startswith("file:") or Path(name).is_absolute():
+        return url
+    return parsed.set(database=str(Path(name).resolve())).render_as_string(hide_password=False)
 
 
 def engine_options(url: str) -> dict[str, Any]:

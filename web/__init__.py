@@ -18,7 +18,7 @@ ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
 
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: defaults, then DESKFLOW_* environment variables, then `config`."""
-    from engine.db import engine_options, normalize_url
+    from engine.db import absolute_sqlite, engine_options, normalize_url
     from engine.extras import require_ratelimit_storage
     from web import errors, extensions, ids, security, state
     from web.bundled import bundled_catalog
@@ -36,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         app.config["SECRET_KEY"] = secret_key(app.instance_path)
     url = app.config.get("DESKFLOW_DATABASE_URL") or \
         f"sqlite:///{Path(app.instance_path) / 'deskflow.sqlite'}"
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_url(url)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_url(absolute_sqlite(url))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**engine_options(url),
                                                **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
     secure = _truthy(app.config["DESKFLOW_SECURE_COOKIES"])

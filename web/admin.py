@@ -7,22 +7,27 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.answers import defaults_for
+from catalog.catalog import Catalog
+from catalog.diff import diff_catalogs
+from catalog.diff_model import Change
+from catalog.diff_render import impact, sections, summary
 from catalog.errors import CatalogInvalid, DeskflowError
 from engine import attention, outbox, people, queries
+from engine.checks import in_flight
 from engine.models import Group, Membership, Person, PersonRole, Role
 from forms.answers import clean_answers
 from forms.client import client_rules
 from forms.wtf import raw_answers
 from web.context import catalog, now, order_form, viewer
 from web.extensions import db
-from web.state import portal_state
+from web.state import CatalogMoved, portal_state
 from workflows.diagram import to_svg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,11 +48,34 @@ def status() -> Any:
     return _status_page()
 
 
+@bp.route("/reload/preview", methods=["POST"])
+def reload_preview() -> Any:
+    """What reloading would change against the catalog serving now; nothing switches."""
+    try:
+        fresh = portal_state().preview()
+    except DeskflowError as exc:  # the directory is gone, or far too large
+        return _status_page(refused=(str(exc),)), 422
+    if not fresh.ok:
+        return _status_page(refused=tuple(e.render() for e in fresh.errors)), 422
+    return _status_page(preview=_preview_of(fresh))
+
+
 @bp.route("/reload", methods=["POST"])
 def reload() -> Any:
+    """Switch to the previewed catalog, if the files on disk are still that version."""
+    expected = request.form.get("fingerprint", "").strip()
+    if not expected or len(expected) > 64:
+        flash("Preview the reload first: the confirmation names the version it switches to.",
+              "danger")
+        return _status_page(), 422
     old = portal_state().catalog.version
     try:
-        fresh = portal_state().reload()
+        fresh = portal_state().reload(expected)
+    except CatalogMoved as exc:
+        if not exc.fresh.ok:
+            return _status_page(refused=tuple(e.render() for e in exc.fresh.errors),
+                                moved=str(exc)), 409
+        return _status_page(preview=_preview_of(exc.fresh), moved=str(exc)), 409
     except CatalogInvalid as exc:
         return _status_page(refused=tuple(e.render() for e in exc.errors)), 422
     except DeskflowError as exc:  # the directory is gone, or far too large
@@ -61,11 +89,32 @@ def reload() -> Any:
     return redirect(url_for("admin.status"))
 
 
-def _status_page(refused: tuple[str, ...] | None = None) -> str:
+def _status_page(refused: tuple[str, ...] | None = None, preview: ReloadPreview | None = None,
+                 moved: str | None = None) -> str:
     state = portal_state()
     return render_template("admin/status.html", state=state, loaded=state.current,
                            catalog=state.catalog, refused=refused,
-                           last_refused=state.last_refused)
+                           last_refused=state.last_refused, preview=preview, moved=moved)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPreview:
+    """A catalog on disk against the one serving: its changes, grouped, each with its impact."""
+
+    version: str
+    summary: str
+    sections: tuple[tuple[str, tuple[tuple[Change, str | None], ...]], ...]
+    warnings: int
+
+
+def _preview_of(fresh: Catalog) -> ReloadPreview:
+    serving = portal_state().catalog
+    diff = diff_catalogs(serving, fresh, serving.version, fresh.version,
+                         in_flight=in_flight(db.session()))
+    return ReloadPreview(fresh.version, summary(diff),
+                         tuple((title, tuple((c, impact(c)) for c in changes))
+                               for title, changes in sections(diff)),
+                         len(fresh.warnings))
 
 
 @bp.route("/items")
@@ -121,6 +170,49 @@ def workflow(workflow_id: str) -> Any:
     users = sorted((i for i in cat.items if i.workflow == wf.id), key=lambda i: i.name)
     return render_template("admin/workflow.html", workflow=wf, stored=stored, items=users,
                            diagram=Markup(to_svg(wf)))
+
+
+@bp.route("/workflows/<workflow_id>/migrate", methods=["GET", "POST"])
+def migrate_workflow(workflow_id: str) -> Any:
+    """Preview moving a workflow's open requests onto a version (GET); run it (POST)."""
+    from engine.workflow_migration import (
+        CURRENT,
+        migrate,
+        parse_map,
+        plan_migration,
+        resolve_target,
+    )
+
+    source = request.form if request.method == "POST" else request.args
+    version = source.get("to", CURRENT if request.method == "GET" else "").strip()
+    pairs = [p for p in source.get("map", "").split() if p]
+    cat = catalog()
+    if cat.workflow(workflow_id) is None and not _stored_versions(db.session(), {}).get(workflow_id):
+        abort(404)
+    state = portal_state()
+    try:
+        mapping = parse_map(pairs)
+        with state.sessions() as session:
+            target = resolve_target(session, cat, workflow_id, version, now())
+            plan = plan_migration(session, workflow_id, target, mapping)
+            if request.method == "GET" or not plan.moves:
+                session.rollback()  # a preview stores nothing, not even `current`
+            else:
+                session.commit()
+    except DeskflowError as exc:
+        return render_template("admin/migrate.html", workflow_id=workflow_id, plan=None,
+                               version=version, pairs=" ".join(pairs), error=str(exc)), 422
+    if request.method == "GET" or not plan.moves:
+        return render_template("admin/migrate.html", workflow_id=workflow_id, plan=plan,
+                               version=version, pairs=" ".join(pairs), error=None)
+    try:
+        moved = migrate(state.service.unit, plan, viewer())
+    except DeskflowError as exc:
+        return render_template("admin/migrate.html", workflow_id=workflow_id, plan=plan,
+                               version=version, pairs=" ".join(pairs), error=str(exc)), 409
+    flash(f"{len(moved)} request{'s' * (len(moved) != 1)} migrated to version "
+          f"{plan.target[:8]}.", "success")
+    return redirect(url_for("admin.workflow", workflow_id=workflow_id))
 
 
 def _stored_versions(session: Session, current: dict[str, str]) -> dict[str, list[StoredVersion]]:

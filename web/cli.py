@@ -500,3 +500,12 @@ main.add_command(attachments_commands(friendly, db_option))
 from web.cli_diff import diff_command  # noqa: E402 - it is given the options above
 
 main.add_command(diff_command(friendly))
+from web.cli_migrate import migrate_command  # noqa: E402 - it is given the options above
+
+main.add_command(migrate_command(friendly, db_option, catalog_option))
+from web.cli_init import init_command  # noqa: E402 - it is given the options above
+
+main.add_command(init_command(friendly))
+from web.cli_test import test_command  # noqa: E402 - it is given the options above
+
+main.add_command(test_command(friendly, catalog_option))

@@ -44,6 +44,7 @@ EVENTS = {
     "sla_breach": "Target missed", "security_denied": "Refused",
     "needs_attention": "Held up: needs attention", "attention_retried": "Step retried",
     "attention_routed": "Moved on by hand",
+    "migrated": "Migrated to another workflow version",
     "record_changed": "Record changed", "linked": "Linked", "unlinked": "Link removed",
     "watcher_added": "Watcher added", "watcher_removed": "Watcher removed",
     "problem_changed": "Problem changed", "resolved_by_problem": "Resolved with its problem",

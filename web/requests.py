@@ -85,6 +85,9 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = str(d["comment"])
     elif e.event == "attention_routed":
         detail = f"To {state_label(wf, e.to_state or '')}"
+    elif e.event == "migrated":
+        detail = (f"From version {str(d.get('from_version', ''))[:8]} to "
+                  f"{str(d.get('to_version', ''))[:8]}, state {e.from_state} → {e.to_state}")
     elif e.event in ("sla_warning", "sla_breach"):
         detail = f"{str(d.get('target', '')).capitalize()} target"
     elif e.event in RECORD_EVENTS:

@@ -61,7 +61,7 @@ def test_other_people_may_not(client, auth, url):
     assert client.get(url).status_code == 403
 
 
-@pytest.mark.parametrize("url", ["/admin/reload", "/admin/outbox/1/replay"])
+@pytest.mark.parametrize("url", ["/admin/reload/preview", "/admin/reload", "/admin/outbox/1/replay"])
 def test_other_people_may_not_post(client, auth, post, url):
     auth.login("frank")
     assert post(url, page="/").status_code == 403
@@ -75,7 +75,8 @@ def test_signing_in_comes_first(client):
 
 def test_posts_need_their_csrf_token(client, auth):
     auth.login("oscar")
-    assert client.post("/admin/reload").status_code == 400
+    assert client.post("/admin/reload/preview").status_code == 400
+    assert client.post("/admin/reload", data={"fingerprint": "0" * 16}).status_code == 400
 
 
 def test_unknown_item_and_workflow(client, auth):
@@ -96,19 +97,103 @@ def test_status_shows_the_catalog(app, client, auth, catalog_dir):
     assert "Warnings (" in page
 
 
-def test_reload_serves_the_changed_catalog(app, client, auth, post, catalog_dir):
+def fingerprint(response) -> str:
+    """The version a reload preview offers to switch to (its confirmation's hidden field)."""
+    match = re.search(r'name="fingerprint" value="([0-9a-f]+)"', text(response))
+    assert match, "no reload confirmation on the page"
+    return match.group(1)
+
+
+def test_reload_previews_the_change_then_switches(app, client, auth, post, catalog_dir):
     auth.login("oscar")
     old = app.extensions["deskflow"].catalog.version
     item = catalog_dir / "items" / "new-laptop.yaml"
     item.write_text(item.read_text().replace("name: New laptop", "name: Shiny new laptop"))
-    response = post("/admin/reload", page="/admin/")
-    assert response.status_code == 302
-    new = app.extensions["deskflow"].catalog.version
+    preview = post("/admin/reload/preview", page="/admin/")
+    assert preview.status_code == 200
+    page = text(preview)
+    assert "<h3 class=\"h6 mt-3\">item new-laptop</h3>" in page
+    assert "name: New laptop → Shiny new laptop" in page
+    assert "<code>items/new-laptop.yaml:3</code>" in page
+    assert app.extensions["deskflow"].catalog.version == old  # a preview switches nothing
+    new = fingerprint(preview)
     assert new != old
+    response = post("/admin/reload", {"fingerprint": new}, page="/admin/")
+    assert response.status_code == 302
+    assert app.extensions["deskflow"].catalog.version == new
     page = text(client.get("/admin/"))
     assert f"Catalog reloaded: version {new} (was {old})." in page
     assert f'<code id="catalog-version">{new}</code>' in page
     assert "Shiny new laptop" in text(client.get("/admin/items"))
+
+
+def test_the_preview_counts_the_open_requests_a_change_touches(app, client, auth, post, service,
+                                                               catalog_dir):
+    service.submit("new-laptop", "alice", dict(LAPTOP))  # waits in manager_approval
+    version = app.extensions["deskflow"].catalog.workflow("laptop-request").version
+    shutil.rmtree(catalog_dir / "tests", ignore_errors=True)  # its scenarios walk that state
+    workflow = catalog_dir / "workflows" / "laptop-request.yaml"
+    body = workflow.read_text().replace("start: manager_approval", "start: check_model")
+    head, rest = body.split("  manager_approval:\n", 1)
+    workflow.write_text(head + rest.split("\n\n", 1)[1])
+    auth.login("oscar")
+    old = app.extensions["deskflow"].catalog.version
+    preview = post("/admin/reload/preview", page="/admin/")
+    page = text(preview)
+    row = page.split("removes state manager_approval")[1].split("</tr>")[0]
+    assert f"1 open request is in it, on version {version[:8]}" in row
+    assert (f'<p id="reload-summary">3 changes between {old} and {fingerprint(preview)} in '
+            "1 workflow; 2 touch open requests.</p>") in page
+
+
+def test_the_preview_says_when_nothing_changed(app, client, auth, post):
+    auth.login("oscar")
+    version = app.extensions["deskflow"].catalog.version
+    preview = post("/admin/reload/preview", page="/admin/")
+    assert "Nothing changed: the files on disk are the version serving now." in text(preview)
+    assert fingerprint(preview) == version
+    assert post("/admin/reload", {"fingerprint": version}, page="/admin/").status_code == 302
+    assert f"Catalog reloaded; nothing changed (version {version})." in text(client.get("/admin/"))
+
+
+def test_the_preview_escapes_what_the_catalog_says(client, auth, post, catalog_dir):
+    item = catalog_dir / "items" / "new-laptop.yaml"
+    item.write_text(item.read_text().replace("name: New laptop", 'name: "<script>x()</script>"'))
+    auth.login("oscar")
+    page = text(post("/admin/reload/preview", page="/admin/"))
+    assert "name: New laptop → &lt;script&gt;x()&lt;/script&gt;" in page
+    assert "<script>x()" not in page
+
+
+def test_a_confirmation_after_the_files_changed_does_not_switch(app, client, auth, post,
+                                                                catalog_dir):
+    auth.login("oscar")
+    old = app.extensions["deskflow"].catalog.version
+    item = catalog_dir / "items" / "new-laptop.yaml"
+    item.write_text(item.read_text().replace("name: New laptop", "name: Shiny new laptop"))
+    previewed = fingerprint(post("/admin/reload/preview", page="/admin/"))
+    item.write_text(item.read_text().replace("name: Shiny new laptop", "name: Another laptop"))
+    response = post("/admin/reload", {"fingerprint": previewed}, page="/admin/")
+    assert response.status_code == 409
+    assert app.extensions["deskflow"].catalog.version == old
+    now = fingerprint(response)
+    assert now not in (old, previewed)
+    page = text(response)
+    assert (f"Not switched: the catalog files changed since version {previewed} was previewed "
+            f"(they are version {now} now); nothing was switched.") in page
+    assert "name: New laptop → Another laptop" in page  # the new preview, against the serving one
+    assert post("/admin/reload", {"fingerprint": now}, page="/admin/").status_code == 302
+    assert app.extensions["deskflow"].catalog.version == now
+
+
+def test_a_confirmation_names_the_previewed_version(app, client, auth, post):
+    auth.login("oscar")
+    old = app.extensions["deskflow"].catalog.version
+    response = post("/admin/reload", page="/admin/")
+    assert response.status_code == 422
+    assert ("Preview the reload first: the confirmation names the version it switches to."
+            in text(response))
+    assert app.extensions["deskflow"].catalog.version == old
 
 
 def test_a_broken_catalog_is_refused_and_the_old_one_keeps_serving(app, client, auth, post,
@@ -117,10 +202,10 @@ def test_a_broken_catalog_is_refused_and_the_old_one_keeps_serving(app, client, 
     old = app.extensions["deskflow"].catalog.version
     item = catalog_dir / "items" / "new-laptop.yaml"
     item.write_text(item.read_text().replace("id: new-laptop", "id: New-Laptop"))
-    response = post("/admin/reload", page="/admin/")
+    response = post("/admin/reload/preview", page="/admin/")
     assert response.status_code == 422
     page = text(response)
-    assert "Reload refused" in page
+    assert "Reload refused" in page and 'name="fingerprint"' not in page
     assert re.search(r"items/new-laptop\.yaml:2:5: id: ", page), page
     assert app.extensions["deskflow"].catalog.version == old
     assert f'<code id="catalog-version">{old}</code>' in page
@@ -130,13 +215,32 @@ def test_a_broken_catalog_is_refused_and_the_old_one_keeps_serving(app, client, 
     assert client.get("/admin/items/new-laptop/preview").status_code == 200
 
 
+def test_a_catalog_broken_after_its_preview_is_not_switched_to(app, client, auth, post,
+                                                               catalog_dir):
+    auth.login("oscar")
+    old = app.extensions["deskflow"].catalog.version
+    item = catalog_dir / "items" / "new-laptop.yaml"
+    item.write_text(item.read_text().replace("name: New laptop", "name: Shiny new laptop"))
+    previewed = fingerprint(post("/admin/reload/preview", page="/admin/"))
+    item.write_text(item.read_text().replace("id: new-laptop", "id: New-Laptop"))
+    response = post("/admin/reload", {"fingerprint": previewed}, page="/admin/")
+    assert response.status_code == 409
+    page = text(response)
+    assert "Not switched: the catalog files changed since version" in page
+    assert "Reload refused" in page and 'name="fingerprint"' not in page
+    assert re.search(r"items/new-laptop\.yaml:2:5: id: ", page), page
+    assert app.extensions["deskflow"].catalog.version == old
+
+
 def test_a_vanished_catalog_directory_is_refused_too(app, client, auth, post, catalog_dir):
     auth.login("oscar")
     old = app.extensions["deskflow"].catalog.version
+    previewed = fingerprint(post("/admin/reload/preview", page="/admin/"))
     shutil.rmtree(catalog_dir)
-    response = post("/admin/reload", page="/admin/")
-    assert response.status_code == 422
-    assert f"{catalog_dir}: not a catalog directory" in text(response)
+    for response in (post("/admin/reload/preview", page="/admin/"),
+                     post("/admin/reload", {"fingerprint": previewed}, page="/admin/")):
+        assert response.status_code == 422
+        assert f"{catalog_dir}: not a catalog directory" in text(response)
     assert app.extensions["deskflow"].catalog.version == old
 
 

@@ -256,3 +256,9 @@ def test_admins_see_the_catalog_status_and_reload_it(api, app, tmp_path):
         "name: New laptop", "name: Shiny new laptop"))
     fresh = valid(api("oscar").post("/api/v1/admin/catalog/reload"), "CatalogStatus")
     assert fresh["previous_version"] == old != fresh["version"] == state.catalog.version
+    # what changed, as `deskflow diff --format json` says it
+    assert fresh["diff"] == {"shape": 1, "old": old, "new": fresh["version"], "changes": [
+        {"kind": "property_changed", "sign": "~", "subject": "item", "id": "new-laptop",
+         "message": "name: New laptop → Shiny new laptop", "file": "items/new-laptop.yaml",
+         "line": 3, "side": "new", "before": "New laptop", "after": "Shiny new laptop",
+         "open_requests": None}]}

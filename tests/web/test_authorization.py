@@ -50,6 +50,7 @@ EMPTY_FORM = (302, 422, 422, 422, 422, 422, 422, 422, 422)
 ADMINS = (302, 403, 403, 403, 403, 403, 403, 403, 200)
 ADMINS_MISSING = (302, 403, 403, 403, 403, 403, 403, 403, 404)
 ADMINS_CONFLICT = (302, 403, 403, 403, 403, 403, 403, 403, 409)
+ADMINS_EMPTY_FORM = (302, 403, 403, 403, 403, 403, 403, 403, 422)
 QUEUE_MEMBERS = (302, 404, 404, 404, 404, 404, 200, 404, 200)
 # a task of r2: its queue's members and admins act; bob, who decided r2's approval, worked the
 # request and keeps reading its tasks (403 on acting); leo only may decide for bob: 404
@@ -254,13 +255,19 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("POST", "/tasks/<id:task_id>/complete", "missing"):      NOBODY,
     # ---------------------------------------------------------------- admin
     ("GET", "/admin/", "-"):                                   ADMINS,
-    ("POST", "/admin/reload", "-"):                            (302, 403, 403, 403, 403, 403, 403, 403, 302),
+    # the reload previews first (200); the confirmation names the previewed version (422 without)
+    ("POST", "/admin/reload/preview", "-"):                    ADMINS,
+    ("POST", "/admin/reload", "-"):                            (302, 403, 403, 403, 403, 403, 403, 403, 422),
     ("GET", "/admin/items", "-"):                              ADMINS,
     ("GET", "/admin/items/<item_id>/preview", "laptop"):       ADMINS,
     ("GET", "/admin/items/<item_id>/preview", "missing"):      ADMINS_MISSING,
     ("GET", "/admin/workflows", "-"):                          ADMINS,
     ("GET", "/admin/workflows/<workflow_id>", "laptop"):       ADMINS,
     ("GET", "/admin/workflows/<workflow_id>", "missing"):      ADMINS_MISSING,
+    ("GET", "/admin/workflows/<workflow_id>/migrate", "laptop"):  ADMINS,
+    ("GET", "/admin/workflows/<workflow_id>/migrate", "missing"): ADMINS_MISSING,
+    ("POST", "/admin/workflows/<workflow_id>/migrate", "laptop"): ADMINS_EMPTY_FORM,
+    ("POST", "/admin/workflows/<workflow_id>/migrate", "missing"): ADMINS_MISSING,
     ("GET", "/admin/people", "-"):                             ADMINS,
     ("GET", "/admin/groups", "-"):                             ADMINS,
     ("GET", "/admin/outbox", "-"):                             ADMINS,

@@ -255,6 +255,24 @@ def test_serve_a_migrated_database(tmp_path, served, runner):
     assert served[1][0].config["SESSION_COOKIE_SECURE"] is False
 
 
+def test_serve_reads_the_default_database_where_db_upgrade_made_it(tmp_path, monkeypatch,
+                                                                    served, runner):
+    # a relative SQLite path means the current directory for every command, the app included
+    # (Flask-SQLAlchemy alone would look in the app's instance folder: instance/instance/...)
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(main, ["serve", "--catalog", str(bundled_catalog()), "--port", "0"])
+    assert result.exit_code == 0, result.output
+    (app, _, _), = served
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == \
+        f"sqlite:///{tmp_path.resolve() / 'instance' / 'deskflow.sqlite'}"
+    from sqlalchemy import text
+
+    from web.extensions import db
+    with app.app_context():  # the migrated database, not a missing one
+        assert db.session.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
 def test_serve_refuses_a_broken_catalog(tmp_path, served, runner):
     url = f"sqlite:///{tmp_path / 'ok.sqlite'}"
     upgrade(url)

@@ -326,6 +326,30 @@ RESPONSES |= {
         "required": ["items"],
         "additionalProperties": False,
     },
+    "CatalogDiff": {
+        "type": "object",
+        "description": "After a reload: what changed, as `deskflow diff --format json` prints it "
+                       "(docs/changing-the-catalog.md), with the open requests each change touches.",
+        "properties": {
+            "shape": {"type": "integer"}, "old": {"type": "string"}, "new": {"type": "string"},
+            "changes": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string"}, "sign": {"type": "string", "enum": ["+", "-", "~"]},
+                    "subject": {"type": "string"}, "id": {"type": "string"},
+                    "message": {"type": "string"}, "file": {"type": "string"},
+                    "line": {"type": "integer"}, "side": {"type": "string", "enum": ["new", "old"]},
+                    "before": {"type": ["string", "null"]}, "after": {"type": ["string", "null"]},
+                    "open_requests": {"type": ["array", "null"], "items": {
+                        "type": "object",
+                        "properties": {"version": {"type": "string"}, "count": {"type": "integer"}},
+                        "required": ["version", "count"], "additionalProperties": False}}},
+                "required": ["kind", "sign", "subject", "id", "message", "file", "line", "side",
+                             "before", "after", "open_requests"],
+                "additionalProperties": False}}},
+        "required": ["shape", "old", "new", "changes"],
+        "additionalProperties": False,
+    },
     "CatalogStatus": {
         "type": "object",
         "properties": {"version": {"type": "string"}, "loaded_at": _WHEN, "site": {"type": "string"},
@@ -333,8 +357,21 @@ RESPONSES |= {
                        "articles": {"type": "integer"}, "warnings": _STRINGS,
                        "last_refused": {**_STRINGS, "description": "The errors of the last "
                                         "refused reload (the version above kept serving)."},
+                       "commit": {
+                           "type": ["object", "null"],
+                           "description": "The git commit the catalog directory was checked out at "
+                                          "when it was loaded; null when it is not in a git "
+                                          "repository (or git is not installed).",
+                           "properties": {"hash": {"type": "string"}, "short": {"type": "string"},
+                                          "subject": {"type": "string"},
+                                          "dirty": {"type": "boolean", "description":
+                                                    "Files differed from the commit (uncommitted "
+                                                    "changes)."}},
+                           "required": ["hash", "short", "subject", "dirty"],
+                           "additionalProperties": False},
                        "previous_version": {"type": "string",
-                                            "description": "After a reload: the version before."}},
+                                            "description": "After a reload: the version before."},
+                       "diff": {"$ref": "#/components/schemas/CatalogDiff"}},
         "required": ["version", "loaded_at", "site", "items", "workflows", "articles", "warnings",
                      "last_refused"],
         "additionalProperties": False,

@@ -14,9 +14,13 @@ from typing import Any
 from flask import Response, abort, g, jsonify, render_template, request, url_for
 from swagger_ui_bundle import swagger_ui_path
 
+from catalog.diff import diff_catalogs
+from catalog.diff_render import json_data
 from catalog.errors import CatalogInvalid, DeskflowError
 from catalog.models import Article, CatalogItem, FieldType
+from catalog.revisions import CatalogCommit
 from engine import cmdb, cursor, people, permissions, queries, records, worklist
+from engine.checks import in_flight
 from engine.errors import InvalidInput, NotAllowed
 from engine.models import Approval, Asset, Comment, Group, RecordLink, Request, Task
 from engine.tasks import spec_of
@@ -570,7 +574,15 @@ def _catalog_status() -> dict[str, Any]:
     return {"version": cat.version, "loaded_at": _when(loaded.loaded_at), "site": cat.settings.name,
             "items": len(cat.items), "workflows": len(cat.workflows), "articles": len(cat.articles),
             "warnings": [w.render() for w in loaded.warnings],
-            "last_refused": [e.render() for e in state.last_refused or ()]}
+            "last_refused": [e.render() for e in state.last_refused or ()],
+            "commit": _commit(loaded.commit)}
+
+
+def _commit(commit: CatalogCommit | None) -> dict[str, Any] | None:
+    if commit is None:
+        return None
+    return {"hash": commit.hash, "short": commit.short, "subject": commit.subject,
+            "dirty": commit.dirty}
 
 
 @bp.get("/v1/admin/catalog")
@@ -584,9 +596,10 @@ def catalog_reload() -> Any:
     """Reload the catalog from disk; on errors the old one keeps serving (422 with the list)."""
     _ensure_admin()
     checked("Reload", json_body(optional=True))
-    old = portal_state().catalog.version
+    serving = portal_state().catalog
+    old = serving.version
     try:
-        portal_state().reload()
+        fresh = portal_state().reload()
     except CatalogInvalid as exc:
         n = len(exc.errors)
         raise ApiProblem(422, f"The catalog has {n} error{'s' * (n != 1)}; version {old} keeps "
@@ -594,7 +607,8 @@ def catalog_reload() -> Any:
     except DeskflowError as exc:  # the directory is gone, or far too large
         raise ApiProblem(422, f"The catalog could not be read; version {old} keeps serving.",
                          {"catalog": [str(exc)]}) from None
-    return jsonify({**_catalog_status(), "previous_version": old})
+    diff = diff_catalogs(serving, fresh, old, fresh.version, in_flight=in_flight(session()))
+    return jsonify({**_catalog_status(), "previous_version": old, "diff": json_data(diff)})
 
 
 # ---------------------------------------------------------------- description and docs
