@@ -73,14 +73,9 @@ def revoke_token(session: Session, token_id: int, now: datetime,
     return row
 
 
-def token_owner(session: Session, secret: str) -> ApiToken | None:
-    """The active token with this secret, if its owner is an active person."""
-    found = token_and_owner(session, secret)
-    return found[0] if found is not None else None
-
-
 def token_and_owner(session: Session, secret: str) -> tuple[ApiToken, Person] | None:
-    """`token_owner`, and the owner (held, so the session's weak identity map keeps it)."""
+    """The active token with this secret and its owner, if an active person (the owner held,
+    so the session's weak identity map keeps it)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
     found = session.execute(select(ApiToken, Person).join(Person, Person.id == ApiToken.person_id)

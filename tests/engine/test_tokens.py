@@ -26,9 +26,9 @@ def test_a_token_is_stored_only_as_its_digest(sessions, service, clock):
         assert row.digest == tokens.digest(secret) and secret.startswith(row.prefix) and len(row.prefix) == 10
         dump = " ".join(str(v) for v in s.execute(text("SELECT * FROM api_tokens")).one())
         assert secret not in dump
-        assert tokens.token_owner(s, secret).id == token_id
-        assert tokens.token_owner(s, secret + "x") is None
-        assert tokens.token_owner(s, secret[4:]) is None  # no prefix: not even looked up
+        assert tokens.token_and_owner(s, secret)[0].id == token_id
+        assert tokens.token_and_owner(s, secret + "x") is None
+        assert tokens.token_and_owner(s, secret[4:]) is None  # no prefix: not even looked up
 
 
 def test_a_revoked_token_or_an_inactive_owner_finds_nobody(sessions, service, clock):
@@ -42,7 +42,7 @@ def test_a_revoked_token_or_an_inactive_owner_finds_nobody(sessions, service, cl
         tokens.revoke_token(s, token_id, clock())
         s.get(Person, "bob").active = False
     with sessions.begin() as s:
-        assert tokens.token_owner(s, secret) is None and tokens.token_owner(s, bobs) is None
+        assert tokens.token_and_owner(s, secret) is None and tokens.token_and_owner(s, bobs) is None
         with pytest.raises(Conflict, match="^token 1 is already revoked$"):
             tokens.revoke_token(s, token_id, clock())
 
