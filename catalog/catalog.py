@@ -10,6 +10,7 @@ from typing import Any
 
 from catalog.ci_types import CIType
 from catalog.errors import SpecError
+from catalog.guide_parser import Guide
 from catalog.models import (
     Article,
     CatalogItem,
@@ -45,6 +46,8 @@ class Catalog:
     views: tuple[View, ...] = ()
     #: scenario tests (tests/*.yaml), run by `deskflow test`
     scenarios: tuple[ScenarioFile, ...] = ()
+    #: order guides (guides/*.yaml): several items ordered at once
+    guides: tuple[Guide, ...] = ()
     _by_id: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False,
                                                     compare=False)
 
@@ -54,7 +57,7 @@ class Catalog:
                 ("item", self.items), ("workflow", self.workflows), ("lookup", self.lookups),
                 ("article", self.articles), ("fieldset", self.fieldsets),
                 ("response", self.responses), ("ci_type", self.ci_types),
-                ("view", self.views))}))
+                ("view", self.views), ("guide", self.guides))}))
 
     @property
     def errors(self) -> tuple[SpecError, ...]:
@@ -82,6 +85,9 @@ class Catalog:
 
     def response(self, response_id: str) -> Response | None:
         return self._by_id["response"].get(response_id)  # type: ignore[no-any-return]
+
+    def guide(self, guide_id: str) -> Guide | None:
+        return self._by_id["guide"].get(guide_id)  # type: ignore[no-any-return]
 
     def ci_type(self, type_id: str) -> CIType | None:
         return self._by_id["ci_type"].get(type_id)  # type: ignore[no-any-return]

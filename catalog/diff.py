@@ -44,7 +44,8 @@ def diff_catalogs(old: Catalog, new: Catalog, old_name: str = "old", new_name: s
     out.items()
     out.workflows()
     for subject, attr in (("fieldset", "fieldsets"), ("lookup", "lookups"), ("article", "articles"),
-                          ("response", "responses"), ("view", "views"), ("ci_type", "ci_types")):
+                          ("response", "responses"), ("view", "views"), ("ci_type", "ci_types"),
+                          ("guide", "guides")):
         out.collection(subject, attr)
     changes = sorted(out.changes, key=Change.sort_key)
     if in_flight is not None:
@@ -358,7 +359,8 @@ class _Differ:
         old = {x.id: x for x in getattr(self.old, attr)}
         new = {x.id: x for x in getattr(self.new, attr)}
         folder = {"fieldset": "fieldsets", "lookup": "lookups", "article": "kb",
-                  "response": "responses", "view": "views", "ci_type": "cmdb"}[subject]
+                  "response": "responses", "view": "views", "ci_type": "cmdb",
+                  "guide": "guides"}[subject]
         for k in sorted(old.keys() - new.keys()):
             self.add(f"{subject}_removed", "-", subject, k, f"removes {subject} {k}",
                      _file_of(self.old, folder, k), side="old")

@@ -19,7 +19,7 @@ from catalog.models import Duration
 
 #: the order subjects are listed in
 SUBJECTS = ("settings", "directory", "item", "workflow", "fieldset", "lookup", "article",
-            "response", "view", "ci_type")
+            "response", "view", "ci_type", "guide")
 
 
 @dataclass(frozen=True, slots=True)

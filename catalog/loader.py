@@ -20,6 +20,7 @@ from catalog.ci_types import parse_ci_type
 from catalog.directory_parser import parse_directory
 from catalog.errors import CatalogInvalid, Location, Severity, SpecError, UsageError
 from catalog.file_cache import FileCache, read_head
+from catalog.guide_parser import check_guides, parse_guide
 from catalog.item_parser import parse_article, parse_fieldset, parse_item, parse_lookup
 from catalog.parse import Parsed
 from catalog.response_parser import parse_response
@@ -46,10 +47,11 @@ KINDS: dict[str, tuple[str, Callable[[SourceDoc], Parsed]]] = {
     "CIType": ("ci-type", parse_ci_type),
     "View": ("view", parse_view),
     "Scenarios": ("scenario", parse_scenarios),
+    "Guide": ("guide", parse_guide),
 }
 FOLDERS = {"items": "CatalogItem", "workflows": "Workflow", "fieldsets": "FieldSet",
            "lookups": "Lookup", "responses": "Response", "views": "View",
-           "cmdb": "CIType", "tests": "Scenarios"}
+           "cmdb": "CIType", "tests": "Scenarios", "guides": "Guide"}
 DEFAULT_CACHE = FileCache()
 
 
@@ -114,6 +116,7 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
     items, item_problems = expand_items(index)
     problems += item_problems
     problems += check_workflow_use(items, index)
+    problems += check_guides(index.all.get("Guide", []), {i.id: i for i in items})
     scenarios = [p.model for p in index.all.get("Scenarios", [])]
     if scenarios:
         # warnings here: a stale scenario must not stop a catalog from serving (or a reviewer's
@@ -135,7 +138,8 @@ def _load_catalog(path: str | Path, cache: FileCache | None, today: datetime.dat
                    lookups=models("Lookup"), articles=models("Article"),
                    problems=tuple(_dedupe(problems)), version=version, files=len(files),
                    responses=models("Response"), ci_types=models("CIType"),
-                   views=models("View"), scenarios=models("Scenarios"))
+                   views=models("View"), scenarios=models("Scenarios"),
+                   guides=models("Guide"))
 
 
 def load_valid_catalog(path: str | Path, cache: FileCache | None = None) -> Catalog:

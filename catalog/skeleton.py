@@ -22,6 +22,7 @@ EDITOR_SCHEMAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("view", ("views/**/*.yaml", "views/**/*.yml")),
     ("ci-type", ("cmdb/**/*.yaml", "cmdb/**/*.yml")),
     ("scenario", ("tests/**/*.yaml", "tests/**/*.yml")),
+    ("guide", ("guides/**/*.yaml", "guides/**/*.yml")),
 )
 
 SETTINGS = """\

@@ -24,7 +24,7 @@ from catalog.source import SourceDoc
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_NAMES = ("settings", "directory", "catalog-item", "fieldset", "lookup", "workflow",
-                "kb-article", "ci-type", "view", "scenario")
+                "kb-article", "ci-type", "view", "scenario", "guide")
 MAX_MESSAGE = 200
 
 

@@ -232,12 +232,31 @@ class Request(Base):
     tiers_seen: Mapped[str | None] = mapped_column(String(64))
     escalated_to: Mapped[str | None] = mapped_column(String(32))
     ci_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: the order (an order guide, engine.orders) this record is one item of
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
 
     workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
 
+
+
+class Order(Base):
+    """Several records ordered at once through an order guide (engine.orders); its state is
+    derived from its records', never stored."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    guide_id: Mapped[str] = mapped_column(String(64), index=True)
+    guide_name: Mapped[str] = mapped_column(String(120))
+    requester_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    requested_for_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    created_at: Mapped[datetime]
+    #: the answers to the guide's shared questions
+    answers: Mapped[dict[str, Any]]
 
 #: the columns the dashboards filter on besides priority (engine.reports `Filters`)
 FACT_FILTERS = ("opened_at", "group_id", "record_type", "item_id")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, email_links, notifications, people, satisfaction
+from engine import approvals, email_links, notifications, people, satisfaction, why
 from engine.actions import ACTIONS
 from engine.errors import Conflict, StepFailed
 from engine.models import Approval, Request, Task, Timer
@@ -128,7 +128,10 @@ def move(unit: UnitOfWork, req: Request, trigger: str, detail: dict[str, Any],
         asked = False
         with guard(req, f"trigger:{trigger}",
                    "decision" if trigger == "route" else f"trigger {trigger}"):
-            dest = fire(wf, source, trigger, context(unit, req), unit.functions)
+            names = context(unit, req)
+            dest = fire(wf, source, trigger, names, unit.functions)
+        if trigger == "route":  # the sentence keeps the values the decision saw
+            detail = {**detail, "why": why.branch(wf, source, names, unit.functions)}
         clear(req)
         close_visit(unit, req)
         audit(unit, req, "transition", source, dest, trigger=trigger, **detail)

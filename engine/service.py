@@ -42,6 +42,7 @@ from engine.lifecycle import Lifecycle
 from engine.major import MajorIncidents
 from engine.models import Comment, Request
 from engine.notifications import NotificationInbox
+from engine.orders import Orders
 from engine.problems import Problems, stamp_problem
 from engine.records import Records
 from engine.runtime import transition
@@ -56,7 +57,7 @@ def utcnow() -> datetime:
 
 
 class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, Lifecycle, MajorIncidents,
-                     NotificationInbox, Problems, Records, Satisfaction, SavedViews):
+                     NotificationInbox, Orders, Problems, Records, Satisfaction, SavedViews):
     """Operations on requests, each in its own transaction, with permission checks."""
 
     def __init__(self, sessions: sessionmaker[Session], catalog: Callable[[], Catalog],

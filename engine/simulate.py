@@ -2,9 +2,12 @@
 
 `simulate` submits an item as a person, approves every approval (or rejects the one
 named), completes every task with its first outcome, lets waits pass, and reports the
-answers it assumed and the path of states with the approvers and tasks each step created.
+answers it assumed and the path of states with the approvers and tasks each step created,
+each decision explained (`engine.why`): the priority, the SLA due times and approval deadlines
+on the business calendar, why each approver and branch, and the notifications it would send.
 The answers go through the portal's own pipeline (`catalog.answers`), typed as the order
-form sends them. Nothing is sent and no real database is touched.
+form sends them; a scenario (`tests/*.yaml`) can give them instead. Nothing is sent and no
+real database is touched.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, select
@@ -22,17 +26,20 @@ from sqlalchemy.pool import StaticPool
 from catalog.answers import check_item_answers, defaults_for, from_form
 from catalog.catalog import Catalog
 from catalog.choices import choices_for
-from catalog.errors import UsageError
+from catalog.errors import UsageError, suggest
 from catalog.fields import is_empty
 from catalog.models import FieldType
 from catalog.patterns import sample_match
+from catalog.scenario_parser import Scenario
 from catalog.workflow import StateKind
-from engine import people
+from engine import people, why
+from engine.businesstime import BusinessCalendar
 from engine.db import configure_sqlite, create_schema, make_sessionmaker
 from engine.directory import sync_directory
 from engine.errors import InvalidInput
-from engine.models import Approval, AuditEvent, OutboxMessage, Request, Task
+from engine.models import Approval, AuditEvent, Notification, OutboxMessage, Request, Task
 from engine.service import RequestService
+from engine.unit import calendar_of
 
 MAX_STEPS = 200
 _TASK_VALUES: dict[FieldType, Any] = {
@@ -63,10 +70,21 @@ class Simulation:
     #: answers not given with --set, in form order; those in `defaulted` are the field's default
     assumed: dict[str, Any]
     defaulted: frozenset[str] = frozenset()
+    requested_for: str | None = None
+    #: when it was ordered, on the business calendar
+    started: str = ""
+    #: the priority and the SLA due times, each with its reason
+    facts: list[str] = field(default_factory=list)
+    #: the emails, webhooks and in-app notifications queued, in order, with their recipients
+    notifications: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        out = [f"{self.number}: {self.item} ordered by {self.requester}, workflow "
+        target = f" for {self.requested_for}" if self.requested_for else ""
+        out = [f"{self.number}: {self.item} ordered by {self.requester}{target}, workflow "
                f"{self.workflow} (version {self.version})"]
+        if self.started:
+            out.append(f"  Ordered {self.started}")
+        out.extend(f"  {fact}" for fact in self.facts)
         if self.assumed:
             out.append("  Assumed answers (not given with --set):")
             out.extend(f"    {k}={shown(v)}" + (" (the field's default)" if k in self.defaulted else "")
@@ -76,6 +94,9 @@ class Simulation:
             out.append(f"  {i}. {step.state} [{step.kind}]{label}")
             out.extend(f"       {line}" for line in step.lines)
         out.append(f"  ends: {self.outcome or 'still open'}")
+        if self.notifications:
+            out.append("  Notifications:")
+            out.extend(f"    {line}" for line in self.notifications)
         out.append(f"  would send {self.emails} email(s) and {self.webhooks} webhook(s); "
                    "nothing was sent or stored")
         return "\n".join(out)
@@ -113,11 +134,14 @@ def form_value(item_field: Any, text: str) -> Any:
 
 def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, str],
              reject: str | None = None, outcomes: Mapping[str, str] | None = None,
-             now: datetime | None = None, *, strict: bool = False) -> Simulation:
+             now: datetime | None = None, *, strict: bool = False,
+             answers: Mapping[str, Any] | None = None,
+             requested_for: str | None = None) -> Simulation:
     """Run `item_id` for `person` to its end on an in-memory copy; report what happened.
 
-    `values` are `--set` texts; each other field takes its default (as the order form fills it
-    in), and unless `strict` a needed field with none gets a sample value.
+    `values` are `--set` texts, over `answers` (typed, as a scenario gives them); each other
+    field takes its default (as the order form fills it in), and unless `strict` a needed field
+    with none gets a sample value.
     """
     item = catalog.item(item_id)
     if item is None:
@@ -140,15 +164,15 @@ def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, s
         sync_directory(s, catalog.directory)
         requester = people.person_context(s, person)
     prefilled = defaults_for(item, requester, catalog)
+    given = {**(answers or {}), **given}
     raw = {**prefilled, **given}
     assumed = {} if strict else _assume(catalog, item, raw)
     unticked = {f.name: False for f in item.fields if f.type is FieldType.BOOLEAN}
     checked = check_item_answers(item, {**unticked, **raw, **assumed}, catalog, requester)
     if not checked.ok:
         raise InvalidInput("the answers have errors", checked.errors)
-    answers = checked.values
     service = RequestService(sessions, lambda: catalog, lambda: clock["now"])
-    req = service.submit(item_id, person, dict(answers))
+    req = service.submit(item_id, person, dict(checked.values), requested_for=requested_for)
     for _ in range(MAX_STEPS):
         with sessions() as s:
             current = s.scalar(select(Request).where(Request.id == req.id))
@@ -181,7 +205,44 @@ def simulate(catalog: Catalog, item_id: str, person: str, values: Mapping[str, s
             service.run_due()
         else:
             break
-    return _report(sessions, req.id, wf, person, assumed, [k for k in prefilled if k not in given])
+    return _report(sessions, catalog, req.id, wf, person, assumed,
+                   [k for k in prefilled if k not in given])
+
+
+def pick_scenario(catalog: Catalog, spec: str) -> Scenario:
+    """The scenario `FILE[:NAME]` names: FILE is a scenario file of the catalog (its path in
+    the catalog, or a path to it); NAME is needed when the file holds several scenarios."""
+    file, sep, name = spec.partition(":")
+    ids = [f.id for f in catalog.scenarios]
+    found = next((f for f in catalog.scenarios if f.id == Path(file).as_posix()), None)
+    if found is None:
+        wanted = {Path(file).resolve(), (catalog.root / file).resolve()}
+        found = next((f for f in catalog.scenarios if (catalog.root / f.id).resolve() in wanted),
+                     None)
+    if found is None:
+        hint = suggest(Path(file).as_posix(), ids)
+        if Path(file).is_file() or (catalog.root / file).is_file():
+            raise UsageError(f"--scenario {spec}: {file} is not one of the catalog's scenario "
+                             f"files, its tests/*.yaml ({hint})")
+        raise UsageError(f"--scenario {spec}: no scenario file {file} in the catalog ({hint})")
+    names = [sc.name for sc in found.scenarios]
+    if not sep:
+        if len(names) == 1:
+            return found.scenarios[0]
+        raise UsageError(f"--scenario {spec}: the file has {len(names)} scenarios; name one "
+                         f"as {found.id}:NAME (scenarios: {', '.join(names)})")
+    scenario = next((sc for sc in found.scenarios if sc.name == name), None)
+    if scenario is None:
+        raise UsageError(f"--scenario {spec}: {found.id} has no scenario {name!r} "
+                         f"({suggest(name, names)})")
+    return scenario
+
+
+def start_time(catalog: Catalog, at: datetime) -> datetime:
+    """A start time in UTC; one without a time zone is on the catalog's business calendar."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=calendar_of(catalog).zone)
+    return at.astimezone(UTC)
 
 
 def _member(catalog: Catalog, group_id: str) -> str | None:
@@ -266,8 +327,58 @@ def sample(catalog: Catalog, f: Any, answers: Mapping[str, Any]) -> Any:
     return text.ljust(f.min_length or 0, ".")[: f.effective_max_length or len(text)]
 
 
-def _report(sessions: Any, request_id: int, wf: Any, person: str, assumed: Mapping[str, Any],
-            defaulted: list[str]) -> Simulation:
+def local(at: datetime, calendar: BusinessCalendar) -> str:
+    """`Fri 1 May 2026 16:00 Europe/Amsterdam`: a moment on the business calendar."""
+    shown = at.astimezone(calendar.zone)
+    return (f"{shown:%a} {shown.day} {shown:%b %Y %H:%M} {calendar.settings.time_zone}")
+
+
+def _facts(catalog: Catalog, calendar: BusinessCalendar, wf: Any, req: Request) -> list[str]:
+    """The record's priority and its SLA due times, each with why."""
+    item = catalog.item(req.item_id)
+    out = [f"Priority: {why.priority(item, catalog.settings, req.answers, req.priority)}"]
+    dues = {"Response": req.response_due, "Resolution": req.resolution_due}
+    for what, target, source in why.sla_targets(catalog.settings, wf, req.priority):
+        due = dues[what]
+        if due is not None:
+            out.append("SLA: " + why.sla_due(calendar, what, target, source, req.created_at, due))
+    return out
+
+
+def _approval_lines(a: Approval, state: Any, names: Mapping[str, str],
+                    calendar: BusinessCalendar) -> list[str]:
+    lines = [f"approval {a.name}: {a.approver_id} via {a.source} ({a.policy}) -> {a.decision}",
+             "  why: " + why.approver(a.source, a.approver_id, names, a.delegated_from_id,
+                                      a.decided_by_id)]
+    if a.due_at is not None:
+        spec = next((x for x in state.approvals if x.name == a.name), None) if state else None
+        then = f"; on timeout: {spec.on_timeout}" if spec and spec.on_timeout else ""
+        lines.append(f"  deadline: {local(a.due_at, calendar)}{then}")
+    return lines
+
+
+def _sent(catalog: Catalog, messages: list[OutboxMessage],
+          notes: list[Notification]) -> list[str]:
+    """Each email and webhook in the outbox and each in-app notification, with its recipients;
+    an address that belongs to a person in the directory shows as their id."""
+    by_address = {p.email.lower(): p.id for p in catalog.directory.people if p.email}
+    out = []
+    for m in messages:
+        if m.kind == "email":
+            to = [by_address.get(str(x).lower(), str(x)) for x in m.payload.get("to", [])]
+            template = m.payload.get("template")
+            how = f" (template {template})" if template and template != m.event else ""
+            out.append(f"email {m.event}{how} to {', '.join(to) or 'nobody'}")
+        else:
+            out.append(f"{m.kind} {m.event} to {m.payload.get('url', '?')}")
+    out.extend(f"in-app {n.kind} to {n.person_id}: {n.text}" for n in notes)
+    return out
+
+
+def _report(sessions: Any, catalog: Catalog, request_id: int, wf: Any, person: str,
+            assumed: Mapping[str, Any], defaulted: list[str]) -> Simulation:
+    calendar = calendar_of(catalog)
+    names = {p.id: p.name for p in catalog.directory.people}
     with sessions() as s:
         req = s.get(Request, request_id)
         events = list(s.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)
@@ -275,7 +386,9 @@ def _report(sessions: Any, request_id: int, wf: Any, person: str, assumed: Mappi
         approvals = list(s.scalars(select(Approval).where(Approval.request_id == request_id)
                                    .order_by(Approval.id)))
         tasks = list(s.scalars(select(Task).where(Task.request_id == request_id).order_by(Task.id)))
-        outbox = list(s.scalars(select(OutboxMessage.kind)))
+        messages = list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        outbox = [m.kind for m in messages]
+        notes = list(s.scalars(select(Notification).order_by(Notification.id)))
         steps: list[StepReport] = []
         visit = 0
         for e in events:
@@ -287,15 +400,19 @@ def _report(sessions: Any, request_id: int, wf: Any, person: str, assumed: Mappi
                               state.label if state else "")
             for a in approvals:
                 if a.visit == visit:
-                    step.lines.append(f"approval {a.name}: {a.approver_id} via {a.source} "
-                                      f"({a.policy}) -> {a.decision}")
+                    step.lines.extend(_approval_lines(a, state, names, calendar))
             for t in tasks:
                 if t.visit == visit:
                     step.lines.append(f"task {t.name} in queue {t.queue}: {t.title!r} -> "
                                       f"{t.outcome or t.status}")
+                    if t.due_at is not None:
+                        step.lines.append(f"  due: {local(t.due_at, calendar)}")
             if state is not None and state.kind is StateKind.DECISION:
-                nxt = next((x.to_state for x in events if x.from_state == e.to_state), None)
-                step.lines.append(f"decides: -> {nxt}")
+                route = next((x for x in events if x.id > e.id and x.from_state == e.to_state),
+                             None)
+                reason = (route.detail or {}).get("why") if route is not None else None
+                step.lines.append(f"decides: {reason}" if reason
+                                  else f"decides: -> {route.to_state if route else None}")
             if state is not None and state.actions:
                 step.lines.append("actions: " + ", ".join(a.kind for a in state.actions))
             if state is not None and state.is_end:
@@ -307,4 +424,7 @@ def _report(sessions: Any, request_id: int, wf: Any, person: str, assumed: Mappi
                  if (k in assumed or k in defaulted) and not is_empty(v)}
         return Simulation(req.number or "", req.item_id, wf.id, wf.version, person, steps,
                           req.outcome, outbox.count("email"), outbox.count("webhook"),
-                          taken, frozenset(defaulted) - set(assumed))
+                          taken, frozenset(defaulted) - set(assumed),
+                          req.requested_for_id if req.requested_for_id != person else None,
+                          local(req.created_at, calendar), _facts(catalog, calendar, wf, req),
+                          _sent(catalog, messages, notes))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.errors import MessageError
@@ -75,7 +77,88 @@ def send_email(payload: Mapping[str, Any], key: str, config: DeliveryConfig, now
 
 
 def send_smtp(message: EmailMessage, config: DeliveryConfig) -> None:
-    """Send one message through the configured SMTP server."""
+    """Send one message through the configured SMTP server on a connection of its own."""
+    smtp = _connect(config)
+    try:
+        _send(smtp, message)
+    finally:
+        _close(smtp)
+
+
+class SmtpConnections:
+    """Send through connections kept open between messages: one TLS handshake and login per thread.
+
+    A connection is reused while the same settings ask for it and it has not sat idle longer than
+    `idle` seconds; one the server dropped meanwhile (a restart, its idle timeout) is replaced once,
+    transparently. A failed send closes its connection, so the next one starts clean. `send` is a
+    `Sender` and raises exactly what `send_smtp` raises. Thread-safe; `close` at the end.
+    """
+
+    def __init__(self, idle: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle, self._clock = idle, clock
+        self._lock = threading.Lock()
+        self._free: list[tuple[DeliveryConfig, smtplib.SMTP, float]] = []
+        self.opened = 0
+
+    def send(self, message: EmailMessage, config: DeliveryConfig) -> None:
+        """Send one message on a kept connection (or a new one)."""
+        smtp = self._take(config)
+        if smtp is not None:
+            try:
+                _send(smtp, message)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                _close(smtp)  # gone while we were away: once more, on a new connection
+            except smtplib.SMTPResponseException as exc:
+                _close(smtp)
+                if exc.smtp_code != 421:  # 421: the server is closing this connection
+                    raise
+            except BaseException:
+                _close(smtp)
+                raise
+            else:
+                self._give(config, smtp)
+                return
+        smtp = _connect(config)
+        with self._lock:
+            self.opened += 1
+        try:
+            _send(smtp, message)
+        except BaseException:
+            _close(smtp)
+            raise
+        self._give(config, smtp)
+
+    def close_idle(self) -> None:
+        """Close the connections unused for longer than `idle` seconds."""
+        now = self._clock()
+        with self._lock:
+            stale = [smtp for _, smtp, at in self._free if now - at > self.idle]
+            self._free = [entry for entry in self._free if now - entry[2] <= self.idle]
+        for smtp in stale:
+            _close(smtp)
+
+    def close(self) -> None:
+        """Say goodbye on every kept connection."""
+        with self._lock:
+            free, self._free = self._free, []
+        for _, smtp, _ in free:
+            _close(smtp)
+
+    def _take(self, config: DeliveryConfig) -> smtplib.SMTP | None:
+        self.close_idle()
+        with self._lock:
+            for i, (cfg, smtp, _) in enumerate(self._free):
+                if cfg == config:
+                    del self._free[i]
+                    return smtp
+        return None
+
+    def _give(self, config: DeliveryConfig, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            self._free.append((config, smtp, self._clock()))
+
+
+def _connect(config: DeliveryConfig) -> smtplib.SMTP:
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if config.smtp_ssl:
@@ -88,13 +171,23 @@ def send_smtp(message: EmailMessage, config: DeliveryConfig) -> None:
             smtp.starttls(context=context)
         if config.smtp_user:
             smtp.login(config.smtp_user, config.smtp_password)
-        refused = smtp.send_message(message)
-        if refused:
-            log.warning("SMTP refused some recipients of %s: %s", message["Message-ID"], refused)
-        try:
-            smtp.quit()
-        except smtplib.SMTPException:
-            pass  # the message is accepted; a rude goodbye changes nothing
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _send(smtp: smtplib.SMTP, message: EmailMessage) -> None:
+    refused = smtp.send_message(message)
+    if refused:
+        log.warning("SMTP refused some recipients of %s: %s", message["Message-ID"], refused)
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        pass  # the messages are accepted; a rude goodbye changes nothing
     finally:
         smtp.close()
 

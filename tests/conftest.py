@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,23 @@ def broken_path() -> Path:
 def runner() -> CliRunner:
     """Invoke the `deskflow` command (`runner.invoke(web.cli.main, [...])`)."""
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was():
+    """`deskflow serve|demo|worker` configure logging for the whole process (web.logs): undo it
+    after each test, so no later test sees their handler, levels or captured warnings."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    if root.handlers != handlers or root.level != level:
+        import web.logs
+
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        for name in web.logs.QUIET:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        logging.captureWarnings(False)
+        web.logs._configured = False

@@ -13,17 +13,18 @@ from flask import Flask
 ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
             "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT",
             "DESKFLOW_TRUSTED_PROXIES", "DESKFLOW_ATTACHMENTS_DIR", "DESKFLOW_ATTACHMENT_MAX_FILE",
-            "DESKFLOW_ATTACHMENT_MAX_RECORD")
+            "DESKFLOW_ATTACHMENT_MAX_RECORD", "DESKFLOW_METRICS")
 
 
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """Build the app: defaults, then DESKFLOW_* environment variables, then `config`."""
     from engine.db import absolute_sqlite, engine_options, normalize_url
     from engine.extras import require_ratelimit_storage
-    from web import errors, extensions, ids, security, state
+    from web import errors, extensions, ids, logs, security, state
     from web.bundled import bundled_catalog
     from web.config import Defaults, secret_key
 
+    logs.configure_from_env(os.environ)  # under gunicorn; the CLI configures its own
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     for key in ENV_KEYS:
@@ -69,6 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     extensions.limiter.init_app(app)
     with app.app_context():
         state.init_app(app, extensions.db.engine, catalog)
+    logs.init_app(app)  # X-Request-ID in and out; log records and error pages carry it
     errors.init_app(app)
     security.init_app(app)
     ids.init_app(app)  # before the blueprints: their rules use <id:...>
@@ -83,10 +85,12 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         cmdb,
         context,
         email_actions,
+        health,
         knowledge,
         lifecycle,
         major,
         notifications,
+        orders,
         portal,
         problems,
         records,
@@ -101,7 +105,8 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
     context.init_app(app)
     for bp in (api.bp, auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp,
                knowledge.bp, notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
-               major.bp, reports.bp, satisfaction.bp, email_actions.bp, tokens.bp, attachments.bp):
+               major.bp, reports.bp, satisfaction.bp, email_actions.bp, tokens.bp, attachments.bp,
+               orders.bp, health.bp):
         app.register_blueprint(bp)
     return app
 

@@ -19,6 +19,7 @@ from catalog.diff import diff_catalogs
 from catalog.diff_model import Change
 from catalog.diff_render import impact, sections, summary
 from catalog.errors import CatalogInvalid, DeskflowError
+from catalog.field_reasons import field_reasons
 from engine import attention, outbox, people, queries
 from engine.checks import in_flight
 from engine.models import Group, Membership, Person, PersonRole, Role
@@ -31,6 +32,8 @@ from web.state import CatalogMoved, portal_state
 from workflows.diagram import to_svg
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+#: the preview's "Try these answers" button; no field is named so (names start with a letter)
+TRY_ANSWERS = "_try"
 
 
 @bp.before_request
@@ -132,11 +135,23 @@ def preview(item_id: str) -> Any:
     if item is None:
         abort(404)
     requester = people.person_context(db.session(), viewer())
-    form = order_form(item)(formdata=None, data=defaults_for(item, requester, cat), requester=requester)
-    hidden = clean_answers(item, raw_answers(form), cat, requester, from_html=True).hidden
+    trying = TRY_ANSWERS in request.args
+    if trying:
+        # answers to try come in the query string: the page changes nothing, so no CSRF token
+        form = order_form(item)(formdata=request.args, requester=requester, meta={"csrf": False})
+        form.validate()
+        answers = form.answers
+    else:
+        form = order_form(item)(formdata=None, data=defaults_for(item, requester, cat),
+                                requester=requester)
+        answers = None
+    if answers is None:
+        answers = clean_answers(item, raw_answers(form), cat, requester, from_html=True)
     wf = cat.workflow(item.workflow)
-    return render_template("admin/preview.html", item=item, form=form, hidden=hidden,
-                           rules=client_rules(item), workflow=wf,
+    return render_template("admin/preview.html", item=item, form=form, hidden=answers.hidden,
+                           rules=client_rules(item), workflow=wf, trying=trying,
+                           try_key=TRY_ANSWERS,
+                           reasons=field_reasons(item.fields, answers, requester, cat.functions()),
                            diagram=Markup(to_svg(wf)) if wf is not None else None)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from wtforms import DateTimeLocalField, SelectField, TextAreaField
 from wtforms.validators import InputRequired
 
-from engine import changes, permissions, queries
+from engine import changes, permissions, queries, why
 from engine.approvals import LIVE
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Delegation, Request
@@ -190,14 +190,24 @@ def _render_approval(appr: Approval, req: Request, decision: DecisionForm | None
     delegate.to.choices = [("", "Choose a person"), *people_choices(
         {me, appr.approver_id, req.requester_id, req.requested_for_id})]
     others = queries.approvals_of(s, req)
-    timeline = queries.timeline(s, req, internal=False)[-TIMELINE_ENTRIES:]
+    history = queries.timeline(s, req, internal=False)
+    timeline = history[-TIMELINE_ENTRIES:]
     ids = {req.requester_id, req.requested_for_id, *(a.approver_id for a in others),
-           *(a.decided_by_id for a in others), *(e.actor for e in timeline)}
+           *(a.decided_by_id for a in others), *(e.actor for e in timeline), me,
+           appr.delegated_from_id, *why.people_in(appr.source)}
+    names = queries.names(s, ids)
+    why_you = why.approver(appr.source, appr.approver_id, names, appr.delegated_from_id,
+                           appr.decided_by_id)
+    if pending and me != appr.approver_id and can_decide:
+        why_you += (f"; you may decide for {names.get(appr.approver_id, appr.approver_id)}: "
+                    "they delegated their approvals to you for now")
+    routes = [f"Decided {e.event.detail['why']}" for e in history
+              if e.event is not None and (e.event.detail or {}).get("why")]
     return render_template(
         "approvals/approval.html", appr=appr, req=req, decision=decision, delegate=delegate,
         can_decide=can_decide, can_delegate=can_delegate, own=own, pending=pending,
         answers=answer_rows(req), state=state_words(req), approvals=others, timeline=timeline,
-        event_text=event_text, names=queries.names(s, ids), errors=errors,
+        event_text=event_text, names=names, errors=errors, why_you=why_you, routes=routes,
         request_url=request_url(str(req.number))), status
 
 

@@ -71,6 +71,26 @@ def catalog_option(fn: F) -> F:
                         "directory if it holds a deskflow.yaml, else the bundled acme demo.")(fn)  # type: ignore[return-value]
 
 
+def log_options(fn: F) -> F:
+    """Add --log-format and --log-level; configure logging before the command runs."""
+    @wraps(fn)
+    def wrapper(*args: Any, log_format: str, log_level: str, **kwargs: Any) -> Any:
+        from web.logs import configure
+
+        configure(log_format, log_level)
+        return fn(*args, **kwargs)
+
+    wrapper = click.option("--log-level", envvar="DESKFLOW_LOG_LEVEL", default="INFO",
+                           show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"],
+                                                                case_sensitive=False),
+                           help="Log records from this level up (env DESKFLOW_LOG_LEVEL).")(wrapper)
+    wrapper = click.option("--log-format", envvar="DESKFLOW_LOG_FORMAT", default="text",
+                           show_default=True, type=click.Choice(["text", "json"], case_sensitive=False),
+                           help="Log lines on stderr as text or JSON, with the request id "
+                           "(env DESKFLOW_LOG_FORMAT).")(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 def _catalog_default(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
     if value is not None:
         return value
@@ -197,8 +217,9 @@ def db_upgrade(db_url: str) -> None:
 
 
 @main.command()
-@click.argument("item_id")
-@click.option("--as", "person", required=True, help="Who orders it (a person id).")
+@click.argument("item_id", required=False)
+@click.option("--as", "person", help="Who orders it (a person id); needed unless --scenario names "
+              "a scenario, whose requester it then replaces.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
               help="An answer, as the order form takes it; repeat for more. Multichoice: "
               "comma-separated. Table: a JSON list of rows, e.g. 'accessories=[{\"accessory\": \"dock\"}]'.")
@@ -207,13 +228,25 @@ def db_upgrade(db_url: str) -> None:
               help="End the task in STATE with OUTCOME instead of its first outcome.")
 @click.option("--strict", is_flag=True,
               help="Assume no answers: a needed field not given with --set is an error.")
+@click.option("--scenario", metavar="FILE[:NAME]",
+              help="Take the requester, the person it is for, the answers and the start time from "
+              "a scenario of the catalog's tests/*.yaml (NAME when the file has several); ITEM may "
+              "then be left out, and --set and --as override it.")
+@click.option("--at", "at_text", metavar="ISO-DATETIME",
+              help="Order it at this time, e.g. 2026-05-01T16:00 (the catalog's time zone unless "
+              "one is given); default: now, or the scenario's `at`.")
 @catalog_option
 @friendly
-def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | None,
-             outcomes: tuple[str, ...], strict: bool, catalog_path: Path) -> None:
-    """Dry-run an item's workflow: the path, approvers and tasks, touching no data."""
+def simulate(item_id: str | None, person: str | None, sets: tuple[str, ...], reject: str | None,
+             outcomes: tuple[str, ...], strict: bool, scenario: str | None, at_text: str | None,
+             catalog_path: Path) -> None:
+    """Dry-run an item's workflow: the path, approvers, tasks, due times and notifications, each
+    decision explained, touching no data."""
+    from datetime import datetime
+
     from catalog.loader import load_catalog
     from engine.errors import InvalidInput
+    from engine.simulate import pick_scenario, start_time
     from engine.simulate import simulate as run
 
     catalog = load_catalog(catalog_path)
@@ -222,8 +255,31 @@ def simulate(item_id: str, person: str, sets: tuple[str, ...], reject: str | Non
                             f"run deskflow validate {catalog_path}")
     values = dict(_pair(s, "--set") for s in sets)
     ends = dict(_pair(s, "--outcome") for s in outcomes)
+    at = None
+    if at_text is not None:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            raise UsageError(f"--at {at_text}: not a date and time (write YYYY-MM-DDTHH:MM, "
+                             "like 2026-05-01T16:00)") from None
+    answers: dict[str, Any] = {}
+    requested_for = None
+    if scenario is not None:
+        sc = pick_scenario(catalog, scenario)
+        if item_id is not None and item_id != sc.item:
+            raise UsageError(f"--scenario {scenario}: the scenario orders {sc.item}, not {item_id} "
+                             "(leave ITEM out)")
+        item_id, answers, requested_for = sc.item, dict(sc.answers), sc.requested_for
+        person = person or sc.requester
+        at = at or sc.at
+    if item_id is None:
+        raise UsageError("give the ITEM to simulate, or a --scenario that names it")
+    if person is None:
+        raise UsageError("--as PERSON is needed: who orders the item (or give a --scenario)")
     try:
-        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends, strict=strict)
+        result = run(catalog, item_id, person, values, reject=reject, outcomes=ends, strict=strict,
+                     now=start_time(catalog, at) if at else None, answers=answers,
+                     requested_for=requested_for)
     except InvalidInput as exc:
         lines = [f"cannot simulate: {exc.message}; give answers with --set NAME=VALUE"]
         lines += [f"  {' '.join(messages)}" if name.startswith("_")  # `_form`: across fields
@@ -244,13 +300,16 @@ def _pair(text: str, option: str) -> tuple[str, str]:
 @catalog_option
 @click.option("--once", is_flag=True, help="Do one round of work and exit.")
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between polls when idle.")
+@log_options
 @friendly
 def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None:
     """Fire due timers and deliver the outbox (emails, webhooks) until stopped."""
+    import logging
     import os
     import threading
 
     from flask import Flask
+    from sqlalchemy.engine import make_url
 
     from catalog.loader import load_valid_catalog
     from engine.db import make_engine, make_sessionmaker
@@ -267,7 +326,9 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
                              secret_key=secret_key(Flask("web").instance_path))
     stop = threading.Event()
     install_signal_handlers(stop)
-    click.echo(f"deskflow worker: {db_url.split('@')[-1]}, catalog {catalog_path}")
+    logging.getLogger("engine.worker").info(
+        "worker for %s, catalog %s (%s), polling every %ss",
+        make_url(db_url).render_as_string(hide_password=True), catalog_path, catalog.version, interval)
     work_for(service, stop, poll_interval=interval, once=once)
 
 
@@ -276,8 +337,10 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
 
 def _serve(app: Any, host: str, port: int) -> None:
     """Serve `app` with werkzeug: threaded, no debugger, no reloader."""
+    from werkzeug import serving
     from werkzeug.serving import run_simple
 
+    serving._log_add_style = False  # no terminal colours in access lines: they go to log files
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     except OSError as exc:
@@ -304,6 +367,7 @@ def _start_worker(app: Any, interval: float = 5.0) -> tuple[Any, Any]:
               help="Port to listen on.")
 @click.option("--insecure-cookies", is_flag=True,
               help="Send the sign-in cookie over plain http too (no HTTPS in front; trials only).")
+@log_options
 @friendly
 def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookies: bool) -> None:
     """Serve a catalog with werkzeug: for trials and small teams (gunicorn for production)."""
@@ -338,6 +402,7 @@ def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookie
 @click.option("--with-history", "history", is_flag=False, flag_value="", default=None,
               metavar="[PATH]", help="Import the ServiceNow log (PATH, or "
               "../shared/data/servicenow-incident-event-log.csv.zip), else generate a year.")
+@log_options
 @friendly
 def demo(host: str, port: int, history: str | None) -> None:
     """Try Deskflow: the acme demo company, its database in ./instance, served over http."""
@@ -509,3 +574,7 @@ main.add_command(init_command(friendly))
 from web.cli_test import test_command  # noqa: E402 - it is given the options above
 
 main.add_command(test_command(friendly, catalog_option))
+from web.cli_backup import backup_commands  # noqa: E402 - it is given the options above
+
+for _command in backup_commands(friendly, db_option):
+    main.add_command(_command)

@@ -67,9 +67,10 @@ def migrate_command(friendly: Decorator, db_option: Decorator,
                     session.rollback()  # `current` was stored for the plan only
                 else:
                     session.commit()
-            if not plan.moves:
-                raise UsageError(f"{workflow_id}: nothing to migrate (no open request is on "
-                                 f"another version than {plan.target[:8]})")
+            if not plan.moves:  # done already (a resumed run that finished): not a mistake
+                click.echo(f"{workflow_id}: nothing to migrate (no open request is on "
+                           f"another version than {plan.target[:8]})")
+                return
             for line in render_plan(plan):
                 click.echo(line)
             if dry_run:

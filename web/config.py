@@ -19,6 +19,7 @@ class Defaults:
     DESKFLOW_BASE_URL = ""
     DESKFLOW_RATELIMIT_STORAGE = "memory://"
     DESKFLOW_TRUSTED_PROXIES = 0                    # reverse proxies whose X-Forwarded-For is believed
+    DESKFLOW_METRICS = "local"                      # /metrics: off | local | token:<secret>
     DESKFLOW_SECURE_COOKIES = True                  # False only for plain-http demos
     DESKFLOW_SMTP_HOST = ""
     DESKFLOW_ATTACHMENTS_DIR: str | None = None     # default: attachments/ in the instance folder

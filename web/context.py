@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cachetools import LRUCache, cached
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -77,6 +77,8 @@ def inbox_count() -> int:
 def init_app(app: Flask) -> None:
     @app.before_request
     def follow_catalog() -> None:
+        if request.blueprint == "health":  # /healthz never touches the database; /readyz reports it
+            return
         portal_state().follow()
 
     @app.context_processor

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from engine.db import is_busy
 from engine.errors import EngineError, InvalidInput, Unavailable
 from web.extensions import db
+from web.logs import request_id
 
 log = logging.getLogger("deskflow.web")
 
@@ -34,13 +35,14 @@ def _page(status: int, message: str, **extra: Any) -> Any:
         return problem(status, message, extra.get("fields") or None, extra.get("headers"))
     extra.pop("headers", None)
     if request.accept_mimetypes.best == "application/json":
-        body = {"title": TITLES.get(status, "Error"), "status": status, "detail": message, **extra}
+        body = {"title": TITLES.get(status, "Error"), "status": status, "detail": message, **extra,
+                "request_id": request_id()}
         response = jsonify(body)
         response.status_code = status
         response.mimetype = "application/problem+json"
         return response
     return render_template("error.html", status=status, title=TITLES.get(status, "Error"),
-                           message=message, **extra), status
+                           message=message, reference=request_id(), **extra), status
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from wtforms import Field as WTField
 
 from catalog.answers import defaults_for
+from catalog.guide_parser import Guide
 from catalog.models import Article, CatalogItem
 from engine import people, permissions, problems, queries, records
 from engine.errors import InvalidInput
@@ -102,10 +103,13 @@ def home() -> Any:
     if query:
         results = search_index(cat).hits(query, _searchable(allowed), _known_errors())
         return render_template("portal/home.html", query=query, results=results, categories={})
-    categories: dict[str, list[CatalogItem]] = {}
+    categories: dict[str, list[CatalogItem | Guide]] = {}
     for item in cat.items:
         if allowed(item):
             categories.setdefault(item.category, []).append(item)
+    for guide in cat.guides:  # order guides (web.orders) sit among the items, marked as guides
+        if permissions.can_see_item(session(), viewer(), guide.visible_to):
+            categories.setdefault(guide.category, []).append(guide)
     ordered = {name: sorted(items, key=lambda i: i.name.casefold())
                for name, items in sorted(categories.items(), key=lambda kv: kv[0].casefold())}
     return render_template("portal/home.html", query="", results=None, categories=ordered)

@@ -11,12 +11,13 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from catalog.workflow import Workflow
-from engine import people, permissions, queries
+from engine import people, permissions, queries, why
 from engine.attachments import can_delete, visible_attachments
 from engine.attention import declared_outcomes
 from engine.errors import InvalidInput
 from engine.models import Comment, Request
 from engine.queries import TimelineEntry
+from engine.unit import calendar_of
 from engine.versions import workflow_of
 from web.attachments import MAX_FILES
 from web.context import catalog, now, service, session, viewer
@@ -56,6 +57,8 @@ class Shown:
     body: str = ""
     kind: str = "event"
     internal: bool = False
+    #: why a decision went where it did (engine.why.branch, kept on the event)
+    why: str = ""
 
 
 def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) -> Shown:
@@ -73,6 +76,8 @@ def _event_text(entry: TimelineEntry, wf: Workflow, names: Mapping[str, str]) ->
         detail = f"From {state_label(wf, e.from_state or '')}" + (f" ({trigger})" if trigger else "")
         if d.get("reason"):
             detail += f". Reason: {d['reason']}"
+        if d.get("why"):
+            return Shown(e.at, who, title, detail, why=f"Decided {d['why']}")
     elif e.event == "approval_requested":
         approvers = d.get("approvers") or []
         detail = "From " + ", ".join(names.get(a, a) for a in approvers) if approvers else ""
@@ -134,7 +139,7 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
     tasks = queries.tasks_of(session(), req)
     ids: set[str | None] = {req.requester_id, req.requested_for_id, *(e.actor for e in entries)}
     for a in approvals:
-        ids |= {a.approver_id, a.decided_by_id, a.delegated_from_id}
+        ids |= {a.approver_id, a.decided_by_id, a.delegated_from_id, *why.people_in(a.source)}
     for t in tasks:
         ids |= {t.assignee_id, t.completed_by_id}
     for e in entries:
@@ -151,19 +156,40 @@ def _page(req: Request, status: int = 200, errors: Mapping[str, list[str]] | Non
     question = _open_question(entries) if req.waiting_on_requester else None
     cat = catalog()
     prio = cat.settings.priority(req.priority) if req.priority else None
+    item = cat.item(req.item_id)
     return render_template(
         "requests/detail.html", req=req, wf=wf, state_words=state_label(wf, req.state),
-        answers=shown_answers(cat.item(req.item_id), req.answers or {}), timeline=timeline,
+        answers=shown_answers(item, req.answers or {}), timeline=timeline,
         approvals=approvals, approval_states={a.state: state_label(wf, a.state) for a in approvals},
         tasks=tasks, groups={t.queue: _group_name(t.queue) for t in tasks}, names=names,
         agent=agent, party=permissions.is_party(req, me), question=question,
         takes_part=permissions.takes_part(session(), me, req, now()),
         attention=_attention(req, wf, me) if req.attention_at is not None else None,
         priority=prio.name if prio else req.priority, sla_words=SLA_WORDS,
+        approver_why={a.id: why.approver(a.source, a.approver_id, names, a.delegated_from_id,
+                                         a.decided_by_id) for a in approvals},
+        sla_why=sla_reasons(req, wf),
+        priority_why=why.priority(item, cat.settings, req.answers or {}, req.priority)
+        if item is not None and req.priority else "",
         svg=Markup(diagram(wf, req.state)), attachments=files,
         deletable={f.id for f in files if can_delete(session(), me, f, req)},
         attachment_limit=limits.max_file if (limits := service().unit.attachments) else 0,
         errors=errors or {}, values=values or {}), status
+
+
+def sla_reasons(req: Request, wf: Workflow) -> list[str]:
+    """Why each target falls due when it does, and why the clocks are paused (engine.why)."""
+    settings = catalog().settings
+    calendar = calendar_of(catalog())
+    out: list[str] = []
+    for what, target, source in why.sla_targets(settings, wf, req.priority):
+        due = req.response_due if what == "Response" else req.resolution_due
+        if due is not None and not (what == "Response" and req.responded_at):
+            out.append(why.sla_due(calendar, what, target, source, req.created_at, due))
+    if req.sla_paused_at is not None:
+        out.append("The clocks are " + why.sla_paused(req.sla_paused_at, req.waiting_on_requester,
+                                                      req.resolved_at, calendar.zone))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ def test_schema_writes_every_kind(runner, tmp_path):
     assert result.exit_code == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["catalog-item.schema.json", "ci-type.schema.json", "directory.schema.json",
-                     "fieldset.schema.json", "kb-article.schema.json", "lookup.schema.json",
+                     "fieldset.schema.json", "guide.schema.json", "kb-article.schema.json",
+                     "lookup.schema.json",
                      "scenario.schema.json", "settings.schema.json", "view.schema.json",
                      "workflow.schema.json"]
     printed = json.loads(runner.invoke(main, ["schema"]).output)

@@ -52,7 +52,7 @@ def test_init_makes_a_repository_whose_catalog_validates(runner, tmp_path, monke
     result = runner.invoke(main, ["init", "desk"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "Created a catalog repository in desk: 20 files written, 0 skipped; git: initialised an "
+        "Created a catalog repository in desk: 21 files written, 0 skipped; git: initialised an "
         "empty git repository.", "Next steps:", "  cd desk", *NEXT_STEPS[1:]]
     assert (tmp_path / "desk" / ".git").is_dir()
     assert files_under(tmp_path / "desk") == sorted([
@@ -60,7 +60,7 @@ def test_init_makes_a_repository_whose_catalog_validates(runner, tmp_path, monke
         ".github/workflows/catalog.yml", ".vscode/settings.json",
         *(f".deskflow/schemas/{n}.schema.json" for n in (
             "settings", "directory", "catalog-item", "workflow", "fieldset", "lookup", "response",
-            "view", "ci-type", "scenario"))])
+            "view", "ci-type", "scenario", "guide"))])
     checked = runner.invoke(main, ["validate", "desk"])
     assert checked.output.splitlines() == [
         "desk: 0 errors, 0 warnings in 5 files (1 items, 1 workflows)"]
@@ -86,7 +86,7 @@ def test_force_adds_the_missing_files_and_overwrites_none(runner, tmp_path):
     result = runner.invoke(main, ["init", str(tmp_path), "--force", "--no-git"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[:3] == [
-        f"Created a catalog repository in {tmp_path}: 18 files written, 2 skipped; git: "
+        f"Created a catalog repository in {tmp_path}: 19 files written, 2 skipped; git: "
         "skipped (--no-git).", "  skipped (exists) deskflow.yaml", "  skipped (exists) README.md"]
     assert (tmp_path / "deskflow.yaml").read_text() == "kind: Settings\nname: Ours\ntime_zone: UTC\n"
     assert (tmp_path / "README.md").read_text() == "# Ours\n"
@@ -167,7 +167,7 @@ def test_the_schemas_are_the_packaged_ones_and_update_schemas_refreshes_them(run
     result = runner.invoke(main, ["init", str(tmp_path), "--update-schemas"])
     assert (result.exit_code, result.output.splitlines()) == (0, [
         f"updated {tmp_path}/.deskflow/schemas/workflow.schema.json",
-        "1 schema updated, 9 already current"])
+        "1 schema updated, 10 already current"])
     assert stale.read_text() == packaged
 
 
@@ -227,7 +227,7 @@ def test_init_without_a_directory_scaffolds_the_current_one(runner, tmp_path, mo
     result = runner.invoke(main, ["init", "--no-git"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "Created a catalog repository in .: 20 files written, 0 skipped; git: skipped (--no-git).",
+        "Created a catalog repository in .: 21 files written, 0 skipped; git: skipped (--no-git).",
         *NEXT_STEPS]
     assert (tmp_path / "deskflow.yaml").is_file()
 

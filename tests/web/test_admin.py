@@ -248,7 +248,12 @@ def test_preview_renders_the_form_and_the_diagram(client, auth):
     auth.login("oscar")
     page = text(client.get("/admin/items/new-laptop/preview"))
     assert 'name="model"' in page and 'name="cost_center"' in page
-    assert 'type="submit"' not in page.split('class="df-order df-preview"')[1].split("</form>")[0]
+    # its one button tries the answers (a GET to the preview itself); nothing orders
+    form = page.split('class="df-order df-preview"')[1].split("</form>")[0]
+    assert form.count('type="submit"') == 1
+    assert re.search(r'method="get"\s+action="/admin/items/new-laptop/preview"', form)
+    assert ('<button type="submit" class="btn btn-outline-primary" name="_try" value="1">'
+            "Try these answers</button>") in form
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="deskflow-diagram"' in page
     assert 'data-workflow="laptop-request"' in page
     # the Pro model's justification is hidden until the Pro model is chosen

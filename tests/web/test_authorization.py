@@ -100,6 +100,15 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/kb/<article_id>", "change"):                     (302, 404, 404, 404, 200, 404, 200, 200, 200),
     ("GET", "/kb/<article_id>", "missing"):                    NOBODY,
     ("GET", "/kb", "-"):                                       ANYONE,
+    # order guides (web/orders.py): everyone may order new-hire (422: empty form); an order is
+    # seen by its requester, the person it is for, and whoever may see every one of its records
+    ("GET", "/guides/<guide_id>", "guide"):                    ANYONE,
+    ("GET", "/guides/<guide_id>", "missing"):                  NOBODY,
+    ("POST", "/guides/<guide_id>", "guide"):                   EMPTY_FORM,
+    ("POST", "/guides/<guide_id>", "missing"):                 NOBODY,
+    # o1: alice's laptop and system access; frank (it-hardware) sees the laptop only, so not o1
+    ("GET", "/orders/<number>", "o1"):                         (302, 200, 404, 200, 404, 200, 404, 404, 200),
+    ("GET", "/orders/<number>", "missing"):                    NOBODY,
     ("POST", "/kb/<article_id>/feedback", "laptop"):           EMPTY_FORM,
     ("POST", "/kb/<article_id>/feedback", "change"):           (302, 404, 404, 404, 422, 404, 422, 422, 422),
     ("POST", "/kb/<article_id>/feedback", "missing"):          NOBODY,
@@ -379,6 +388,11 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/api/docs/openapi-3.0.json", "-"):                EVERYONE,
     ("GET", "/api/docs/<name>", "swagger"):                    EVERYONE,
     ("GET", "/api/docs/<name>", "missing"):                    (404, 404, 404, 404, 404, 404, 404, 404, 404),
+    # ---------------------------------------------------------------- health and metrics (web/health.py)
+    # no sign-in; /metrics is DESKFLOW_METRICS=local by default and the test client is 127.0.0.1
+    ("GET", "/healthz", "-"):                                  EVERYONE,
+    ("GET", "/readyz", "-"):                                   EVERYONE,
+    ("GET", "/metrics", "-"):                                  EVERYONE,
     # ---------------------------------------------------------------- API tokens (personal)
     ("GET", "/account/tokens", "-"):                           ANYONE,
     ("POST", "/account/tokens", "-"):                          EMPTY_FORM,
@@ -474,7 +488,11 @@ def test_the_matrix(world, capsys):
 TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="[^"]+"')
 
 
+REFERENCE = re.compile(r"Reference: <code>[^<]+</code>")  # each request's own id (web/logs.py)
+
+
 def _normalised(body: str, number: str) -> str:
+    body = REFERENCE.sub("Reference: <code>?</code>", body)
     return TOKEN.sub('name="csrf_token" value=""', body).replace(number, "REQ-?")
 
 

@@ -60,4 +60,4 @@ def test_the_walk_finds_nested_commands_and_their_options():
     found = commands(main)
     assert "deskflow db upgrade" in found
     assert long_options(found["deskflow simulate"]) == [
-        "--as", "--set", "--reject", "--outcome", "--strict", "--catalog"]
+        "--as", "--set", "--reject", "--outcome", "--strict", "--scenario", "--at", "--catalog"]

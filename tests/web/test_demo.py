@@ -185,18 +185,26 @@ def test_demo_command_prints_the_logins_and_serves(tmp_path, monkeypatch, served
 
 
 def test_the_demo_worker_delivers_the_outbox_and_stops_when_asked(tmp_path, monkeypatch):
+    import socket
     import threading
 
-    from engine import delivery
-
-    sent = []
+    controller_mod = pytest.importorskip("aiosmtpd.controller")
+    sent: list[str] = []
     some = threading.Event()
 
-    def fake_smtp(message, config):
-        sent.append(message["To"])
-        some.set()
+    class Sink:  # a real SMTP server on 127.0.0.1 (the worker keeps its connection: engine.smtp)
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            sent.extend(envelope.rcpt_tos)
+            some.set()
+            return "250 OK"
 
-    monkeypatch.setattr(delivery, "send_smtp", fake_smtp)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = controller_mod.Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("DESKFLOW_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DESKFLOW_SMTP_PORT", str(port))
     app = prepare_demo(tmp_path / "instance")
     stop, thread = cli._start_worker(app, interval=0.05)
     assert thread.daemon
@@ -205,6 +213,7 @@ def test_the_demo_worker_delivers_the_outbox_and_stops_when_asked(tmp_path, monk
     finally:
         stop.set()
         thread.join(timeout=30)
+        controller.stop()
     assert not thread.is_alive()
     assert any("acme.example" in to for to in sent)
 

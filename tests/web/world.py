@@ -101,9 +101,21 @@ def build_world(app: Flask) -> World:
                     "ci_id": MISSING_ID, "type_id": "no-such-type", "view_id": MISSING_ID,
                     "name": "no-such-report", "token": "not-a-signed-token",
                     "token_id": MISSING_ID, "attachment_id": MISSING_ID,
-                    "kind": "related_to", "other": MISSING_NUMBER},
+                    "kind": "related_to", "other": MISSING_NUMBER, "guide_id": "no-such-guide"},
+        "guide": {"guide_id": "new-hire"},  # an order guide (web/orders.py)
     }
+    # alice's order through the new-hire guide: a laptop and system access (web/orders.py)
+    world.targets["o1"] = {"number": _order(service)}
     return world
+
+
+def _order(service: Any) -> str:
+    order = service.order_guide(
+        "new-hire", "alice", {"cost_center": "CC-1234", "needed_by": "2027-01-04", "team": "engineer"},
+        {"new-laptop": {"model": "std14", "building": "ams-hq", "floor": 4},
+         "system-access": {"system": "crm", "role": "crm-read",
+                           "reason": "I support the sales team with their pipeline."}})
+    return str(order.number)
 
 
 def _png() -> bytes:

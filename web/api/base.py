@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from engine import tokens
 from web.api.spec import PROBLEM_TYPE, schema_of
 from web.extensions import csrf, db, limiter
+from web.logs import request_id
 from web.users import User, write_after_response
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -42,6 +43,8 @@ def problem(status: int, detail: str, errors: dict[str, list[str]] | None = None
     """An RFC 9457 problem details response."""
     body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase,
                             "status": status, "detail": detail}
+    if rid := request_id():
+        body["request_id"] = rid  # the X-Request-ID header too; quote it when reporting a problem
     if errors:
         body["errors"] = errors
     response = jsonify(body)

@@ -158,6 +158,7 @@ RESPONSES: dict[str, dict[str, Any]] = {
         "properties": {
             "type": {"type": "string"}, "title": {"type": "string"},
             "status": {"type": "integer"}, "detail": {"type": "string"},
+            "request_id": {"type": "string", "description": "Also in the X-Request-ID header."},
             "errors": {"type": "object",
                        "additionalProperties": {"type": "array", "items": {"type": "string"}}},
         },
