@@ -52,6 +52,16 @@ def _get(container: Any, key: str) -> Any:
     raise ExpressionError(f"cannot read .{key} of a {_kind(container)}")
 
 
+def path_value(names: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value an expression reads at a dotted path (`form.cost`), None where it has none."""
+    value: Any = names
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
 def _kind(value: Any) -> str:
     return {str: "text", int: "number", float: "number", bool: "boolean",
             list: "list", tuple: "list"}.get(type(value), "value")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.answers import REQUIRED, Answers
-from catalog.expressions import Expression, ExpressionError
+from catalog.expressions import Expression, ExpressionError, path_value
 from catalog.fields import Upload, is_empty
 from catalog.models import Field
 
@@ -107,19 +107,10 @@ def _verdict(expression: Expression, key: str, names: Mapping[str, Any],
         detail = exc.message.removeprefix(f"{expression.source}: ")
         return None, Clause(f"undecided because {key}", expression.source,
                             f"cannot be evaluated: {detail}")
-    used = ", ".join(f"{'.'.join(p)} = {_shown(_lookup(names, p), p, invalid)}"
+    used = ", ".join(f"{'.'.join(p)} = {_shown(path_value(names, p), p, invalid)}"
                      for p in sorted(expression.paths))
     tail = ("holds" if holds else "does not hold") + (f" ({used})" if used else "")
     return holds, Clause(f"{words[0] if holds else words[1]} {key}", expression.source, tail)
-
-
-def _lookup(names: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = names
-    for part in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _shown(value: Any, path: tuple[str, ...], invalid: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from catalog.expressions import Expression, ExpressionError
+from catalog.expressions import Expression, ExpressionError, path_value
 from catalog.models import Duration, Settings
 from catalog.public_holidays import country_days
 from catalog.workflow import Workflow
@@ -40,19 +40,10 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-def _lookup(names: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = names
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def values_seen(expression: Expression, names: Mapping[str, Any]) -> str:
     """`form.cost = 1500, requester.department = 'sales'`: the names the expression read."""
     paths = sorted(p for p in expression.paths if len(p) > 1 or p[0] in names)
-    return ", ".join(f"{'.'.join(p)} = {value_text(_lookup(names, p))}" for p in paths)
+    return ", ".join(f"{'.'.join(p)} = {value_text(path_value(names, p))}" for p in paths)
 
 
 def _tested(expression: Expression, names: Mapping[str, Any],

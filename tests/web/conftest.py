@@ -39,8 +39,9 @@ def template_db(tmp_path_factory, acme) -> Path:
     return path
 
 
-def make_app(directory: Path, template_db: Path) -> Flask:
-    """The app on a copy of the ready template database (acme directory, PASSWORD for everyone)."""
+def make_app(directory: Path, template_db: Path, catalog: Path = ACME) -> Flask:
+    """The app on a copy of the ready template database (acme directory, PASSWORD for everyone),
+    serving `catalog` (acme, or a changed copy of it)."""
     directory.mkdir(parents=True, exist_ok=True)
     db_file = directory / "deskflow.sqlite"
     shutil.copy(template_db, db_file)
@@ -48,7 +49,7 @@ def make_app(directory: Path, template_db: Path) -> Flask:
         "TESTING": True,
         "SECRET_KEY": "test",
         "DESKFLOW_DATABASE_URL": f"sqlite:///{db_file}",
-        "DESKFLOW_CATALOG": str(ACME),
+        "DESKFLOW_CATALOG": str(catalog),
         "DESKFLOW_SECURE_COOKIES": False,
         "RATELIMIT_ENABLED": False,
         "DESKFLOW_PASSWORD_HASHING": "fast",

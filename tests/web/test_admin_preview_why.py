@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.models import Request
-from tests.web.conftest import ACME, Auth
-from web import create_app
+from tests.web.conftest import ACME, Auth, make_app
 
 PURCHASE = """\
 kind: CatalogItem
@@ -61,13 +60,7 @@ def client(tmp_path, template_db):
     catalog = tmp_path / "acme"
     shutil.copytree(ACME, catalog)
     (catalog / "items" / "purchase.yaml").write_text(PURCHASE)
-    db_file = tmp_path / "deskflow.sqlite"
-    shutil.copy(template_db, db_file)
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "test", "DESKFLOW_DATABASE_URL": f"sqlite:///{db_file}",
-        "DESKFLOW_CATALOG": str(catalog), "DESKFLOW_SECURE_COOKIES": False,
-        "RATELIMIT_ENABLED": False, "DESKFLOW_PASSWORD_HASHING": "fast"})
-    client = app.test_client()
+    client = make_app(tmp_path / "app", template_db, catalog).test_client()
     Auth(client).login("oscar")
     return client
 
