@@ -16,7 +16,7 @@ from typing import Any
 from catalog.errors import SpecError, suggest
 from catalog.expressions import Expression, ExpressionError
 from catalog.field_parser import parse_field
-from catalog.models import CatalogItem, Field
+from catalog.models import CatalogItem, Field, FieldType
 from catalog.parse import Parsed
 from catalog.source import SourceDoc
 
@@ -118,6 +118,11 @@ def check_guides(parsed: list[Parsed], items: Mapping[str, CatalogItem]) -> list
             item = items.get(entry.item)
             if item is None:
                 continue  # reported as an unknown item
+            uploads = [f.name for f in item.fields if f.type is FieldType.FILE]
+            if uploads:  # a guide's one form is not multipart: the item could never be ordered
+                problems.append(p.doc.error(
+                    ("items", i, "item"), f"item {item.id} asks for files ({', '.join(uploads)}); "
+                    "a guide's form takes no uploads", "order that item on its own"))
             for q_index, q in enumerate(guide.questions):
                 f = item.get_field(q.name)
                 if f is not None and f.type is not q.type:

@@ -106,6 +106,9 @@ def _spec_error(doc: SourceDoc, e: ValidationError) -> SpecError:
         return doc.error(path, f"missing required key {missing}", at_key=bool(path))
     if e.validator == "maxLength":
         return doc.error(path, f"is longer than {e.validator_value} characters")
+    if e.validator == "minItems":
+        n = e.validator_value
+        return doc.error(path, f"needs at least {n} entr{'y' if n == 1 else 'ies'}")
     if e.validator == "enum":
         shown = ", ".join(str(x) for x in e.validator_value)
         return doc.error(path, f"{_short(e.instance)} is not one of {shown}")

@@ -61,7 +61,10 @@ def test_the_acme_guide_loads_with_its_questions_items_and_conditions(acme):
      "guides/starter.yaml:9:15: items[0].answers.levle: item system-access has no field levle "
      "(did you mean level?)"),
     (HEAD + "items: []\n",
-     "guides/starter.yaml:7:8: items: [] should be non-empty"),
+     "guides/starter.yaml:7:8: items: needs at least 1 entry"),
+    (HEAD + "items:\n  - item: report-incident\n",
+     "guides/starter.yaml:8:11: items[0].item: item report-incident asks for files (screenshots); "
+     "a guide's form takes no uploads (order that item on its own)"),
     ("kind: Guide\nid: other\nname: Starter\nsummary: Day one\nitems:\n  - item: new-laptop\n",
      "guides/starter.yaml:2:5: id: guide id other differs from its file name starter.yaml "
      "(name the file after the id)"),
