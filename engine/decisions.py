@@ -7,11 +7,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy.orm import aliased
+
 from engine import approvals, email_links, notifications, people, permissions, queries, runtime
 from engine.errors import Conflict, Denial, InvalidInput, NotAllowed, NotFound, SecurityDenied
 from engine.inputs import checked_text, fresh
-from engine.models import Approval, Delegation, Request
+from engine.models import Approval, Delegation, Person, Request
 from engine.unit import UnitOfWork, UnitRunner, audit, touch, visit_approvals
+
+
+def _approval_query() -> Select[Approval, Request, Person]:
+    """One query for a decision: the approval, its request, the requester (expressions read
+    them) and the other approvals of the request's current visit (the one-vote check and the
+    outcome read them: unit.visit_approvals). Built once: building it costs more than running it."""
+    me = aliased(Approval)
+    return (select(Approval, Request, Person)
+            .join(Request, Request.id == Approval.request_id)
+            .join(me, me.request_id == Request.id)
+            .outerjoin(Person, Person.id == Request.requester_id)
+            .where(me.id == bindparam("approval_id"),
+                   or_(Approval.visit == Request.visit, Approval.id == me.id))
+            .order_by(Approval.id))
+
+
+_APPROVAL_QUERY = _approval_query()
 
 
 class Decisions:
@@ -30,10 +50,14 @@ class Decisions:
     @staticmethod
     def _approval(unit: UnitOfWork, approval_id: int, actor: str) -> tuple[Approval, Request]:
         s = unit.session
-        appr = s.get(Approval, approval_id)
-        req = s.get(Request, appr.request_id) if appr else None
+        rows = s.execute(_APPROVAL_QUERY, {"approval_id": approval_id}).all()
+        appr = next((r.Approval for r in rows if r.Approval.id == approval_id), None)
+        req = rows[0].Request if rows else None
         if appr is None or req is None:
             raise NotFound(f"no approval {approval_id}")
+        unit.remember(req.requester_id, rows[0].Person)
+        unit.visit_approvals.setdefault(
+            req.id, (req.visit, [r.Approval for r in rows if r.Approval.visit == req.visit]))
         if appr.approver_id != actor and not permissions.can_view_request(s, actor, req, unit.now):
             raise NotFound(f"no approval {approval_id}")  # the approver can always see it
         return appr, req

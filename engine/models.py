@@ -153,12 +153,16 @@ class Request(Base):
         Index("ix_requests_status_created", "status", "created_at"),
         Index("ix_requests_attention", "attention_at"),
         Index("ix_requests_type_status_created", "record_type", "status", "created_at"),
-        Index("ix_requests_status_updated", "status", "updated_at"),
-        Index("ix_requests_group_status_updated", "assignment_group_id", "status", "updated_at"),
-        # the agents' list: unfiltered, "assigned to me, open", "breached, open"
+        # the agents' list in its sort order, the tiebreaker included (engine.worklist):
+        # unfiltered, by status, by group, "assigned to me, open", "breached, open",
+        # "unassigned, open, by priority"
+        Index("ix_requests_status_updated", "status", "updated_at", "id"),
+        Index("ix_requests_group_status_updated", "assignment_group_id", "status", "updated_at",
+              "id"),
         Index("ix_requests_updated", "updated_at", "id"),
-        Index("ix_requests_assignee_status_updated", "assignee_id", "status", "updated_at"),
-        Index("ix_requests_sla_status_updated", "sla_state", "status", "updated_at"),
+        Index("ix_requests_assignee_status_updated", "assignee_id", "status", "updated_at", "id"),
+        Index("ix_requests_sla_status_updated", "sla_state", "status", "updated_at", "id"),
+        Index("ix_requests_assignee_status_priority", "assignee_id", "status", "priority", "id"),
         # the reports (engine.reports): records opened in a period
         Index("ix_requests_created", "created_at"),
         UniqueConstraint("import_source", "external_id", name="uq_requests_import_source"),
@@ -384,7 +388,8 @@ class Approval(Base):
 
     __tablename__ = "approvals"
     __table_args__ = (
-        Index("ix_approvals_inbox", "approver_id", "decision", "created_at"),
+        # the inbox in its order (engine.queries.inbox_query)
+        Index("ix_approvals_inbox", "approver_id", "decision", "created_at", "id"),
         Index("ix_approvals_request_visit", "request_id", "visit"),
     )
 
@@ -415,7 +420,11 @@ class Approval(Base):
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
-        Index("ix_tasks_queue", "queue", "status", "due_at"),
+        # a queue in each of its sorts, with and without an assignee (engine.queries.queue_query)
+        Index("ix_tasks_queue", "queue", "status", "due_at", "id"),
+        Index("ix_tasks_queue_id", "queue", "status", "id"),
+        Index("ix_tasks_queue_assignee", "queue", "status", "assignee_id", "due_at", "id"),
+        Index("ix_tasks_queue_assignee_id", "queue", "status", "assignee_id", "id"),
         Index("ix_tasks_assignee", "assignee_id", "status"),
         Index("ix_tasks_request_visit", "request_id", "visit"),
     )

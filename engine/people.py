@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.models import Delegation, Group, LoginSession, Membership, Person, PersonRole
 
 ADMIN_ROLE = "admin"
+#: the key of `Session.info` under which a unit of work keeps the people it read
+HELD_PEOPLE = "deskflow.people"
 
 
 def person(session: Session, person_id: str | None) -> Person | None:
-    return session.get(Person, person_id) if person_id else None
+    """A person; in a unit of work (engine.unit), read once per unit: the session's identity
+    map holds objects weakly, so a person nobody kept a reference to would be read again."""
+    if not person_id:
+        return None
+    held: dict[str, Person | None] | None = session.info.get(HELD_PEOPLE)
+    if held is None:
+        return session.get(Person, person_id)
+    found = held.get(person_id)
+    if found is None or found not in session:
+        found = held[person_id] = session.get(Person, person_id)
+    return found
 
 
 def active_person(session: Session, person_id: str | None) -> Person | None:
@@ -83,9 +95,14 @@ def delegates_of(session: Session, person_ids: list[str], now: datetime) -> list
     """People who may decide the approvals of any of `person_ids` right now."""
     if not person_ids:
         return []
-    return list(dict.fromkeys(session.scalars(select(Delegation.delegate_id).where(
-        Delegation.person_id.in_(person_ids), Delegation.starts_at <= now,
-        Delegation.ends_at > now).order_by(Delegation.id))))
+    return list(dict.fromkeys(session.scalars(_DELEGATES, {"people": person_ids, "now": now})))
+
+
+#: built once (it runs for every approval opened): building it costs more than running it
+_DELEGATES = (select(Delegation.delegate_id).where(
+    Delegation.person_id.in_(bindparam("people", expanding=True)),
+    Delegation.starts_at <= bindparam("now"), Delegation.ends_at > bindparam("now"))
+    .order_by(Delegation.id))
 
 
 def person_context(session: Session, person_id: str | None) -> dict[str, Any] | None:

@@ -1,7 +1,10 @@
 """What the portal shows: inbox, queues, my requests, one request with its timeline.
 
 Read-only; each takes a Session and the viewer, and shows only what the viewer may see.
-The inbox and queue queries are served by the indexes `ix_approvals_inbox` and `ix_tasks_queue`.
+The inbox walks `ix_approvals_inbox` in its order; a queue walks `ix_tasks_queue` (by due date),
+`ix_tasks_queue_id` (newest or oldest first) or, filtered by assignee, `ix_tasks_queue_assignee`
+and `ix_tasks_queue_assignee_id`: no list is sorted in memory. Counts stop at COUNT_CAP + 1 rows
+past the page shown (`Page.more`), so a long queue is "more than 1,000", not counted row by row.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from engine.models import (
 )
 
 PAGE_SIZE = 25
+#: counting stops here (past the page shown): a list says "more than 1,000"
+COUNT_CAP = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,39 +39,62 @@ class Page:
     rows: Sequence[Any]
     page: int
     pages: int
+    #: rows counted: every row, or (with `more`) COUNT_CAP + 1 or one past the page shown
     total: int
+    #: there are more rows than `total`; the count stopped
+    more: bool = False
+
+    @property
+    def counted(self) -> str:
+        """The count in words: "25", or "more than 1,000" when the count stopped."""
+        return f"more than {self.total - 1:,}" if self.more else f"{self.total:,}"
 
 
 def _paginate(session: Session, query: Select[Any], page: int, size: int = PAGE_SIZE,
-              count: Select[Any] | None = None) -> Page:  # type: ignore[type-arg]
-    """One page of `query`; `count` is a cheaper query of the same number of rows, when known."""
+              count: Select[Any] | None = None, capped: bool = False) -> Page:  # type: ignore[type-arg]
+    """One page of `query`; `count` is a cheaper query of the same number of rows, when known.
+
+    `capped`: `count` selects the rows' ids, of which at most COUNT_CAP + 1 (or one more than
+    reach the page asked for) are counted."""
     if count is None:
-        count = select(func.count()).select_from(query.order_by(None).subquery())
-    total = session.scalar(count) or 0
+        count = query.order_by(None)
+        capped = True
+    limit = max(COUNT_CAP, max(1, page) * size) + 1
+    total = session.scalar(select(func.count()).select_from(count.limit(limit).subquery())
+                           if capped else count) or 0
+    more = capped and total >= limit
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
     rows = session.execute(query.limit(size).offset((page - 1) * size)).all()
-    return Page(rows, page, pages, total)
+    return Page(rows, page, pages, total, more)
 
 
 def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
     """Pending approvals of the person and their delegators, never of the person's own requests."""
-    who = [person_id, *delegators]
     return (select(Approval, Request).options(lazyload(Request.workflow_version))  # type: ignore[return-value]
             .join(Request, Request.id == Approval.request_id)
-            .where(Approval.approver_id.in_(who), Approval.decision == "pending",
+            .where(_approvers(person_id, delegators), Approval.decision == "pending",
                    Approval.visit == Request.visit, Request.status == "open",
                    Request.requester_id != person_id, Request.requested_for_id != person_id)
             .order_by(Approval.created_at, Approval.id))
 
 
+def _approvers(person_id: str, delegators: Sequence[str]) -> Any:
+    # `=` for one approver: the index then gives the rows in the inbox's order (with several,
+    # their few pending rows are sorted)
+    if not delegators:
+        return Approval.approver_id == person_id
+    return Approval.approver_id.in_([person_id, *delegators])
+
+
 def _inbox_count_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
+    """The ids of the inbox's rows, to count."""
     # Leaving a state closes its pending approvals (runtime.close_visit), so the pending rows
     # alone give the count: an index-only scan instead of a join over every open request.
     # Nobody approves their own request (approvals.resolve), but a delegator's approval may be
     # of the delegate's own request: with delegators, those rows are joined and left out.
-    count = select(func.count()).select_from(Approval).where(
-        Approval.approver_id.in_([person_id, *delegators]), Approval.decision == "pending")
+    count = select(Approval.id).where(_approvers(person_id, delegators),
+                                      Approval.decision == "pending")
     if delegators:
         count = count.join(Request, Request.id == Approval.request_id).where(
             Request.requester_id != person_id, Request.requested_for_id != person_id)
@@ -77,19 +105,22 @@ def inbox(session: Session, person_id: str, now: datetime, page: int = 1) -> Pag
     """Pending approvals of the person, and of those who delegated to them now."""
     delegators = people.delegators_for(session, person_id, now)
     return _paginate(session, inbox_query(person_id, delegators), page,
-                     count=_inbox_count_query(person_id, delegators))
+                     count=_inbox_count_query(person_id, delegators), capped=True)
 
 
 def inbox_count(session: Session, person_id: str, now: datetime) -> int:
+    """Pending approvals of the person and their delegators, at most COUNT_CAP + 1."""
     delegators = people.delegators_for(session, person_id, now)
-    return session.scalar(_inbox_count_query(person_id, delegators)) or 0
+    ids = _inbox_count_query(person_id, delegators).limit(COUNT_CAP + 1).subquery()
+    return session.scalar(select(func.count()).select_from(ids)) or 0
 
 
 def queues_of(session: Session, person_id: str) -> list[str]:
     return people.groups_of(session, person_id)
 
 
-SORTS = {"due": (Task.due_at.is_(None), Task.due_at, Task.id), "new": (Task.id.desc(),),
+# no due date last, on both databases (SQLite walks the index twice for NULLS LAST)
+SORTS = {"due": (Task.due_at.asc().nulls_last(), Task.id), "new": (Task.id.desc(),),
          "old": (Task.id,)}
 
 
@@ -111,13 +142,13 @@ def queue(session: Session, group_id: str, viewer: str, page: int = 1, **filters
     count = None
     if not filters.get("priority"):
         # open tasks belong to open requests (runtime.close_visit cancels the rest): count tasks only
-        count = select(func.count()).select_from(Task).where(Task.queue == group_id,
-                                                             Task.status == "open")
+        count = select(Task.id).where(Task.queue == group_id, Task.status == "open")
         if filters.get("mine"):
             count = count.where(Task.assignee_id == viewer)
         elif filters.get("assignee") == "unassigned":
             count = count.where(Task.assignee_id.is_(None))
-    return _paginate(session, queue_query(group_id, viewer=viewer, **filters), page, count=count)
+    return _paginate(session, queue_query(group_id, viewer=viewer, **filters), page, count=count,
+                     capped=True)
 
 
 def my_requests_query(person_id: str, status: str | None, search: str | None) -> Select[Any]:  # type: ignore[type-arg]

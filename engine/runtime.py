@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from catalog.errors import DeskflowError
 from catalog.expressions import ExpressionError
 from catalog.workflow import StateKind, Workflow
-from engine import approvals, email_links, notifications, people, satisfaction, why
+from engine import approvals, email_links, notifications, satisfaction, why
 from engine.actions import ACTIONS
 from engine.errors import Conflict, StepFailed
 from engine.models import Approval, Request, Task, Timer
@@ -230,7 +230,7 @@ def open_tasks(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
             targets = approvals._targets(unit.session, spec.assignee, ctx, unit.functions)
             assignee = next((i for k, i in targets if k == "person"
                              and unit.active_person(i)), None)
-        if not people.group_exists(unit.session, spec.queue):
+        if unit.group_members(spec.queue) is None:
             raise Conflict(f"task {spec.name}: no group {spec.queue} to queue it in")
         tasks.append((spec, Task(
             request_id=req.id, visit=req.visit, state=state.name, name=spec.name,

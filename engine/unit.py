@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from cachetools import LRUCache, cached
-from sqlalchemy import insert, select
+from sqlalchemy import and_, bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
@@ -32,12 +32,20 @@ from engine.attachment_store import AttachmentStore
 from engine.businesstime import BusinessCalendar
 from engine.db import is_busy
 from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
-from engine.models import Approval, AuditEvent, Change, Membership, Person, Request, Task
+from engine.models import Approval, AuditEvent, Change, Group, Membership, Person, Request, Task
 from engine.outbox import email_row, insert_rows
 from engine.versions import workflow_of
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 4
+
+
+#: a group (no row: no such group) with its active members and their people; built once
+_GROUP_MEMBERS = (
+    select(Group.id, Person).select_from(Group)
+    .outerjoin(Membership, Membership.group_id == Group.id)
+    .outerjoin(Person, and_(Person.id == Membership.person_id, Person.active.is_(True)))
+    .where(Group.id == bindparam("group_id")).order_by(Person.id))
 
 
 @dataclass
@@ -64,7 +72,11 @@ class UnitOfWork:
     touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
     visit_approvals: dict[int, tuple[int, list[Approval]]] = field(default_factory=dict, repr=False)
     _people: dict[str, Person | None] = field(default_factory=dict, repr=False)
+    _groups: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
     _contexts: dict[tuple[str, bool], dict[str, Any] | None] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.session.info[people.HELD_PEOPLE] = self._people  # people.person keeps them here
 
     @property
     def functions(self) -> dict[str, Callable[..., Any]]:
@@ -75,22 +87,31 @@ class UnitOfWork:
         if not person_id:
             return None
         if person_id not in self._people:
-            self._people[person_id] = self.session.get(Person, person_id)
+            self._people[person_id] = people.person(self.session, person_id)
         return self._people[person_id]
 
     def active_person(self, person_id: str | None) -> Person | None:
         p = self.person(person_id)
         return p if p is not None and p.active else None
 
+    def remember(self, person_id: str, found: Person | None) -> None:
+        """Keep a person read along with something else, so `person` needs no query."""
+        self._people.setdefault(person_id, found)
+
+    def group_members(self, group_id: str) -> list[str] | None:
+        """Active members of a group, None when there is no such group; the group and its
+        members with their people in one query, once per unit."""
+        if group_id not in self._groups:
+            rows = self.session.execute(_GROUP_MEMBERS, {"group_id": group_id}).all()
+            found = [p for _, p in rows if p is not None]
+            for p in found:
+                self._people[p.id] = p
+            self._groups[group_id] = [p.id for p in found] if rows else None
+        return self._groups[group_id]
+
     def members(self, group_id: str) -> list[str]:
-        """Active members of a group, read with their people in one query."""
-        rows = list(self.session.scalars(
-            select(Person).join(Membership, Membership.person_id == Person.id)
-            .where(Membership.group_id == group_id, Person.active.is_(True))
-            .order_by(Person.id)))
-        for p in rows:
-            self._people[p.id] = p
-        return [p.id for p in rows]
+        """Active members of a group (none when there is no such group)."""
+        return self.group_members(group_id) or []
 
     def person_context(self, person_id: str | None, lists: bool) -> dict[str, Any] | None:
         """A person as expressions see them; their roles and groups only when read."""
@@ -153,11 +174,14 @@ class UnitOfWork:
             if hooks and subscriptions.wanted(hooks, [r["event"] for r in self.audit_rows]):
                 # the events' ids make the webhooks' idempotency keys
                 ids = list(s.scalars(insert(AuditEvent).returning(
-                    AuditEvent.id, sort_by_parameter_order=True), self.audit_rows))
+                    AuditEvent.id, sort_by_parameter_order=True)
+                    .execution_options(render_nulls=True), self.audit_rows))
                 self.outbox_rows += subscriptions.outbox_rows(hooks, self.audit_rows, reqs, ids,
                                                               self.now)
             else:
-                s.execute(insert(AuditEvent), self.audit_rows)
+                # render_nulls: rows with and without a from_state (or an actor) go in one
+                # executemany; otherwise the ORM groups them by the keys that are not None
+                s.execute(insert(AuditEvent).execution_options(render_nulls=True), self.audit_rows)
             self.audit_rows = []
         if self.outbox_rows:
             insert_rows(s, self.outbox_rows)

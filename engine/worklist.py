@@ -7,9 +7,11 @@ runs it. Saved views are a person's named filters (`save_view`, `views_of`, `del
 SLA status is read from the record: *paused* while `sla_paused_at` is set, else *breached*
 when `sla_state` is breached, *at risk* when it is warning, *on track* when it is ok.
 The default sort (most recently updated first) is served by `ix_requests_updated`, or with
-a status or group by `ix_requests_status_updated` and `ix_requests_group_status_updated`;
-`q` by the text index of engine.search_index. `counts` counts the sidebar's views in one
-statement.
+a status or group by `ix_requests_status_updated` and `ix_requests_group_status_updated`, the
+shared views by `ix_requests_assignee_status_updated` (mine), `ix_requests_sla_status_updated`
+(breached) and `ix_requests_assignee_status_priority` (unassigned, by priority), each in the
+sort's order with its tiebreaker; `q` by the text index of engine.search_index. `counts`
+counts the sidebar's views in one statement.
 """
 
 from __future__ import annotations
@@ -253,7 +255,14 @@ def _order(f: Filters, cat: Catalog) -> list[Any]:
     desc = f.sort.startswith("-")
     name = f.sort.lstrip("-")
     if name == "priority":
-        ranks = {p.id: i for i, p in enumerate(cat.settings.priorities)}
+        ids = [p.id for p in cat.settings.priorities]
+        if ids == sorted(ids):
+            # the ids sort as the ranks do (p1, p2, ...): `ix_requests_assignee_status_priority`
+            # serves the order; none last, as the ranks put them
+            first = Request.priority.desc().nulls_first() if desc else \
+                Request.priority.asc().nulls_last()
+            return [first, Request.id.desc() if desc else Request.id.asc()]
+        ranks = {p: i for i, p in enumerate(ids)}
         column: Any = case(ranks, value=Request.priority, else_=len(ranks)) if ranks else \
             Request.priority
     else:

@@ -366,7 +366,8 @@ def approvals_list() -> Any:
     page_no = _int_arg("page", 1, 1, 10**6)
     page = queries.inbox(session(), viewer(), now(), page_no)
     return jsonify({"items": [approval_json(a, str(r.number)) for a, r in page.rows],
-                    "page": page.page, "pages": page.pages, "total": page.total})
+                    "page": page.page, "pages": page.pages, "total": page.total,
+                    "more": page.more})
 
 
 def _decide(approval_id: int, verb: str) -> Any:
@@ -436,7 +437,8 @@ def queue_tasks(group_id: str) -> Any:
     page = queries.queue(s, group_id, me, _int_arg("page", 1, 1, 10**6), mine=mine == "mine",
                          assignee=mine if mine == "unassigned" else None)
     return jsonify({"items": [task_json(t, str(r.number)) for t, r in page.rows],
-                    "page": page.page, "pages": page.pages, "total": page.total})
+                    "page": page.page, "pages": page.pages, "total": page.total,
+                    "more": page.more})
 
 
 @bp.get("/v1/tasks/<id:task_id>")
