@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import socketserver
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ SUPPORT = Path(__file__).resolve().parent / "web_support"
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(1, str(SUPPORT))
 
-import loadgen  # noqa: E402
+import gunicorn_run  # noqa: E402
 from sqlalchemy import text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -96,10 +95,7 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = gunicorn_run.free_port
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -365,36 +361,13 @@ class Faults:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], tmp: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    port = free_port()
+def gunicorn(env: dict[str, str], tmp: Path) -> Iterator[tuple[int, int]]:
+    """The app under gunicorn with GUNICORN_WORKERS workers: (port, master pid)."""
     app = f"web:create_app({{'DESKFLOW_API_RATE_LIMIT': {API_RATE_LIMIT!r}}}, " \
           f"instance_path={str(tmp / 'instance')!r})"
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(GUNICORN_WORKERS), "--worker-class",
-           "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level", "warning", app]
-    log = tmp / "gunicorn.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if loadgen.Client(port).request("GET", "/login")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer in 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield port, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with gunicorn_run.serve(app, env, tmp / "gunicorn.log", "/login", GUNICORN_WORKERS,
+                            timeout=60) as started:
+        yield started
 
 
 class Workers:
@@ -445,7 +418,7 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def inject(faults: Faults, seconds: float, app: subprocess.Popen[bytes], workers: Workers,
+def inject(faults: Faults, seconds: float, app_pid: int, workers: Workers,
            smtp: SmtpSink, hooks: HookSink, restart_db: Callable[[], str]) -> None:
     """The fault schedule, scaled to the run's length."""
     def at(share: float) -> None:
@@ -454,7 +427,7 @@ def inject(faults: Faults, seconds: float, app: subprocess.Popen[bytes], workers
             time.sleep(delay)
 
     at(0.15)
-    victim = children(app.pid)[0]
+    victim = children(app_pid)[0]
     now = time.time()
     os.kill(victim, signal.SIGKILL)
     faults.note("SIGKILL of a gunicorn worker", now, detail=f"pid {victim}; the arbiter forks another")
@@ -702,7 +675,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             return f"every backend of the database terminated ({n}; no server restart here)"
 
         workers = Workers(env, url, catalog, tmp)
-        with gunicorn(env, tmp) as (port, app):
+        with gunicorn(env, tmp) as (port, app_pid):
             workers.start()
             senders = ["alice.jansen@acme.example", "bob.devries@acme.example"]
             job = {"port": port, "duration": args.seconds, "threads": args.threads, "seed": 13,
@@ -719,7 +692,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             client.stdin.write(json.dumps(job))
             client.stdin.close()
             faults.t0 = json.loads(client.stdout.readline())["started"]
-            chaos = threading.Thread(target=inject, args=(faults, args.seconds, app, workers, smtp,
+            chaos = threading.Thread(target=inject, args=(faults, args.seconds, app_pid, workers, smtp,
                                                           hooks, restart_db))
             chaos.start()
             client.wait(timeout=args.seconds + 300)

@@ -67,6 +67,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 sys.path.insert(1, str(SUPPORT))
 
 
+import gunicorn_run  # noqa: E402
 import loadgen  # noqa: E402
 from sqlalchemy import Engine, create_engine, event, func, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -681,12 +682,7 @@ def print_dataset(data: Dataset) -> None:
 
 # ---------------------------------------------------------------- gunicorn
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = gunicorn_run.free_port
 
 
 def server_env(url: str) -> dict[str, str]:
@@ -746,34 +742,8 @@ def cpu_snapshot(server: Server) -> tuple[int, int]:
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], log: Path, ready: str) -> Iterator[Server]:
     """gunicorn with 2 sync workers on 127.0.0.1:<free port>; stopped afterwards."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-           "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--log-level", "warning", app]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn {app} exited with {proc.returncode}:\n"
-                                   + log.read_text()[-3000:])
-            try:
-                status, _, _ = loadgen.Client(port).request("GET", ready)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn {app} did not answer in 90 s:\n" + log.read_text()[-3000:])
-            time.sleep(0.2)
-        yield Server(port, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with gunicorn_run.serve(app, env, log, ready, WORKERS) as (port, pid):
+        yield Server(port, pid)
 
 
 def load(server: Server, method: str, paths: list[str], cookie: str | None, body: str | None,
