@@ -163,7 +163,11 @@ def form_field(form: wtforms.Form, name: str) -> wtforms.Field:
 def _raw_of(bound: wtforms.Field) -> list[Any]:
     if bound.raw_data is not None:
         return list(bound.raw_data)
-    data = bound.data
+    return raw_value(bound.data)
+
+
+def raw_value(data: Any) -> list[Any]:
+    """A value as an HTML form would send it: a list of texts, a ticked box as `y`."""
     if data is None or data is False:
         return []
     if data is True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -20,7 +19,7 @@ from engine.models import Order, Request
 from engine.orders import SEPARATOR, item_key
 from engine.versions import workflow_of
 from forms.answers import clean_answers
-from forms.wtf import ItemForm, build_form_class, form_field, raw_answers
+from forms.wtf import ItemForm, build_form_class, form_field, raw_answers, raw_value
 from web.context import catalog, now, service, session, viewer
 from web.pages import state_label
 
@@ -67,24 +66,13 @@ def _parts(guide: Guide, requester: dict[str, Any] | None, posted: bool) -> list
     return parts
 
 
-def _raw(value: Any) -> list[Any]:
-    """A fixed answer from the guide as a form would send it."""
-    if value is None or value is False:
-        return []
-    if value is True:
-        return ["y"]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [value.isoformat() if isinstance(value, date) else str(value)]
-
-
 def _check_part(guide: Guide, part: Part, shared_raw: dict[str, Any],
                 requester: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The item's whole form checked at once: shared, fixed and own answers; errors on fields
     of the item's own form go there, the others are returned."""
     names = {f.name for f in part.item.fields}
     raw = {**{k: v for k, v in shared_raw.items() if k in names},
-           **{k: _raw(v) for k, v in part.entry.answers.items()}, **raw_answers(part.form)}
+           **{k: raw_value(v) for k, v in part.entry.answers.items()}, **raw_answers(part.form)}
     result = clean_answers(part.item, raw, catalog(), requester, from_html=True)
     own = type(part.form)._attrs
     rest: dict[str, list[str]] = {}
