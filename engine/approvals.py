@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,8 @@ def resolve(session: Session, spec: ApprovalSpec, context: Mapping[str, Any],
     chosen: dict[str, Chosen] = {}
 
     def add(pid: str, source: str, climb: bool) -> None:
-        candidates = [pid, *people.managers_of(session, pid)] if climb else [pid]
+        # the chain above is read only when `pid` cannot approve
+        candidates = itertools.chain([pid], people.chain_up(session, pid) if climb else ())
         for cand in candidates:
             if cand not in excluded and people.active_person(session, cand):
                 chosen.setdefault(cand, Chosen(cand, source if cand == pid else
@@ -53,7 +55,7 @@ def resolve(session: Session, spec: ApprovalSpec, context: Mapping[str, Any],
                 for m in people.holders(session, ident):
                     add(m, str(ref), climb=False)
     if not chosen and excluded:
-        for pid in people.managers_of(session, excluded[0]):
+        for pid in people.chain_up(session, excluded[0]):
             if pid not in excluded and people.active_person(session, pid):
                 chosen[pid] = Chosen(pid, "requester's manager chain")
                 break

@@ -8,15 +8,18 @@ database unchecked and the engine refuses what the portal refuses, in its words.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from cachetools import LRUCache, cached
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.answers import check_answers as check
 from catalog.catalog import Catalog
 from catalog.choices import all_choices, person_label
+from catalog.expressions import Expression
 from catalog.models import CatalogItem, Choice, Field, FieldType
 from engine import people
 from engine.attachment_store import AttachmentStore
@@ -88,6 +91,23 @@ def check_answers(session: Session, catalog: Catalog, item: CatalogItem, answers
     if len(json.dumps(without_files(item.fields, result.values), default=str)) > MAX_ANSWERS_BYTES:
         raise InvalidInput("the answers are too large", {"_form": ["The answers are too large."]})
     return result.values
+
+
+@cached(LRUCache(maxsize=1024), key=lambda catalog, item: (catalog.version, item.id),
+        lock=threading.Lock())
+def reads_lists(catalog: Catalog, item: CatalogItem) -> bool:
+    """Whether the item's form conditions, checks or change risk read the requester's roles or
+    groups (or the requester as a whole): only then does a submit read them."""
+    exprs: list[Expression] = [c.when for c in item.checks]
+    if item.change is not None and item.change.risk is not None:
+        exprs.append(item.change.risk)
+    todo = list(item.fields)
+    while todo:
+        f = todo.pop()
+        exprs += [e for e in (f.show_if, f.required_if) if e is not None]
+        todo += f.columns
+    return any(path[0] == "requester" and (len(path) == 1 or path[1] in ("roles", "groups"))
+               for e in exprs for path in e.paths)
 
 
 def check_task_answers(session: Session, catalog: Catalog, fields: Iterable[Field],

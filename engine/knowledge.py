@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from catalog.expressions import ExpressionError
@@ -136,12 +136,24 @@ def _render(unit: UnitOfWork, req: Request, response: Response, name: str, actor
     return Rendered(response.id, response.title, text)
 
 
+def _unmarked(person_id: str, item_id: str, now: datetime) -> list[ColumnElement[bool]]:
+    """The person's recent reads from this item's form not yet marked as followed by an order."""
+    return [ArticleView.person_id == person_id, ArticleView.item_id == item_id,
+            ArticleView.ordered.is_(False), ArticleView.viewed_at >= now - DEFLECTION_WINDOW,
+            ArticleView.viewed_at <= now]
+
+
+def has_unmarked_reads(session: Session, person_id: str, item_id: str, now: datetime) -> bool:
+    """Whether `mark_ordered` would mark anything: a read, so that an order after no article
+    (most of them) costs no second write transaction."""
+    return bool(session.scalar(select(select(ArticleView.id).where(
+        *_unmarked(person_id, item_id, now)).exists())))
+
+
 def mark_ordered(session: Session, person_id: str, item_id: str, now: datetime) -> int:
     """Mark the person's recent reads from this item's form as followed by an order."""
-    result = session.execute(update(ArticleView).where(
-        ArticleView.person_id == person_id, ArticleView.item_id == item_id,
-        ArticleView.ordered.is_(False), ArticleView.viewed_at >= now - DEFLECTION_WINDOW,
-        ArticleView.viewed_at <= now).values(ordered=True, ordered_at=now))
+    result = session.execute(update(ArticleView).where(*_unmarked(person_id, item_id, now))
+                             .values(ordered=True, ordered_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
+from engine.memo import remember
 from engine.models import Delegation, Group, LoginSession, Membership, Person, PersonRole
 
 ADMIN_ROLE = "admin"
@@ -51,23 +53,30 @@ def holders(session: Session, role_id: str) -> list[str]:
 
 
 def groups_of(session: Session, person_id: str) -> list[str]:
-    return list(session.scalars(select(Membership.group_id)
-                                .where(Membership.person_id == person_id)
-                                .order_by(Membership.group_id)))
+    """The person's groups, in id order; read once per transaction until the session writes."""
+    return list(remember(session, ("groups_of", person_id), lambda: tuple(session.scalars(
+        select(Membership.group_id).where(Membership.person_id == person_id)
+        .order_by(Membership.group_id)))))
 
 
 def roles_of(session: Session, person_id: str) -> list[str]:
-    return list(session.scalars(select(PersonRole.role_id)
-                                .where(PersonRole.person_id == person_id)
-                                .order_by(PersonRole.role_id)))
+    """The person's roles, in id order; read once per transaction until the session writes."""
+    return list(remember(session, ("roles_of", person_id), lambda: tuple(session.scalars(
+        select(PersonRole.role_id).where(PersonRole.person_id == person_id)
+        .order_by(PersonRole.role_id)))))
 
 
 def is_member(session: Session, person_id: str, group_id: str) -> bool:
-    return session.get(Membership, (group_id, person_id)) is not None
+    """Read once per transaction until the session writes (engine.memo; a "no" is not kept by
+    the identity map and would be read again by every panel of a page)."""
+    return remember(session, ("is_member", person_id, group_id),
+                    lambda: session.get(Membership, (group_id, person_id)) is not None)
 
 
 def is_admin(session: Session, person_id: str) -> bool:
-    return session.get(PersonRole, (person_id, ADMIN_ROLE)) is not None
+    """Read once per transaction until the session writes (engine.memo)."""
+    return remember(session, ("is_admin", person_id),
+                    lambda: session.get(PersonRole, (person_id, ADMIN_ROLE)) is not None)
 
 
 def group_exists(session: Session, group_id: str) -> bool:
@@ -76,12 +85,17 @@ def group_exists(session: Session, group_id: str) -> bool:
 
 def managers_of(session: Session, person_id: str) -> list[str]:
     """The manager chain upwards, nearest first."""
+    return list(chain_up(session, person_id))
+
+
+def chain_up(session: Session, person_id: str) -> Iterator[str]:
+    """The manager chain upwards, nearest first, each manager read only when asked for."""
     chain: list[str] = []
     current = person(session, person_id)
     while current is not None and current.manager_id and current.manager_id not in chain:
         chain.append(current.manager_id)
+        yield current.manager_id
         current = person(session, current.manager_id)
-    return chain
 
 
 def delegators_for(session: Session, delegate_id: str, now: datetime) -> list[str]:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import CatalogItem
 from engine import people
+from engine.memo import remember
 from engine.models import Approval, AuditEvent, Group, Membership, Request, Task, Watcher
 
 #: audit events that make their actor someone who worked the request (read access stays)
@@ -68,7 +69,13 @@ def is_party(req: Request, person_id: str) -> bool:
 
 def is_agent(session: Session, person_id: str, req: Request) -> bool:
     """Works on the request: its assignee or in its assignment group, in the queue of one of
-    its tasks or assigned one, or an admin."""
+    its tasks or assigned one, or an admin. Read once per transaction until the session writes
+    (engine.memo): a request page asks it from every panel."""
+    return remember(session, ("is_agent", person_id, req.id, req.assignee_id,
+                              req.assignment_group_id), lambda: _is_agent(session, person_id, req))
+
+
+def _is_agent(session: Session, person_id: str, req: Request) -> bool:
     if people.is_admin(session, person_id) or req.assignee_id == person_id:
         return True
     if req.assignment_group_id and people.is_member(session, person_id, req.assignment_group_id):

@@ -40,8 +40,9 @@ REQUIRED = "This field is required."
 
 
 def stamp(session: Any, cat: Catalog, item: CatalogItem, answers: Mapping[str, Any],
-          req: Request, channel: str) -> None:
-    """Fill in a new record's fields from its item and the answers."""
+          req: Request, channel: str, owner_exists: bool | None = None) -> None:
+    """Fill in a new record's fields from its item and the answers; `owner_exists`: whether
+    the item's owner group exists, when the caller has read that already."""
     req.record_type, req.channel, req.category = item.record_type, channel, item.category[:CATEGORY_MAX]
     chosen = answers.get(item.category_from) if item.category_from else None
     if isinstance(chosen, str) and chosen.strip():
@@ -54,7 +55,9 @@ def stamp(session: Any, cat: Catalog, item: CatalogItem, answers: Mapping[str, A
         impact, urgency = answers.get(rule.impact_field), answers.get(rule.urgency_field)
         req.impact = impact if isinstance(impact, str) and impact else None
         req.urgency = urgency if isinstance(urgency, str) and urgency else None
-    if item.owner and session.get(Group, item.owner) is not None:
+    if owner_exists is None:
+        owner_exists = bool(item.owner) and session.get(Group, item.owner) is not None
+    if item.owner and owner_exists:
         req.assignment_group_id = item.owner
 
 

@@ -100,11 +100,15 @@ def transition(unit: UnitOfWork, req: Request, trigger: str, **detail: Any) -> N
     drive(unit, req, lambda: move(unit, req, trigger, detail, asked=True))
 
 
-def start(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
-    """Enter the state the request is in (a new request's first) and go on as far as it goes."""
+def start(unit: UnitOfWork, req: Request, wf: Workflow, entered: bool = False) -> None:
+    """Enter the state the request is in (a new request's first) and go on as far as it goes.
+
+    `entered`: the request's `visit` counts this state already (a new request is written with
+    its first visit, so its row needs no UPDATE for it).
+    """
 
     def work() -> None:
-        trigger = enter(unit, req, wf)
+        trigger = settle(unit, req, wf) if entered else enter(unit, req, wf)
         if trigger:
             move(unit, req, trigger, {})
 
@@ -170,8 +174,7 @@ def settle(unit: UnitOfWork, req: Request, wf: Workflow, first_action: int = 0) 
         return None
     if state.kind is StateKind.WAIT:
         assert state.wait is not None
-        unit.session.add(Timer(request_id=req.id, kind="wait", visit=req.visit, ref=state.name,
-                               due_at=unit.calendar.add(unit.now, state.wait)))
+        unit.add_timer(req, "wait", req.visit, state.name, unit.calendar.add(unit.now, state.wait))
         return None
     if state.kind is StateKind.DECISION:
         return "route"
@@ -207,8 +210,7 @@ def open_approvals(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
                            created_at=unit.now, due_at=due) for c in chosen]
         unit.session.add_all(opened)
         if due is not None:
-            unit.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
-                                   ref=spec.name, due_at=due))
+            unit.add_timer(req, "approval_timeout", req.visit, spec.name, due)
         audit(unit, req, "approval_requested", actor=False, approval=spec.name,
               approvers=[c.person_id for c in chosen], policy=policy)
         notifications.tell(
@@ -283,9 +285,7 @@ def finish(unit: UnitOfWork, req: Request, outcome: str) -> None:
                                                           Timer.status == "pending")):
         if timer.status == "pending":
             timer.status = "cancelled"
-    for obj in unit.session.new:  # timers this very unit created (not flushed yet)
-        if isinstance(obj, Timer) and obj.request_id == req.id and obj.status == "pending":
-            obj.status = "cancelled"
+    unit.cancel_new_timers(req)  # timers this very unit created (written when it ends)
     satisfaction.ask_on_finish(unit, req, outcome)
 
 

@@ -8,14 +8,18 @@ engine.decisions, the task use cases in engine.fulfilment.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy.orm import Session, aliased, defer, sessionmaker
 
 from catalog.catalog import Catalog
+from catalog.models import CatalogItem
+from catalog.workflow import Workflow
 from engine import (
     attention,
     idempotency,
@@ -40,7 +44,7 @@ from engine.fulfilment import Fulfilment
 from engine.inputs import checked_text, fresh
 from engine.lifecycle import Lifecycle
 from engine.major import MajorIncidents
-from engine.models import Comment, Request
+from engine.models import Comment, Group, Person, Request, WorkflowVersion
 from engine.notifications import NotificationInbox
 from engine.orders import Orders
 from engine.problems import Problems, stamp_problem
@@ -48,12 +52,69 @@ from engine.records import Records
 from engine.runtime import transition
 from engine.satisfaction import Satisfaction
 from engine.unit import UnitOfWork, UnitRunner, audit, tasks_of_visit, touch, workflow
-from engine.versions import store_version
+from engine.versions import keep_version
 from engine.worklist import SavedViews, is_agent
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstReads:
+    """What a submit reads before it checks anything (`_read_first`)."""
+
+    #: the workflow version's stored row (None: no request used it yet)
+    version: WorkflowVersion | None
+    owner_exists: bool
+    #: the new request's id on SQLite (None: PostgreSQL's sequence gives it, `_NEXT_ID`)
+    next_id: int | None
+
+
+@functools.lru_cache(maxsize=4)
+def _first_reads(dialect: str) -> Select[Any]:
+    """The person ordering and their manager (often the first approver), the stored
+    row of the item's workflow version (its definition is not read: the model is cached) and
+    the item's owner group, in one SELECT built once per dialect; on SQLite also the id the new
+    request gets: the one SQLite would choose itself (one past the highest), since the unit
+    holds the write lock from its BEGIN IMMEDIATE."""
+    manager = aliased(Person)
+    stmt: Any = (select(Person, manager, WorkflowVersion, Group.id).select_from(Person)
+                 .outerjoin(manager, manager.id == Person.manager_id)
+                 .outerjoin(WorkflowVersion, and_(
+                     WorkflowVersion.workflow_id == bindparam("workflow"),
+                     WorkflowVersion.version == bindparam("version")))
+                 .outerjoin(Group, Group.id == bindparam("owner"))
+                 .where(Person.id == bindparam("person"))
+                 .options(defer(WorkflowVersion.definition)))
+    if dialect == "sqlite":
+        stmt = stmt.add_columns(select(func.coalesce(func.max(Request.id), 0) + 1)
+                                .scalar_subquery())
+    return stmt
+
+
+#: a new request's id on PostgreSQL, taken once the answers are checked (as its INSERT took it)
+_NEXT_ID = select(func.nextval(func.pg_get_serial_sequence("requests", "id")))
+
+
+def _read_first(unit: UnitOfWork, actor: str, item: CatalogItem | None,
+                wf: Workflow | None) -> FirstReads:
+    """Read what a submit needs first in one statement; the person is kept in the unit."""
+    s = unit.session
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite" and any(isinstance(o, Request) for o in s.new):
+        s.flush()  # a record this unit added before is counted in the highest id
+    row = s.execute(_first_reads(dialect), {
+        "person": actor, "workflow": wf.id if wf else None, "version": wf.version if wf else None,
+        "owner": item.owner if item else None}).one_or_none()
+    if row is None:
+        unit.remember(actor, None)
+        return FirstReads(None, False, None)
+    person, manager, version, owner = row[:4]
+    unit.remember(actor, person)
+    if manager is not None:
+        unit.remember(manager.id, manager)
+    return FirstReads(version, owner is not None, row[4] if dialect == "sqlite" else None)
 
 
 class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, Lifecycle, MajorIncidents,
@@ -112,7 +173,9 @@ class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, 
         """`submit` inside a unit of work (engine.problems opens a problem and links it in one)."""
         s, cat = unit.session, unit.catalog
         item = cat.item(item_id)
-        requester = people.active_person(s, actor)
+        wf = cat.workflow(item.workflow) if item is not None else None
+        first = _read_first(unit, actor, item, wf)
+        requester = unit.active_person(actor)
         if requester is None:
             raise NotAllowed(f"{actor} cannot order: not an active person")
         if item is None or not permissions.can_order(s, actor, item):
@@ -126,23 +189,26 @@ class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, 
                 raise InvalidInput(f"no active person {target}",
                                    {"requested_for": [f"{target} is not an active person."]})
         via = records.checked_channel(s, cat, actor, item, channel)
-        wf = cat.workflow(item.workflow)
         if wf is None:
             raise Conflict(f"item {item_id} has no workflow {item.workflow}")
-        context = people.person_context(s, actor)
+        # roles and groups are read only when the form's expressions read them
+        context = unit.person_context(actor, intake.reads_lists(cat, item))
         given = intake.check_answers(s, cat, item, answers, context, requested_for=target,
                                      files=unit.attachments)
         clean = without_files(item.fields, given)
-        version = store_version(s, wf, unit.now)
-        req = Request(item_id=item.id, item_name=item.name, workflow_version_id=version.id,
-                      workflow_version=version, state=wf.start, answers=clean,
+        version = keep_version(s, wf, unit.now, first.version)
+        new_id = first.next_id if first.next_id is not None else s.scalar(_NEXT_ID)
+        # the row goes in once, complete: its number, the first state's visit, the SLA's dues
+        req = Request(id=new_id, number=f"REQ-{new_id:06d}", item_id=item.id, item_name=item.name,
+                      workflow_version_id=version.id, workflow_version=version, state=wf.start,
+                      status="open", visit=1, sla_state="ok", answers=clean,
                       requester_id=actor, requested_for_id=target,
                       priority=intake.priority(cat, item, clean), created_at=unit.now,
                       updated_at=unit.now)
-        records.stamp(s, cat, item, clean, req, via)
+        records.stamp(s, cat, item, clean, req, via, owner_exists=first.owner_exists)
         s.add(req)
-        s.flush()
-        req.number = f"REQ-{req.id:06d}"
+        sla.set_dues(unit, req, wf)
+        s.flush()  # the request alone: its id names it in what follows
         stamp_problem(unit, item, clean, req)
         stamp_change(unit, item, clean, req, context or {})
         audit(unit, req, "submitted", None, wf.start, item=item.id, version=wf.version,
@@ -151,8 +217,8 @@ class RequestService(Attachments, Changes, Decisions, EmailActions, Fulfilment, 
         if kept:  # the file fields' answers reference the attachments just kept
             req.answers = {**clean, **kept}
         major.flag_by_rule(unit, req)
-        sla.start(unit, req, wf)
-        runtime.start(unit, req, wf)
+        sla.schedule(unit, req)
+        runtime.start(unit, req, wf, entered=True)
         return req
 
     def cancel(self, number: str, actor: str, reason: str = "",

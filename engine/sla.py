@@ -22,10 +22,15 @@ def targets(unit: UnitOfWork, req: Request, wf: Workflow) -> tuple[Duration | No
 
 
 def start(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
+    set_dues(unit, req, wf)
+    schedule(unit, req)
+
+
+def set_dues(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
+    """A new request's due times (`schedule` sets its timers; a submit writes the row between)."""
     response, resolution = targets(unit, req, wf)
     req.response_due = unit.calendar.add(unit.now, response) if response else None
     req.resolution_due = unit.calendar.add(unit.now, resolution) if resolution else None
-    schedule(unit, req)
 
 
 def retarget(unit: UnitOfWork, req: Request, wf: Workflow, paused_minutes: int) -> None:
@@ -46,19 +51,15 @@ def retarget(unit: UnitOfWork, req: Request, wf: Workflow, paused_minutes: int) 
 
 def schedule(unit: UnitOfWork, req: Request) -> None:
     """Timers for the warning and breach of each target not yet met or breached."""
-    s = unit.session
     pct = unit.catalog.settings.sla_warning_percent / 100
     if req.response_due and req.responded_at is None:
-        s.add(Timer(request_id=req.id, kind="sla_breach", visit=REQUEST_LEVEL, ref="response",
-                    due_at=req.response_due))
+        unit.add_timer(req, "sla_breach", REQUEST_LEVEL, "response", req.response_due)
     if req.resolution_due:
         if req.sla_state == "ok":
             warn_at = unit.calendar.fraction_point(req.created_at, req.resolution_due, pct)
-            s.add(Timer(request_id=req.id, kind="sla_warning", visit=REQUEST_LEVEL,
-                        ref="resolution", due_at=max(warn_at, unit.now)))
+            unit.add_timer(req, "sla_warning", REQUEST_LEVEL, "resolution", max(warn_at, unit.now))
         if req.sla_state != "breached":
-            s.add(Timer(request_id=req.id, kind="sla_breach", visit=REQUEST_LEVEL,
-                        ref="resolution", due_at=req.resolution_due))
+            unit.add_timer(req, "sla_breach", REQUEST_LEVEL, "resolution", req.resolution_due)
 
 
 def _cancel(unit: UnitOfWork, req: Request) -> None:
@@ -66,6 +67,7 @@ def _cancel(unit: UnitOfWork, req: Request) -> None:
             Timer.request_id == req.id, Timer.visit == REQUEST_LEVEL, Timer.status == "pending")):
         if timer.status == "pending":
             timer.status = "cancelled"
+    unit.cancel_new_timers(req, REQUEST_LEVEL)
 
 
 def pause(unit: UnitOfWork, req: Request) -> None:

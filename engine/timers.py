@@ -122,7 +122,7 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
                   if a.name == spec.name and a.decision in ("pending", "approved", "rejected")}
         for a in pending:
             # the nearest manager up who has no seat in this approval yet: one person, one vote
-            up = next((m for m in people.managers_of(unit.session, a.approver_id)
+            up = next((m for m in people.chain_up(unit.session, a.approver_id)
                        if m not in excluded and m not in seated
                        and people.active_person(unit.session, m)), None)
             if up is None:
@@ -154,8 +154,8 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
                          key=f"remind:{timer.id}",
                          personal=email_links.approval_links(unit, req, pending))
     if spec.timeout and max(a.reminders for a in pending) < MAX_REMINDERS:
-        unit.session.add(Timer(request_id=req.id, kind="approval_timeout", visit=req.visit,
-                               ref=spec.name, due_at=unit.calendar.add(unit.now, spec.timeout)))
+        unit.add_timer(req, "approval_timeout", req.visit, spec.name,
+                       unit.calendar.add(unit.now, spec.timeout))
 
 
 def _sla(unit: UnitOfWork, req: Request, timer: Timer) -> None:

@@ -1,8 +1,8 @@
 """The unit of work: one transaction of the engine, and what every part of it shares.
 
 `UnitOfWork` carries the session, the catalog, the time and who acts; it remembers what it
-has read (people, a visit's approvals) and collects what it writes in bulk at the end (audit
-rows, outbox rows, the version bump of each request it touched). `UnitRunner` runs a piece
+has read (people, a visit's approvals) and collects what it writes in bulk at the end (timer,
+audit and outbox rows, the version bump of each request it touched). `UnitRunner` runs a piece
 of work in one, retrying when a concurrent change got there first. This module is the kernel
 the rest of the engine imports; it imports none of them.
 """
@@ -32,7 +32,17 @@ from engine.attachment_store import AttachmentStore
 from engine.businesstime import BusinessCalendar
 from engine.db import is_busy
 from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
-from engine.models import Approval, AuditEvent, Change, Group, Membership, Person, Request, Task
+from engine.models import (
+    Approval,
+    AuditEvent,
+    Change,
+    Group,
+    Membership,
+    Person,
+    Request,
+    Task,
+    Timer,
+)
 from engine.outbox import email_row, insert_rows
 from engine.versions import workflow_of
 
@@ -53,7 +63,7 @@ class UnitOfWork:
     """One transaction: the session, the catalog, the time, and who acts.
 
     It also remembers what the unit has read (people) and collects what it writes in bulk
-    at the end (audit rows, outbox rows, the version bump of each request it touched).
+    at the end (timer, audit and outbox rows, the version bump of each request it touched).
     """
 
     session: Session
@@ -69,6 +79,7 @@ class UnitOfWork:
     attachments: AttachmentStore | None = field(default=None, repr=False)
     audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    timer_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
     visit_approvals: dict[int, tuple[int, list[Approval]]] = field(default_factory=dict, repr=False)
     _people: dict[str, Person | None] = field(default_factory=dict, repr=False)
@@ -128,6 +139,20 @@ class UnitOfWork:
             self._contexts[key] = found
         return self._contexts[key]
 
+    def add_timer(self, req: Request, kind: str, visit: int, ref: str, due_at: datetime) -> None:
+        """A pending timer, written in bulk when the unit ends: nothing reads a new timer's id,
+        which the ORM would fetch row by row on SQLite."""
+        self.timer_rows.append({"request_id": req.id, "kind": kind, "visit": visit, "ref": ref,
+                                "due_at": due_at, "status": "pending", "fired_at": None,
+                                "lock_version": 1})
+
+    def cancel_new_timers(self, req: Request, visit: int | None = None) -> None:
+        """Cancel the pending timers this unit created for `req` (of `visit`, if given)."""
+        for row in self.timer_rows:
+            if row["request_id"] == req.id and row["status"] == "pending" \
+                    and (visit is None or row["visit"] == visit):
+                row["status"] = "cancelled"
+
     def queue_email(self, req: Request, event: str, person_ids: list[str], *, key: str,
                     personal: Callable[[str], Mapping[str, Any]] | None = None,
                     **extra: Any) -> None:
@@ -154,7 +179,8 @@ class UnitOfWork:
                 key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=self.now))
 
     def finish(self) -> None:
-        """Write what the unit collected: version bumps, then audit and outbox rows in bulk."""
+        """Write what the unit collected: version bumps, then timer, audit and outbox rows in
+        bulk."""
         s = self.session
         s.flush()
         for req, version in self.touched.values():
@@ -162,6 +188,9 @@ class UnitOfWork:
                 req.updated_at = self.now
                 flag_modified(req, "updated_at")
         s.flush()
+        if self.timer_rows:
+            s.execute(insert(Timer), self.timer_rows)
+            self.timer_rows = []
         if self.audit_rows:
             reqs = []
             for row in self.audit_rows:

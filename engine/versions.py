@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 from cachetools import LRUCache
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog.source import SourceDoc
@@ -25,11 +26,24 @@ def store_version(session: Session, wf: Workflow, now: datetime) -> WorkflowVers
     """Return the stored version of `wf`, writing it the first time a request uses it."""
     row = session.scalar(select(WorkflowVersion).where(
         WorkflowVersion.workflow_id == wf.id, WorkflowVersion.version == wf.version))
+    return keep_version(session, wf, now, row)
+
+
+def keep_version(session: Session, wf: Workflow, now: datetime,
+                 row: WorkflowVersion | None) -> WorkflowVersion:
+    """`store_version` when the caller has read the stored row already (None: not stored yet)."""
     if row is None:
         row = WorkflowVersion(workflow_id=wf.id, version=wf.version,
                               definition=dict(wf.definition["data"]), created_at=now)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():  # a savepoint: a lost race undoes this row only
+                session.add(row)
+        except IntegrityError:
+            # another transaction stored this version first (several first requests at once):
+            # its row is committed now (PostgreSQL made this insert wait for it), so read it
+            row = session.scalars(select(WorkflowVersion).where(
+                WorkflowVersion.workflow_id == wf.id,
+                WorkflowVersion.version == wf.version)).one()
     with _lock:
         _cache.setdefault(wf.version, wf)
     return row

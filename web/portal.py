@@ -15,7 +15,7 @@ from wtforms import Field as WTField
 from catalog.answers import defaults_for
 from catalog.guide_parser import Guide
 from catalog.models import Article, CatalogItem
-from engine import people, permissions, problems, queries, records
+from engine import knowledge, people, permissions, problems, queries, records
 from engine.errors import InvalidInput
 from engine.knowledge import Knowledge
 from engine.models import Person
@@ -186,7 +186,8 @@ def item(item_id: str) -> Any:
             except InvalidInput as exc:
                 other_errors = _show_service_errors(form, item, exc)
             else:
-                Knowledge(service().unit).ordered(item.id, viewer())
+                if knowledge.has_unmarked_reads(session(), viewer(), item.id, now()):
+                    Knowledge(service().unit).ordered(item.id, viewer())
                 return redirect(url_for("portal.submitted", number=req.number))
         status = 422
     else:
