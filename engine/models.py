@@ -163,6 +163,10 @@ class Request(Base):
         Index("ix_requests_assignee_status_updated", "assignee_id", "status", "updated_at", "id"),
         Index("ix_requests_sla_status_updated", "sla_state", "status", "updated_at", "id"),
         Index("ix_requests_assignee_status_priority", "assignee_id", "status", "priority", "id"),
+        # a text search narrowed by kind, status and group: the matching ids read from the
+        # index alone and joined to the text index's hits (engine.worklist)
+        Index("ix_requests_type_status_group", "record_type", "status", "assignment_group_id",
+              "id"),
         # the reports (engine.reports): records opened in a period
         Index("ix_requests_created", "created_at"),
         UniqueConstraint("import_source", "external_id", name="uq_requests_import_source"),
@@ -617,6 +621,19 @@ class AppState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+
+
+class ReportSnapshot(Base):
+    """The dashboards' figures for one set of filters, computed once and served to every
+    process until they are older than DESKFLOW_REPORTS_MAX_AGE (engine.report_snapshots)."""
+
+    __tablename__ = "report_snapshots"
+
+    #: the canonical filters (engine.reports `Filters.query()` as sorted JSON); "{}" for none
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    #: every figure (engine.report_snapshots `to_json`)
+    figures: Mapped[list[Any]]
+    computed_at: Mapped[datetime]
 
 
 # ---------------------------------------------------------------- knowledge

@@ -20,6 +20,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import report_snapshots
 from engine.delivery import DEAD, DELIVERED, RETRY, SKIPPED, Clock, deliver_due
 from engine.delivery_config import DeliveryConfig
 from engine.service import RequestService, utcnow
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 def run_worker(sessionmaker: sessionmaker[Session], config: DeliveryConfig, now_fn: Clock, *,
                run_timers: Callable[[datetime], int] | None, stop: threading.Event,
                poll_interval: float = 2.0, once: bool = False, batch: int = 50,
-               resolver: Resolver = socket.getaddrinfo, sender: Sender | None = None) -> int:
+               resolver: Resolver = socket.getaddrinfo, sender: Sender | None = None,
+               refresh_reports: Callable[[datetime], bool] | None = None) -> int:
     """Run passes until `stop` is set (or one pass if `once`); return how many items were handled.
 
     Without a `sender`, emails go through SMTP connections kept open across messages and passes,
@@ -46,7 +48,7 @@ def run_worker(sessionmaker: sessionmaker[Session], config: DeliveryConfig, now_
     try:
         while not stop.is_set():
             worked = run_pass(sessionmaker, config, now_fn, run_timers=run_timers, batch=batch,
-                              resolver=resolver, sender=send)
+                              resolver=resolver, sender=send, refresh_reports=refresh_reports)
             handled += max(worked, 0)
             if once:
                 break
@@ -63,12 +65,22 @@ def run_worker(sessionmaker: sessionmaker[Session], config: DeliveryConfig, now_
 
 def run_pass(sessionmaker: sessionmaker[Session], config: DeliveryConfig, now_fn: Clock, *,
              run_timers: Callable[[datetime], int] | None, batch: int = 50,
-             resolver: Resolver = socket.getaddrinfo, sender: Sender | None = None) -> int:
-    """Fire due timers and deliver one batch; return the items handled, or -1 if a step failed.
+             resolver: Resolver = socket.getaddrinfo, sender: Sender | None = None,
+             refresh_reports: Callable[[datetime], bool] | None = None) -> int:
+    """Fire due timers, deliver one batch and refresh the reports snapshot when it is due;
+    return the items handled, or -1 if a step failed.
 
     A pass that did something logs one line: `delivered 3, retry 1, dead 0; timers fired 2`.
+    A refresh logs its own line and is no item: an idle worker still sleeps between passes.
     """
     worked, failed, fired = 0, False, 0
+    if refresh_reports is not None:
+        try:
+            if refresh_reports(now_fn()):
+                log.info("refreshed the reports snapshot")
+        except Exception:
+            log.exception("reports refresh failed")
+            failed = True
     if run_timers is not None:
         try:
             fired = run_timers(now_fn())
@@ -103,9 +115,25 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
 def work_for(service: RequestService, stop: threading.Event, *, poll_interval: float = 2.0,
              once: bool = False) -> int:
-    """Fire `service`'s timers and deliver its outbox (SMTP settings from the environment)."""
+    """Fire `service`'s timers, deliver its outbox (SMTP settings from the environment) and keep
+    the unfiltered reports snapshot fresh (DESKFLOW_REPORTS_MAX_AGE; 0: no snapshots)."""
     return run_worker(service.sessions, DeliveryConfig.from_env(os.environ), utcnow,
-                      run_timers=service.run_due, stop=stop, poll_interval=poll_interval, once=once)
+                      run_timers=service.run_due, stop=stop, poll_interval=poll_interval, once=once,
+                      refresh_reports=reports_refresher(service.sessions,
+                                                        report_snapshots.max_age(os.environ)))
+
+
+def reports_refresher(sessionmaker: sessionmaker[Session],
+                      max_age: int) -> Callable[[datetime], bool] | None:
+    """What a pass calls to refresh the unfiltered reports snapshot (None for max age 0)."""
+    if max_age <= 0:
+        return None
+
+    def refresh(now: datetime) -> bool:
+        with sessionmaker.begin() as s:
+            return report_snapshots.refresh_unfiltered(s, now, max_age)
+
+    return refresh
 
 
 def start_in_background(service: RequestService, interval: float = 5.0,

@@ -226,8 +226,7 @@ def _visible(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type
         return query
     if not seer.agent:
         return query.where(false())
-    if cat.settings.agents_see != "groups" or filters.assignee == seer.id \
-            or filters.group in seer.groups:
+    if not _probing(seer, cat, filters):
         return query
     queued = _per_row(select(Task.id).where(
         Task.request_id == Request.id,
@@ -237,6 +236,12 @@ def _visible(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type
                                                   AuditEvent.event.in_(WORK_EVENTS)), seer)
     return query.where(or_(Request.assignment_group_id.in_(seer.groups),
                            Request.assignee_id == seer.id, queued.exists(), worked.exists()))
+
+
+def _probing(seer: _Seer, cat: Catalog, filters: Filters) -> bool:
+    """Does the agent's visibility probe tasks and work events per record (`_visible`)?"""
+    return seer.agent and not seer.admin and cat.settings.agents_see == "groups" \
+        and filters.assignee != seer.id and filters.group not in seer.groups
 
 
 def _per_row(sub: Select[Any], seer: _Seer) -> Select[Any]:  # type: ignore[type-arg]
@@ -275,18 +280,35 @@ def _matching(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[typ
               filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
     """`query` (over requests) narrowed to the records the viewer may work that match: the
     conditions stand in the statement itself, so an index in the sort's order serves a page."""
+    return _visible(_filtered(query, seer, cat, filters), seer, cat, filters)
+
+
+def _filtered(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type-arg]
+              filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
+    """`query` narrowed by the filters and the text, before the viewer's visibility."""
     searching = seer.dialect == "sqlite" and len(filters.q or "") >= search_index.TRIGRAM
     # (a record gets its number in the transaction that stores it: no condition on it, and
     # a count can read an index alone)
     query = _where(query, filters, cat, searching)
-    if filters.q:
-        query = _searched(query, seer, filters.q)
-    return _visible(query, seer, cat, filters)
+    return _searched(query, seer, filters.q) if filters.q else query
+
+
+def _capped(query: Select[Any]) -> Select[Any]:  # type: ignore[type-arg]
+    return select(func.count()).select_from(query.limit(COUNT_CAP + 1).subquery())
 
 
 def _count_query(seer: _Seer, cat: Catalog, filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
-    return select(func.count()).select_from(
-        _matching(select(Request.id), seer, cat, filters).limit(COUNT_CAP + 1).subquery())
+    """The capped count. Where visibility probes tasks and work events per record, the
+    records of the viewer's groups are counted first, from an index alone: when more than
+    COUNT_CAP of them match, so many match in all, and the probing count (a scan of the
+    table until enough match) never runs: a CASE evaluates its other branch only if needed."""
+    full = _capped(_matching(select(Request.id), seer, cat, filters))
+    if not (_probing(seer, cat, filters) and seer.groups):
+        return full
+    grouped = _capped(_filtered(select(Request.id), seer, cat, filters)
+                      .where(Request.assignment_group_id.in_(seer.groups)))
+    return select(case((grouped.scalar_subquery() > COUNT_CAP, COUNT_CAP + 1),
+                       else_=full.scalar_subquery()))
 
 
 def count(session: Session, cat: Catalog, viewer: str, filters: Filters) -> tuple[int, bool]:
@@ -320,6 +342,14 @@ def _page_query(seer: _Seer, cat: Catalog, filters: Filters,
     # the states in words need each row's workflow version: one statement for the page, and
     # without the definitions, which engine.versions.workflow_of has parsed once already
     versions = selectinload(Request.workflow_version).defer(WorkflowVersion.definition)
+    if filters.q and filters.kind and filters.status and seer.dialect == "postgresql":
+        # the matching ids first, then their rows: the ids of the text's hits joined to an
+        # index (ix_requests_type_status_group), where a statement for whole rows fetches
+        # the row of every hit to check the filters on it
+        ids = _matching(select(Request.id), seer, cat, filters).correlate(None)
+        return (select(Request).options(versions).where(Request.id.in_(ids))
+                .order_by(*_order(filters, cat))
+                .limit(PAGE_SIZE + 1).offset((max(1, page) - 1) * PAGE_SIZE))
     return (_matching(select(Request).options(versions), seer, cat, filters)
             .order_by(*_order(filters, cat))
             .limit(PAGE_SIZE + 1).offset((max(1, page) - 1) * PAGE_SIZE))

@@ -25,6 +25,7 @@ class Defaults:
     DESKFLOW_ATTACHMENTS_DIR: str | None = None     # default: attachments/ in the instance folder
     DESKFLOW_ATTACHMENT_MAX_FILE = MAX_FILE         # bytes per file
     DESKFLOW_ATTACHMENT_MAX_RECORD = MAX_RECORD     # bytes per record (live files)
+    DESKFLOW_REPORTS_MAX_AGE = 300                  # seconds /reports serves a snapshot; 0 = live
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

@@ -6,16 +6,27 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import login_required
 from markupsafe import Markup
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engine import permissions, reports
+from engine import permissions, report_snapshots, reports
 from engine.errors import NotAllowed, NotFound
 from engine.reports import Filters
 from web.charts import bars, columns
-from web.context import catalog, now, session, viewer
+from web.context import catalog, now, service, session, viewer
 
 bp = Blueprint("reports", __name__)
 
@@ -33,9 +44,9 @@ def _allowed() -> None:
                          "the reports.")
 
 
-def _filters() -> Filters:
+def _filters(raw: Any = None) -> Filters:
     cat = catalog()
-    return reports.parse_filters(session(), request.args,
+    return reports.parse_filters(session(), request.args if raw is None else raw,
                                  priorities=tuple(p.id for p in cat.settings.priorities),
                                  items=tuple(i.id for i in cat.items))
 
@@ -65,17 +76,49 @@ def _chart(fig: reports.Figure) -> Markup | None:
     return None
 
 
+def _every(seconds: int) -> str:
+    """How often the figures are recomputed, in words: "5 minutes", "1 hour", "90 seconds"."""
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    raise AssertionError("unreachable: every whole number is a number of seconds")
+
+
+def _show(f: Filters) -> str:
+    max_age = report_snapshots.max_age(current_app.config)
+    # a snapshot computed now is stored in a write transaction of its own, for every process
+    shown = report_snapshots.current_figures(session(), f, now(), max_age,
+                                             writer=service().sessions)
+    at = shown.computed_at.strftime("%H:%M UTC")
+    as_of = (f"Figures computed live at {at}." if shown.live
+             else f"Figures as of {at}, refreshed every {_every(max_age)}.")
+    charts = {fig.name: _chart(fig) for fig in shown.figures}
+    cat = catalog()
+    return render_template("reports/index.html", figures=shown.figures, charts=charts, filters=f,
+                           query=f.query(), kinds=reports.RECORD_TYPES, as_of=as_of,
+                           live=shown.live, priorities=[p.id for p in cat.settings.priorities])
+
+
 @bp.get("/reports")
 @login_required
 def index() -> str:
     _allowed()
-    f = _filters()
-    figures = reports.all_figures(session(), f, now())
-    charts = {fig.name: _chart(fig) for fig in figures}
-    cat = catalog()
-    return render_template("reports/index.html", figures=figures, charts=charts, filters=f,
-                           query=f.query(), kinds=reports.RECORD_TYPES,
-                           priorities=[p.id for p in cat.settings.priorities])
+    return _show(_filters())
+
+
+@bp.post("/reports/refresh")
+@login_required
+def refresh() -> WerkzeugResponse:
+    """Recompute the figures of the posted filters now, then show them (a redirect)."""
+    _allowed()
+    f = _filters(request.form)
+    max_age = report_snapshots.max_age(current_app.config)
+    if max_age:  # (live figures are computed by the page itself)
+        report_snapshots.current_figures(session(), f, now(), max_age, fresh=True,
+                                         writer=service().sessions)
+    query = f.query()
+    return redirect(url_for("reports.index") + ("?" + urlencode(query) if query else ""))
 
 
 @bp.get("/reports/records.csv")

@@ -263,3 +263,31 @@ def test_the_agents_lists_default_views_walk_an_index_in_their_order(desk, acme)
                 page
             continue
         assert used & set(indexes) and not sorted_in_memory(page), (raw, page)
+
+
+def test_a_search_by_kind_and_status_joins_the_hits_to_an_index_of_ids(desk, acme):
+    if desk.dialect.name != "postgresql":
+        pytest.skip("SQLite looks the hits up by id (the test above)")
+    page, count = worklist_plans(desk, acme, kind="incident", status="open",
+                                 group="service-desk", q="kerberos")
+    for statement in (page, count):
+        assert "ix_requests_type_status_group" in statement, statement
+        assert "Seq Scan on requests" not in statement, statement
+
+
+def test_the_count_reads_the_viewers_groups_first_and_probes_no_further(desk, acme):
+    with desk.begin() as conn:  # 1,500 records of the service desk: more than the cap
+        conn.execute(update(Request).where(Request.id % 2 == 0)
+                     .values(assignment_group_id="service-desk"))
+    with Session(desk) as s:
+        count = worklist.count_query(s, acme, "p7", worklist.parse_filters(s, acme, "p7", {}))
+        assert worklist.count(s, acme, "p7", worklist.Filters()) == (worklist.COUNT_CAP + 1, True)
+        compiled = count.compile(desk, compile_kwargs={"literal_binds": True})
+        if desk.dialect.name == "sqlite":
+            shown = plan(desk, count)
+            assert re.search(r"SEARCH requests USING COVERING INDEX ix_requests_\w+ "
+                             r"\(assignment_group_id=\?\)", shown), shown
+            return
+        run = "\n".join(str(r[0]) for r in s.execute(text(f"EXPLAIN ANALYZE {compiled}")))
+    scans = [line for line in run.splitlines() if "Seq Scan on requests" in line]
+    assert scans and all("never executed" in line for line in scans), run

@@ -225,6 +225,8 @@ POLICY: dict[tuple[str, str, str], tuple[int, ...]] = {
     ("GET", "/reports/records.csv", "-"):                      ADMINS,
     ("GET", "/reports/<name>.csv", "volume"):                  ADMINS,
     ("GET", "/reports/<name>.csv", "missing"):                 ADMINS_MISSING,
+    # recomputing the figures now: an empty form is the unfiltered view, back to the page
+    ("POST", "/reports/refresh", "-"):                         (302, 403, 403, 403, 403, 403, 403, 403, 302),
     # ---------------------------------------------------------------- approvals
     ("GET", "/approvals", "-"):                                ANYONE,
     ("POST", "/approvals/bulk", "-"):                          EMPTY_FORM,

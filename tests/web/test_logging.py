@@ -189,6 +189,7 @@ def test_the_worker_logs_json_lines_with_its_counts(runner, tmp_path, template_d
     assert messages[0].startswith(f"worker for {url}, catalog {ACME} (")
     assert messages[0].endswith("), polling every 2.0s")
     assert messages[1:] == ["worker started: polling every 2.0s, 4 deliveries at once",
+                            "refreshed the reports snapshot",
                             "delivered 3, retry 0, dead 0; timers fired 0",
                             "worker stopped after 3 items"]
 
