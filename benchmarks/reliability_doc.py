@@ -44,7 +44,8 @@ CRITERIA = {
     25: "fields a form does not have change nothing",
     26: "no write without a CSRF token; a GET never writes",
     31: "what a person types comes back escaped, in pages and in emails",
-    39: "PostgreSQL unreachable under load: the app recovers with no restart, 0 errors after",
+    39: "PostgreSQL unreachable: 503 with Retry-After from a page that needs no database, "
+        "never a 500; the app recovers with no restart, 0 errors after",
     40: "a killed `deskflow worker` is restarted; rows it held are retried after their lease",
 }
 CITE = re.compile(r"reliability-tests\.md,\s*tests?\s+((?:\d+(?:,\s*|\s+and\s+)?)+)")

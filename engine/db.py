@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,9 @@ from engine.extras import require_database_driver
 from engine.models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: seconds a PostgreSQL connection attempt may take, so a page or /readyz fails fast while the
+#: server is down instead of hanging on a host that does not answer (libpq's minimum is 2)
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def normalize_url(url: str) -> str:
@@ -44,7 +49,8 @@ def engine_options(url: str) -> dict[str, Any]:
     if make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                  "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20,
+            "connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}}
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -81,7 +87,10 @@ def configure_sqlite(engine: Engine) -> None:
 
 def make_engine(url: str, **kw: Any) -> Engine:
     url = normalize_url(url)
-    engine = create_engine(url, **{**engine_options(url), **kw})
+    options = engine_options(url)
+    if "connect_args" in kw:  # added to ours (the connect timeout), not instead of them
+        kw = {**kw, "connect_args": {**options.get("connect_args", {}), **kw["connect_args"]}}
+    engine = create_engine(url, **{**options, **kw})
     configure_sqlite(engine)
     return engine
 
@@ -104,6 +113,30 @@ def is_busy(exc: BaseException) -> bool:
         return False
     text = str(exc.orig)
     return "database is locked" in text or "database is busy" in text
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached or the connection to it was lost.
+
+    Decided by the exception's class and code, never its text: SQLAlchemy saw a disconnect
+    (`connection_invalidated`: a server restart killed the connection), psycopg could not
+    connect or lost the connection (an OperationalError with no SQLSTATE, or a connection,
+    shutdown or "cannot connect now" SQLSTATE), or SQLite cannot open its file.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return (orig.sqlite_errorcode & 0xFF) == sqlite3.SQLITE_CANTOPEN
+    psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be one of its
+    if psycopg is None or not isinstance(orig, psycopg.OperationalError):
+        return False
+    errors = psycopg.errors
+    return orig.sqlstate is None or isinstance(orig, (
+        errors.ConnectionException, errors.AdminShutdown, errors.CrashShutdown,
+        errors.CannotConnectNow))
 
 
 def make_sessionmaker(engine: Engine, writes: bool = True) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ from flask import Flask
 ENV_KEYS = ("DESKFLOW_DATABASE_URL", "DESKFLOW_CATALOG", "DESKFLOW_BASE_URL",
             "DESKFLOW_RATELIMIT_STORAGE", "DESKFLOW_SECURE_COOKIES", "DESKFLOW_IDLE_TIMEOUT",
             "DESKFLOW_TRUSTED_PROXIES", "DESKFLOW_ATTACHMENTS_DIR", "DESKFLOW_ATTACHMENT_MAX_FILE",
-            "DESKFLOW_ATTACHMENT_MAX_RECORD", "DESKFLOW_METRICS")
+            "DESKFLOW_ATTACHMENT_MAX_RECORD", "DESKFLOW_METRICS", "DESKFLOW_REPORTS_MAX_AGE")
 
 
 def create_app(config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -45,6 +45,13 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
                       SESSION_COOKIE_NAME="__Host-deskflow" if secure else "deskflow")
     app.config["RATELIMIT_STORAGE_URI"] = app.config["DESKFLOW_RATELIMIT_STORAGE"]
     require_ratelimit_storage(app.config["RATELIMIT_STORAGE_URI"])
+    # Redis down or unreachable: throttle in memory, per process, until it answers again
+    # (Flask-Limiter checks now and then), never an error page; its errors come wrapped
+    # (limits.errors.StorageError) and a blackholed Redis costs a second, not a hang.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True, **(
+        {"socket_connect_timeout": 1, "socket_timeout": 1}
+        if str(app.config["RATELIMIT_STORAGE_URI"]).startswith(("redis://", "rediss://")) else {})})
     proxies = app.config["DESKFLOW_TRUSTED_PROXIES"]
     if not isinstance(proxies, int) or isinstance(proxies, bool) or proxies < 0:
         from catalog.errors import UsageError
@@ -55,6 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
 
         # the client address (throttling, logs) from the last `proxies` X-Forwarded-For hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+    from engine.report_snapshots import max_age
+
+    app.config["DESKFLOW_REPORTS_MAX_AGE"] = max_age(app.config)  # a bad value fails at start
     catalog = Path(app.config.get("DESKFLOW_CATALOG") or bundled_catalog())
 
     extensions.db.init_app(app)

@@ -27,7 +27,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from limits import parse
-from limits.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
 from sqlalchemy import Executable, delete, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -142,9 +142,15 @@ def _slow_down_failure(account: str) -> None:
     """
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    strategy = FixedWindowRateLimiter(limiter.storage)
-    strategy.hit(ACCOUNT_FAILURES, "sign-in-failures", account)
-    remaining = strategy.get_window_stats(ACCOUNT_FAILURES, "sign-in-failures", account).remaining
+    # Flask-Limiter's strategy on its storage, or on memory while that storage is down
+    strategy = limiter.limiter
+    try:
+        strategy.hit(ACCOUNT_FAILURES, "sign-in-failures", account)
+        remaining = strategy.get_window_stats(ACCOUNT_FAILURES, "sign-in-failures", account).remaining
+    except StorageError:
+        log.warning("sign-in throttling: the rate-limit storage cannot be reached; this failed "
+                    "sign-in is not slowed down")
+        return
     delay = failure_delay(ACCOUNT_FAILURES.amount - remaining)
     if delay:
         sleep(delay)

@@ -303,7 +303,8 @@ def _pair(text: str, option: str) -> tuple[str, str]:
 @log_options
 @friendly
 def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None:
-    """Fire due timers and deliver the outbox (emails, webhooks) until stopped."""
+    """Fire due timers, deliver the outbox (emails, webhooks) and refresh the reports snapshot
+    until stopped."""
     import logging
     import os
     import threading
@@ -313,11 +314,17 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
 
     from catalog.loader import load_valid_catalog
     from engine.db import make_engine, make_sessionmaker
+    from engine.errors import DatabaseUnreadable
     from engine.service import RequestService, utcnow
     from engine.worker import install_signal_handlers, work_for
     from web.config import secret_key
 
     catalog = load_valid_catalog(catalog_path)
+    try:
+        _require_current_schema(db_url, "then start the worker again")
+    except DatabaseUnreadable as exc:
+        # a server still starting (or restarting): each pass retries it, as it would later on
+        logging.getLogger("engine.worker").warning("%s; starting anyway, each pass tries again", exc)
     # the portal's key (DESKFLOW_SECRET_KEY, else the one in the portal's instance folder), so
     # the signed links in emails the worker queues (satisfaction surveys, email actions) open in
     # the portal
@@ -330,6 +337,21 @@ def worker(db_url: str, catalog_path: Path, once: bool, interval: float) -> None
         "worker for %s, catalog %s (%s), polling every %ss",
         make_url(db_url).render_as_string(hide_password=True), catalog_path, catalog.version, interval)
     work_for(service, stop, poll_interval=interval, once=once)
+
+
+def _require_current_schema(db_url: str, then: str) -> None:
+    """Refuse a database whose schema is not this Deskflow's (SchemaOutOfDate, naming the
+    upgrade command); DatabaseUnreadable when it cannot be read at all."""
+    from sqlalchemy.engine import make_url
+
+    from engine.errors import SchemaOutOfDate
+    from engine.migrate import schema_problem
+
+    problem = schema_problem(db_url)
+    if problem:
+        shown = make_url(db_url).render_as_string(hide_password=True)
+        upgrade = "deskflow db upgrade" + ("" if db_url == DEFAULT_DB else f" --db '{shown}'")
+        raise SchemaOutOfDate(f"{problem}; run `{upgrade}` first, {then}.")
 
 
 # ---------------------------------------------------------------- serving
@@ -371,17 +393,9 @@ def _start_worker(app: Any, interval: float = 5.0) -> tuple[Any, Any]:
 @friendly
 def serve(catalog_path: Path, db_url: str, host: str, port: int, insecure_cookies: bool) -> None:
     """Serve a catalog with werkzeug: for trials and small teams (gunicorn for production)."""
-    from sqlalchemy.engine import make_url
-
-    from engine.errors import SchemaOutOfDate
-    from engine.migrate import schema_problem
     from web import create_app
 
-    problem = schema_problem(db_url)
-    if problem:
-        shown = make_url(db_url).render_as_string(hide_password=True)
-        upgrade = "deskflow db upgrade" + ("" if db_url == DEFAULT_DB else f" --db '{shown}'")
-        raise SchemaOutOfDate(f"{problem}; run `{upgrade}` first, then serve again.")
+    _require_current_schema(db_url, "then serve again")
     config: dict[str, Any] = {"DESKFLOW_DATABASE_URL": db_url,
                               "DESKFLOW_CATALOG": str(catalog_path.resolve())}
     if insecure_cookies:

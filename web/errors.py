@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from engine.db import is_busy
+from engine.db import is_busy, is_unreachable
 from engine.errors import EngineError, InvalidInput, Unavailable
 from web.extensions import db
 from web.logs import request_id
@@ -20,6 +21,7 @@ log = logging.getLogger("deskflow.web")
 #: seconds a client should wait after a 503 (the database stayed locked through its busy timeout)
 RETRY_AFTER = "2"
 BUSY = "The service is busy right now. Wait a moment and try again."
+UNREACHABLE = "The database cannot be reached just now. Please try again in a moment."
 
 TITLES = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found",
           405: "Not allowed here", 409: "Something changed", 410: "Link no longer valid",
@@ -80,7 +82,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError) -> Any:
-        """SQLite stayed locked through the whole busy timeout: 503, never 500."""
+        """SQLite stayed locked through the whole busy timeout, or the database cannot be
+        reached (a PostgreSQL restart): 503 with Retry-After, never 500."""
+        if is_unreachable(exc):
+            return database_unreachable(exc)
         if not is_busy(exc):
             return unexpected(exc)
         log.warning("database busy on %s %s", request.method, request.path)
@@ -88,3 +93,42 @@ def init_app(app: Flask) -> None:
         response = app.make_response(_page(503, BUSY))
         response.headers["Retry-After"] = RETRY_AFTER
         return response
+
+    def database_unreachable(exc: DBAPIError) -> Any:
+        log.warning("database unreachable on %s %s: %s", request.method, request.path,
+                    _reason(exc))
+        # the connection is gone (SQLAlchemy invalidated it): the next request checks out a fresh
+        # one, pre-pinged on PostgreSQL
+        with suppress(SQLAlchemyError):
+            db.session.rollback()
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            page = _page(503, UNREACHABLE, headers={"Retry-After": RETRY_AFTER})
+        else:
+            page = _page_without_database(503, "Database unavailable", UNREACHABLE)
+        response = app.make_response(page)
+        response.headers["Retry-After"] = RETRY_AFTER
+        return response
+
+
+def _page_without_database(status: int, title: str, message: str) -> tuple[str, int]:
+    """An HTML error page that reads nothing from the database.
+
+    Rendered by Jinja directly: `render_template` runs the context processors, and Flask-Login's
+    loads the signed-in person (a query) before any template line runs; error.html's nav reads
+    the viewer and counts too.
+    """
+    portal = current_app.extensions.get("deskflow")
+    site_name = portal.catalog.settings.name if portal is not None else "Deskflow"
+    html = current_app.jinja_env.get_template("unavailable.html").render(
+        status=status, title=title, message=message, reference=request_id(), site_name=site_name)
+    return html, status
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's first line and class, for the log: no traceback, no password."""
+    text = str(exc.orig).strip()
+    line = text.splitlines()[0] if text else ""
+    password = db.engine.url.password
+    if password:
+        line = line.replace(str(password), "***")
+    return f"{type(exc.orig).__name__}: {line}" if line else type(exc.orig).__name__

@@ -199,3 +199,24 @@ def test_the_number_of_trusted_proxies_must_be_a_whole_number(throttled, proxies
         throttled(DESKFLOW_TRUSTED_PROXIES=proxies)
     assert str(caught.value) == \
         f"DESKFLOW_TRUSTED_PROXIES must be a whole number, 0 or more (not {proxies})"
+
+
+def test_with_redis_unreachable_sign_ins_are_still_throttled_in_memory_and_never_fail(
+        throttled, waits):
+    from web.extensions import limiter
+
+    # nothing listens on port 1: every call to the configured storage fails
+    app = throttled(DESKFLOW_RATELIMIT_STORAGE="redis://127.0.0.1:1")
+    client = app.test_client()
+    try:
+        answers = Counter(sign_in_from(client, "198.51.100.7", "alice", f"wrong guess {i}")
+                          for i in range(12))
+        assert answers == Counter({401: 10, 429: 2})
+        for i in range(14):
+            assert sign_in_from(client, f"203.0.113.{i}", "alice", "wrong guess") == 401
+        assert waits == [0.25, 0.5, 1.0, 2.0]
+        assert sign_in_from(app.test_client(), "192.0.2.1", "alice", PASSWORD) == 302
+    finally:
+        # the limiter is one object for every app of the process, and remembers the storage
+        # it saw down (one app per process in production); later tests' apps start afresh
+        limiter._storage_dead = False

@@ -1,0 +1,257 @@
+"""The database down: 503 with Retry-After, never 500; /readyz fails fast; the app recovers by
+itself (docs/operations.md; docs/reliability-tests.md, test 39)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+import engine.db
+from engine.db import create_schema, engine_options, is_unreachable, make_engine
+from tests.acme import ACME
+from web import create_app
+
+UNREACHABLE = "The database cannot be reached just now. Please try again in a moment."
+BEARER = {"Authorization": "Bearer dft_" + "x" * 43}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_on(url: str, tmp_path: Path) -> Flask:
+    return create_app({"TESTING": True, "SECRET_KEY": "test", "DESKFLOW_DATABASE_URL": url,
+                       "DESKFLOW_CATALOG": str(ACME), "DESKFLOW_SECURE_COOKIES": False,
+                       "RATELIMIT_ENABLED": False}, instance_path=str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def down(tmp_path) -> Flask:
+    """The app on a PostgreSQL server that is not running: its port refuses connections."""
+    return app_on(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", tmp_path)
+
+
+def unreachable_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "deskflow.web"]
+
+
+def test_a_page_is_a_503_with_retry_after_and_a_reference_while_postgresql_is_down(down, caplog):
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = down.test_client().get("/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.mimetype == "text/html"
+    assert "<h1 class=\"display-6\">Database unavailable</h1>" in body
+    assert f'<p class="lead">{UNREACHABLE}</p>' in body
+    assert f"Reference: <code>{response.headers['X-Request-ID']}</code>" in body
+    assert "Traceback" not in body and "Connection refused" not in body
+    [line] = unreachable_lines(caplog)
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    assert line.getMessage().startswith("database unreachable on GET /: OperationalError: ")
+
+
+def test_an_api_call_is_a_503_problem_with_retry_after_while_postgresql_is_down(down, caplog):
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = down.test_client().get("/api/v1/catalog", headers=BEARER)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json() == {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+                                   "detail": UNREACHABLE,
+                                   "request_id": response.headers["X-Request-ID"]}
+    [line] = unreachable_lines(caplog)
+    assert line.getMessage().startswith("database unreachable on GET /api/v1/catalog: ")
+
+
+def test_a_page_asked_for_as_json_is_a_503_problem(down):
+    response = down.test_client().get("/", headers={"Accept": "application/json"})
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+    assert response.get_json()["detail"] == UNREACHABLE
+
+
+def test_readyz_names_the_database_when_postgresql_is_down(down):
+    response = down.test_client().get("/readyz")
+    checks = response.get_json()["checks"]
+    assert response.status_code == 503
+    assert checks["database"].startswith("unreachable: ")
+    assert checks["migrations"] == "unknown: the database did not answer"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that takes TCP connections and never answers: a server hung or unreachable."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield int(s.getsockname()[1])
+
+
+def test_readyz_and_pages_give_up_on_a_server_that_never_answers(silent_server, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setattr(engine.db, "PG_CONNECT_TIMEOUT_S", 2)  # libpq's minimum
+    app = app_on(f"postgresql://postgres@127.0.0.1:{silent_server}/x", tmp_path)
+    answers: dict[str, int] = {}
+
+    def ask() -> None:
+        client = app.test_client()
+        answers["readyz"] = client.get("/readyz").status_code
+        answers["page"] = client.get("/").status_code
+
+    asking = threading.Thread(target=ask, daemon=True)
+    started = time.monotonic()
+    asking.start()
+    asking.join(timeout=30)  # without a connect timeout, libpq waits for the server forever
+    assert not asking.is_alive(), "a request hung on a server that does not answer"
+    assert answers == {"readyz": 503, "page": 503}
+    assert time.monotonic() - started < 30
+
+
+def test_postgresql_connections_give_up_after_the_connect_timeout():
+    assert engine_options("postgresql+psycopg://db/x")["connect_args"] == {"connect_timeout": 5}
+    assert "connect_timeout" not in engine_options("sqlite:///x.sqlite")["connect_args"]
+
+
+# ---------------------------------------------------------------- SQLite: the file goes away
+
+def test_a_signed_in_page_is_a_503_while_the_database_file_cannot_be_opened_then_recovers(
+        app, client, auth, tmp_path, caplog):
+    from web.extensions import db
+
+    auth.login("alice")
+    assert client.get("/requests").status_code == 200
+    db_file = tmp_path / "deskflow.sqlite"
+    with app.app_context():
+        db.engine.dispose()  # close the pooled connections: the next one opens the file again
+    moved = list(tmp_path.glob("deskflow.sqlite*"))
+    for path in moved:
+        path.rename(path.with_name("away-" + path.name))
+    db_file.mkdir()  # what stands at the database's path cannot be opened as one
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = client.get("/requests")
+    body = response.get_data(as_text=True)
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+    assert f'<p class="lead">{UNREACHABLE}</p>' in body
+    assert "Sign out" not in body  # no nav: it reads the signed-in person and counts
+    [line] = unreachable_lines(caplog)
+    assert line.getMessage().startswith("database unreachable on GET /requests: OperationalError: ")
+    db_file.rmdir()
+    for path in moved:
+        path.with_name("away-" + path.name).rename(path)
+    recovered = client.get("/requests")
+    assert recovered.status_code == 200  # no restart, no manual step
+    assert "Sign out" in recovered.get_data(as_text=True)
+
+
+def test_other_database_errors_stay_a_500(app, client, caplog):
+    from web.extensions import db
+
+    def broken() -> str:
+        db.session.execute(text("SELECT * FROM no_such_table"))
+        return "never"
+
+    app.add_url_rule("/broken-query", "broken_query", broken)
+    response = client.get("/broken-query")
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers
+    assert UNREACHABLE not in response.get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- a real PostgreSQL restart
+
+PG_URL = os.environ.get("DESKFLOW_TEST_DATABASE_URL", "")
+needs_postgresql = pytest.mark.skipif(
+    not PG_URL or make_url(PG_URL).get_backend_name() != "postgresql",
+    reason="PostgreSQL tests need DESKFLOW_TEST_DATABASE_URL")
+
+
+def terminate(pids: list[int]) -> None:
+    """What a PostgreSQL restart does to the connections it had: end their server processes."""
+    admin = make_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+
+@needs_postgresql
+def test_a_connection_a_restart_killed_counts_as_unreachable():
+    eng = make_engine(PG_URL)
+    try:
+        with eng.connect() as conn:
+            terminate([conn.scalar(text("SELECT pg_backend_pid()"))])
+            with pytest.raises(DBAPIError) as caught:
+                conn.execute(text("SELECT 1"))
+        assert caught.value.connection_invalidated
+        assert is_unreachable(caught.value)
+        with eng.connect() as conn:  # a fresh connection, with no step by hand
+            assert conn.scalar(text("SELECT 1")) == 1
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """The test database's URL, in a schema of its own holding Deskflow's tables."""
+    schema = f"down_{uuid.uuid4().hex[:8]}"
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = make_engine(url.render_as_string(hide_password=False))
+    create_schema(scoped)
+    scoped.dispose()
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@needs_postgresql
+def test_the_app_answers_503_while_its_connection_dies_then_recovers_by_itself(pg_schema, tmp_path,
+                                                                                  caplog):
+    from web.extensions import db
+
+    app = app_on(pg_schema, tmp_path)
+
+    def dies_midway() -> str:
+        terminate([db.session.scalar(text("SELECT pg_backend_pid()"))])
+        db.session.execute(text("SELECT 1"))
+        return "never"
+
+    app.add_url_rule("/dies-midway", "dies_midway", dies_midway)
+    client = app.test_client()
+    assert client.get("/readyz").get_json()["checks"]["database"] == "ok"
+    with app.app_context(), db.engine.connect() as conn:
+        pooled = conn.scalar(text("SELECT pg_backend_pid()"))
+    terminate([pooled])  # the connection waiting in the pool dies, as in a restart
+    assert client.get("/readyz").get_json()["checks"]["database"] == "ok"  # pre-ping replaced it
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = client.get("/dies-midway")
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+    assert f'<p class="lead">{UNREACHABLE}</p>' in response.get_data(as_text=True)
+    [line] = unreachable_lines(caplog)
+    assert line.getMessage() == ("database unreachable on GET /dies-midway: AdminShutdown: "
+                                 "terminating connection due to administrator command")
+    assert client.get("/readyz").get_json()["checks"]["database"] == "ok"
+    with app.app_context():
+        db.engine.dispose()
