@@ -57,6 +57,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 sys.path.insert(1, str(SUPPORT))
 
 import gunicorn_run  # noqa: E402
+from pg_server import DISPOSABLE, Postgres  # noqa: E402
 from sqlalchemy import text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -96,50 +97,6 @@ def percentile(ordered: list[float], p: float) -> float:
 
 
 free_port = gunicorn_run.free_port
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-
-class Postgres:
-    """A PostgreSQL server of our own in a temporary folder, which we may restart at will."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.dir = tmp / "pg"
-        self.port = free_port()
-        self.bin = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                       check=True).stdout.strip())
-
-    def _as_postgres(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        return subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120)
-
-    def start(self) -> str:
-        self.dir.mkdir()
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-            shutil.chown(self.dir.parent, "postgres", "postgres")
-        out = self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust",
-                                "-U", "postgres", "--no-sync")
-        if out.returncode:
-            raise RuntimeError(f"initdb failed: {out.stderr[-1000:]}")
-        self._ctl("start")
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _ctl(self, verb: str, *extra: str) -> None:
-        opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c max_connections=200 -c full_page_writes=off")
-        out = self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-w",
-                                "-l", str(self.dir / "server.log"), "-o", opts, *extra, verb)
-        if out.returncode:
-            raise RuntimeError(f"pg_ctl {verb} failed: {out.stderr[-1000:]} "
-                               f"{(self.dir / 'server.log').read_text()[-1000:]}")
-
-    def restart(self) -> None:
-        self._ctl("restart", "-m", "fast")
-
-    def stop(self) -> None:
-        self._ctl("stop", "-m", "immediate")
 
 
 # ---------------------------------------------------------------- the receivers
@@ -652,7 +609,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     if args.pg_url:
         server_url = args.pg_url
     else:
-        pg = Postgres(tmp)
+        pg = Postgres(tmp, DISPOSABLE)
         server_url = pg.start()
     name = f"deskflow_load_{os.getpid()}"
     catalog = make_catalog(tmp, hooks.port)

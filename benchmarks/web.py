@@ -1,36 +1,47 @@
-"""Benchmark: the portal under gunicorn on 100,000 stored requests, and ordering against a bare Flask floor.
+"""Benchmark: the portal under gunicorn on 1,000,000 records (PostgreSQL) and 100,000 (SQLite).
 
 Prints, measured in one run, on SQLite and on PostgreSQL:
+  (0) memory: the pages of (b) on a database of 1,000 records first, the gunicorn workers'
+      largest RSS afterwards, to compare with the same after (b) at full size;
   (a) the data: the acme catalog's directory and `--requests` stored requests (a tenth of them
       waiting on approvals spread over the approvers, open tasks spread over the queues, the
       rest closed) — a few hundred made by the request service, the rest cloned from those
       with executemany/COPY under new ids, numbers, dates, and with record fields drawn
       afresh (types by RECORD_SHARES, assignment groups and assignees, priorities, categories,
-      SLA states, titles; SEARCH_WORD in about 0.5% of them); the inbox, queue and agents'
-      list query plans;
+      SLA states, titles; SEARCH_WORD in about 0.5% of them), each clone's dashboards row
+      computed from its own columns (engine.record_figures.fact_row); the inbox, queue and
+      agents' list query plans;
   (b) the approver inbox (/approvals), a fulfiller queue (/queues/<group>) and a request page
       (/requests/<number>), the agents' list (/records) unfiltered and with three filters
       and a text search (kind, status, the busiest assignment group, q=SEARCH_WORD) as an
-      agent of that group (the sidebar's view counts run too), each signed in through /login
-      as the person who would open it,
+      agent of that group (the sidebar's view counts run too), and the dashboards (/reports,
+      every figure, as a person with the reporting role: served from the shared snapshot,
+      docs/reports.md; the first view computes it; for information, the same page computed
+      live in process is timed too), each signed in through /login as the person who would
+      open it,
       served by gunicorn with 2 sync workers on 127.0.0.1 and loaded by closed-loop clients
       in other processes for `--duration` seconds: p50/p95/p99 latency and requests/s;
   (c) orders submitted per second (POST /items/mobile-phone with a valid form and CSRF token:
-      form validation, transition, audit, outbox) against a bare Flask handler doing one
-      INSERT into the same database (benchmarks/web_support/bare.py), same gunicorn settings,
-      same duration and concurrency.
+      form validation, transition, audit, outbox) against a hand-written Flask view doing the
+      same work on the same database (benchmarks/web_support/bare.py): the sign-in lookup from
+      the same session cookie, Flask-WTF's CSRF check, the form parsed into the answers, and
+      with SQLAlchemy Core in one transaction the rows one real order wrote (found by diffing
+      every table around a test order, printed per table, and checked on one floor order
+      before the run); same gunicorn settings, same duration and concurrency.
 A page that misses its target (or every page with --profile) is then run in process with
 Flask's test client: SQL statements per request and where they come from, time in SQL and
 in templates, and the functions that take the time.
-Targets: p95 <= 15 ms on SQLite and <= 20 ms on PostgreSQL for each page, the agents' list
-<= 20 ms and <= 25 ms;
-orders/s >= 0.5x the bare handler's inserts/s on each database.
+Targets: p95 <= 15 ms on SQLite and <= 20 ms on PostgreSQL for each page and the agents'
+list; the dashboards p95 <= 500 ms; the workers' RSS within 10% of the 1,000-record run's;
+orders/s >= 0.5x the hand-written view's orders/s on each database.
 
-    python benchmarks/web.py [--db sqlite|postgresql|both] [--duration 15] [--requests 100000]
-                             [--concurrency 2] [--profile]
+    python benchmarks/web.py [--db sqlite|postgresql|both] [--duration 15] [--requests N]
+                             [--concurrency 2] [--profile] [--no-rss]
 
-PostgreSQL: DESKFLOW_BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
-names the server; the benchmark creates a database deskflow_webbench_<random> and drops it.
+PostgreSQL: a server of the benchmark's own (initdb in a temporary folder, the settings
+docs/operations.md recommends: benchmarks/web_support/pg_server.py PRODUCTION), or the server
+DESKFLOW_BENCH_DATABASE_URL names; the benchmark creates a database deskflow_webbench_<random>
+there and drops it.
 """
 
 from __future__ import annotations
@@ -69,6 +80,7 @@ sys.path.insert(1, str(SUPPORT))
 
 import gunicorn_run  # noqa: E402
 import loadgen  # noqa: E402
+from pg_server import PRODUCTION, Postgres  # noqa: E402
 from sqlalchemy import Engine, create_engine, event, func, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
@@ -84,18 +96,24 @@ from engine.errors import EngineError  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Approval, Base, Membership, Person, Request, Task, UTCDateTime  # noqa: E402
 from engine.permissions import can_order  # noqa: E402
+from engine.record_figures import fact_row  # noqa: E402
 from engine.service import RequestService  # noqa: E402
 
 ACME = ROOT / "examples" / "acme"
-PG_URL = os.environ.get("DESKFLOW_BENCH_DATABASE_URL",
-                        "postgresql://postgres@127.0.0.1:5432/postgres")
+#: an existing server to use instead of one of our own with pg_server.PRODUCTION's settings
+PG_URL = os.environ.get("DESKFLOW_BENCH_DATABASE_URL")
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "deskflow-web-benchmark-not-a-secret"
 WORKERS = 2
 WARMUP_S = 2.0
 GOALS_MS = {"sqlite": 15.0, "postgresql": 20.0}
-#: the agents' list (/records), default view and filtered with a text search
-LIST_GOALS_MS = {"sqlite": 20.0, "postgresql": 25.0}
+#: the dashboards (/reports: every figure's chart and table), on each database
+DASHBOARD_GOAL_MS = 500.0
+#: stored records by default: a company's years of history on PostgreSQL, less on SQLite
+DEFAULT_RECORDS = {"sqlite": 100_000, "postgresql": 1_000_000}
+#: the small database the gunicorn workers' memory is first measured on (RSS at SMALL vs the
+#: full size: flat within RSS_GOAL_PCT)
+SMALL_RECORDS, RSS_GOAL_PCT = 1_000, 10.0
 #: the records' fields on the clones, as a service desk has them: types, groups, priorities
 RECORD_SHARES = {"incident": 0.45, "request": 0.45, "change": 0.07, "problem": 0.03}
 GROUP_SHARES = {"service-desk": 0.35, "it-ops": 0.15, "apps-team": 0.12, "it-hardware": 0.10,
@@ -114,6 +132,8 @@ SEARCH_WORD, SEARCH_SHARE = "kerberos", 0.005
 SUBMIT_GOAL = 0.5
 ORDER_ITEM = "mobile-phone"
 ORDER_AS = "alice"
+#: acme's agent with the reporting role: the dashboards
+REPORTER = "ivan"
 CHUNK = 5_000
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
 
@@ -168,6 +188,8 @@ TASK_VALUES = {"string": "user.one", "textarea": "Completed as planned, with no 
 STAGES = ("approval", "task", "closed", "approval", "task", "closed", "rejected", "cancelled",
           "task", "closed")
 CHILD_TABLES = ("approvals", "tasks", "timers", "comments", "audit_events", "outbox", "assets")
+#: one row per record, computed from the clone's own columns (engine.record_figures.fact_row)
+FACTS = "record_facts"
 
 
 class Clock:
@@ -191,13 +213,13 @@ def percentile(ordered: list[float], p: float) -> float:
 # ---------------------------------------------------------------- databases
 
 @contextmanager
-def database(kind: str, tmp: Path) -> Iterator[str]:
+def database(kind: str, tmp: Path, pg_url: str) -> Iterator[str]:
     """A fresh, empty database URL: an SQLite file, or a PostgreSQL database dropped afterwards."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp / f'webbench-{secrets.token_hex(3)}.sqlite'}"
         return
     name = f"deskflow_webbench_{secrets.token_hex(5)}"
-    server = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    server = make_url(pg_url).set(drivername="postgresql+psycopg")
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -346,7 +368,7 @@ class Shape:
 
 def shapes() -> dict[str, Shape]:
     out = {}
-    for name in ("requests", *CHILD_TABLES):
+    for name in ("requests", *CHILD_TABLES, FACTS):
         table = Base.metadata.tables[name]
         cols = [c.name for c in table.columns]
         out[name] = Shape(name, cols,
@@ -448,6 +470,20 @@ def clone_requests(kind: str, url: str, total: int, rng: random.Random) -> tuple
     numbers = {rid: rows[0][0][table_shapes["requests"].cols.index("number")]
                for rid, rows in prepared["requests"].items()}
     created_ix = table_shapes["requests"].cols.index("created_at")
+    req_cols = table_shapes["requests"].cols
+    facts = table_shapes[FACTS]
+
+    def fact(row: list[Any], shifted: dict[int, datetime]) -> list[Any]:
+        """The clone's dashboards row, from its own columns as the engine computes it."""
+        where = {name: i for i, name in enumerate(req_cols)}
+        got = fact_row(lambda name: shifted.get(where[name], row[where[name]]))
+        out = [got[name] for name in facts.cols]
+        for i in facts.times:
+            out[i] = None if out[i] is None else native_time(out[i])
+        if kind == "sqlite":
+            for i in facts.bools:
+                out[i] = None if out[i] is None else int(out[i])
+        return out
 
     loader = _SqliteLoader(url) if kind == "sqlite" else _PostgresLoader(url)
     try:
@@ -463,11 +499,13 @@ def clone_requests(kind: str, url: str, total: int, rng: random.Random) -> tuple
                     shp = table_shapes[name]
                     for values, times, _ in prepared[name].get(tmpl, ()):
                         row = list(values)
-                        for i, t in times:
-                            row[i] = native_time(t + delta)
+                        shifted = {i: t + delta for i, t in times}
+                        for i, t in shifted.items():
+                            row[i] = native_time(t)
                         if name == "requests":
                             row[0], row[shp.cols.index("number")] = new_id, new_number
                             desk_fields(row, shp.cols, rng, members)
+                            batch[FACTS].append(fact(row, shifted))
                         else:
                             row[0] = next_id[name]
                             next_id[name] += 1
@@ -481,7 +519,7 @@ def clone_requests(kind: str, url: str, total: int, rng: random.Random) -> tuple
                             if name == "assets" and row[shp.cols.index("key")] is not None:
                                 row[shp.cols.index("key")] += f"-{new_id}"  # unique per type
                         batch[name].append(row)
-            for name in ("requests", *CHILD_TABLES):
+            for name in ("requests", *CHILD_TABLES, FACTS):
                 if batch[name]:
                     loader.load(table_shapes[name], batch[name])
             loader.commit()
@@ -509,6 +547,7 @@ def desk_fields(row: list[Any], cols: list[str], rng: random.Random,
         title += f" ({SEARCH_WORD} ticket)"
     put("title", title)
     put("assignment_group_id", group)
+    put("group_path", group)
     put("assignee_id", rng.choice(members[group]) if not is_open or rng.random() < 0.55 else None)
     put("priority", rng.choices(list(PRIORITY_SHARES), list(PRIORITY_SHARES.values()))[0])
     put("category", rng.choice(CATEGORIES))
@@ -714,6 +753,20 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def worker_rss_mib(server: Server) -> float:
+    """The largest resident set of the gunicorn workers, MiB (/proc/<pid>/status VmRSS)."""
+    sizes = [0]
+    for pid in _children(server.pid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if found:
+            sizes.append(int(found.group(1)))
+    return max(sizes) / 1024
+
+
 def postgres_jiffies() -> dict[int, int]:
     """CPU used so far by each PostgreSQL server process (they run this benchmark's queries)."""
     out = {}
@@ -792,9 +845,16 @@ class PageRun:
     why_not: str = ""
     body: str | None = None  # a POST of this form, else a GET
     goals: dict[str, float] = field(default_factory=lambda: GOALS_MS)
+    #: what the page must show to count as served (else the request number in the path)
+    expect: str = "REQ-"
+    #: requests per profiling pass (fewer for a slow page)
+    profile_n: int | None = None
 
 
-def bench_pages(server: Server, data: Dataset, args: argparse.Namespace) -> list[PageRun]:
+def bench_pages(server: Server, data: Dataset, args: argparse.Namespace,
+                strict: bool = True) -> list[PageRun]:
+    """Each page under load; `strict`: only a page showing what it should (at 1,000 records the
+    filtered list may rightly be empty, and is loaded all the same for the memory figure)."""
     runs = [PageRun("inbox", f"approver inbox /approvals as {data.approver}", data.approver,
                     ["/approvals"]),
             PageRun("queue", f"queue /queues/{data.queue} as {data.agent}", data.agent,
@@ -804,8 +864,11 @@ def bench_pages(server: Server, data: Dataset, args: argparse.Namespace) -> list
                     [f"/requests/{n}" for n in data.numbers])]
     runs += [PageRun(name, f"agents' list /records{'?' if raw else ''}{urlencode(raw)} as "
                            f"{data.desk_agent}", data.desk_agent,
-                     [f"/records{'?' if raw else ''}{urlencode(raw)}"], goals=LIST_GOALS_MS)
+                     [f"/records{'?' if raw else ''}{urlencode(raw)}"])
              for name, raw in list_views(data).items()]
+    runs.append(PageRun("dashboards", f"dashboards /reports as {REPORTER}", REPORTER,
+                        ["/reports"], goals=dict.fromkeys(GOALS_MS, DASHBOARD_GOAL_MS),
+                        expect="<svg", profile_n=10))
     clients: dict[str, loadgen.Client] = {}
     for run in runs:
         try:
@@ -816,10 +879,10 @@ def bench_pages(server: Server, data: Dataset, args: argparse.Namespace) -> list
             run.why_not = str(exc)
             print(f"{run.label:<44} not measured: {run.why_not}")
             continue
-        expected = run.paths[0].rsplit("/", 1)[1] if run.name == "request" else "REQ-"
+        expected = run.paths[0].rsplit("/", 1)[1] if run.name == "request" else run.expect
         if status != 200:
             run.why_not = f"GET {run.paths[0]} answered {status}"
-        elif expected not in html:
+        elif expected not in html and strict:
             run.why_not = f"GET {run.paths[0]} shows no {expected} ({len(html)} B)"
         if run.why_not:
             print(f"{run.label:<44} not measured: {run.why_not}")
@@ -858,8 +921,13 @@ def count_requests(url: str) -> int:
 
 def bench_submit(server: Server, data: Dataset, env: dict[str, str], tmp: Path,
                  args: argparse.Namespace) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
-    """Orders/s through Deskflow, then inserts/s through the bare handler; same load."""
-    from bare import create_table  # benchmarks/web_support/bare.py
+    """Orders/s through Deskflow, then through the floor writing the same rows; same load.
+
+    One test order through the page first: the rows it wrote (every table diffed around it)
+    are what the floor writes per order; one order through the floor is checked to write the
+    same rows before the floor is loaded.
+    """
+    from bare import differences, rows_written, table_marks  # benchmarks/web_support/bare.py
 
     path = f"/items/{ORDER_ITEM}"
     try:
@@ -869,18 +937,41 @@ def bench_submit(server: Server, data: Dataset, env: dict[str, str], tmp: Path,
     body, why_not = order_body(client, path)
     if body is None:
         return None, None, why_not
-    before = count_requests(data.url)
+    before, marks = count_requests(data.url), table_marks(data.url)
     status, headers, html = client.request("POST", path, loadgen_form(body))
     if status not in (302, 303) or count_requests(data.url) != before + 1:
         errors = re.findall(r'class="invalid-feedback[^"]*"[^>]*>\s*([^<]+)', html)
         return None, None, (f"a test order answered {status} "
                             f"{headers.get('Location', '')} {errors[:5] or html[:300]!r}")
+    written = rows_written(data.url, marks)
+    print("the floor writes per order: "
+          + ", ".join(f"{table} {n}" for table, n in written.counts().items())
+          + "".join(f"; {table} {n} once for all orders, not copied"
+                    for table, n in written.shared.items())
+          + (f"; the order also changed {', '.join(written.uncopied)}: not copied"
+             if written.uncopied else ""))
     cookie = client.cookie_header()
-    create_table(data.url)
-    with gunicorn("benchmarks.web_support.bare:create_app()", env, tmp / f"bare-{data.kind}.log",
-                  "/health") as bare_server:
-        bare = load(bare_server, "POST", [path], None, body, (200,), args)
+    floor_env = dict(env, DESKFLOW_BENCH_FLOOR_ROWS=json.dumps(written.rows))
+    with gunicorn("benchmarks.web_support.bare:create_app()", floor_env,
+                  tmp / f"bare-{data.kind}.log", "/health") as bare_server:
+        probe = loadgen.Client(bare_server.port)
+        probe.cookies = dict(client.cookies)  # Deskflow's session cookie: the floor reads it
+        before, marks = count_requests(data.url), table_marks(data.url)
+        status, _, answer = probe.request("POST", path, loadgen_form(body))
+        if status != 200 or count_requests(data.url) != before + 1:
+            return None, None, f"a test order through the floor answered {status} {answer[:300]!r}"
+        unlike = differences(data.url, written, rows_written(data.url, marks))
+        if unlike:
+            return None, None, "the floor's order differs from Deskflow's: " + "; ".join(unlike[:5])
+        print(f"one order through the floor ({answer}) wrote the same rows as Deskflow's "
+              "(ids, numbers, times, nonces and link tokens aside)")
+        before = count_requests(data.url)
+        bare = load(bare_server, "POST", [path], cookie, body, (200,), args)
         bare["ok_codes"] = (200,)
+        bare["stored"] = count_requests(data.url) - before
+    print(f"the floor's requests grew by {bare['stored']:,} during its run (warm-up included); "
+          f"it answered {bare['ok']:,} orders with 200 in the measured window"
+          + ("" if bare["stored"] >= bare["ok"] else ": FEWER ROWS THAN ANSWERS"))
     before = count_requests(data.url)
     desk = load(server, "POST", [path], cookie, body, (302, 303), args)
     desk["ok_codes"] = (302, 303)
@@ -1008,7 +1099,7 @@ def explain(app: Any, statement: str, parameters: Any, label: str) -> None:
         print(f"      {str(row[-1]).rstrip()}")
 
 
-def profile_pages(url: str, runs: list[PageRun], n: int) -> None:
+def profile_pages(url: str, runs: list[PageRun], default_n: int) -> None:
     """Each page in process (Flask test client, same database): where its time goes."""
     from flask import before_render_template, template_rendered
 
@@ -1035,6 +1126,7 @@ def profile_pages(url: str, runs: list[PageRun], n: int) -> None:
     before_render_template.connect(rendering, app)
     template_rendered.connect(rendered, app)
     for run in runs:
+        n = run.profile_n or default_n
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         form = {"username": run.user, "password": PASSWORD}
@@ -1060,7 +1152,7 @@ def profile_pages(url: str, runs: list[PageRun], n: int) -> None:
                 response = client.post(path, data=MultiDict(post))
                 assert response.status_code in (302, 303), (path, response.status_code)
 
-        for i in range(30):
+        for i in range(min(30, n)):
             hit(i)
         # pass 1: timings only (cheap hooks)
         times = []
@@ -1138,6 +1230,30 @@ def profile_pages(url: str, runs: list[PageRun], n: int) -> None:
         db.engine.dispose()
 
 
+def live_dashboards(url: str, views: int = 3) -> list[float]:
+    """/reports computed live (DESKFLOW_REPORTS_MAX_AGE=0), in process, ms per view: what a
+    view waits for when its snapshot is older than the max age (the worker keeps the
+    unfiltered one fresh; the load above reads snapshots)."""
+    from web import create_app
+    from web.extensions import db
+
+    app = create_app({"DESKFLOW_DATABASE_URL": url, "DESKFLOW_CATALOG": str(ACME),
+                      "SECRET_KEY": SECRET_KEY, "DESKFLOW_SECURE_COOKIES": False,
+                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False,
+                      "DESKFLOW_REPORTS_MAX_AGE": 0})
+    client = app.test_client()
+    client.post("/login", data={"username": REPORTER, "password": PASSWORD})
+    times = []
+    for _ in range(views + 1):
+        t0 = time.perf_counter()
+        response = client.get("/reports")
+        times.append((time.perf_counter() - t0) * 1e3)
+        assert response.status_code == 200, response.status_code
+    with app.app_context():
+        db.engine.dispose()
+    return sorted(times[1:])  # the first warms the process
+
+
 # ---------------------------------------------------------------- the change calendar
 
 CALENDAR_CHANGES = 5_000
@@ -1209,23 +1325,48 @@ def server_errors(log: Path) -> None:
         print("\n".join("    " + line for line in lines[failures[0]:failures[0] + 25]))
 
 
+def small_rss(kind: str, acme: Catalog, tmp: Path, args: argparse.Namespace) -> float | None:
+    """The workers' memory after the same page loads on SMALL_RECORDS records."""
+    print(f"\n-- {kind}: memory first, on {SMALL_RECORDS:,} records (the same pages, same load)")
+    with database(kind, tmp, args.pg_url) as url:
+        data = build(kind, url, acme, SMALL_RECORDS)
+        with gunicorn("web:create_app()", server_env(url), tmp / f"small-{kind}.log",
+                      "/login") as server:
+            runs = bench_pages(server, data, args, strict=False)
+            rss = worker_rss_mib(server)
+    if not all(run.result for run in runs):
+        return None
+    print(f"gunicorn workers' RSS after the pages on {SMALL_RECORDS:,} records: {rss:.1f} MiB")
+    return rss
+
+
 def bench_database(kind: str, acme: Catalog, tmp: Path, args: argparse.Namespace) -> list[str]:
-    print(f"\n== {kind}: {args.requests:,} stored requests, gunicorn {WORKERS} sync workers, "
+    records = args.requests or DEFAULT_RECORDS[kind]
+    small = None if args.no_rss else small_rss(kind, acme, tmp, args)
+    print(f"\n== {kind}: {records:,} stored requests, gunicorn {WORKERS} sync workers, "
           f"{args.concurrency} closed-loop clients, {args.duration:g} s per measurement "
           f"after {WARMUP_S:g} s warm-up")
     lines = []
-    with database(kind, tmp) as url:
-        data = build(kind, url, acme, args.requests)
+    with database(kind, tmp, args.pg_url) as url:
+        data = build(kind, url, acme, records)
         print_dataset(data)
         env = server_env(url)
         log = tmp / f"deskflow-{kind}.log"
         with gunicorn("web:create_app()", env, log, "/login") as server:
             runs = bench_pages(server, data, args)
+            rss = worker_rss_mib(server)
+            if small:
+                print(f"gunicorn workers' RSS after the pages on {records:,} records: {rss:.1f} MiB "
+                      f"({(rss - small) / small * 100:+.1f}% against {SMALL_RECORDS:,} records)")
+            live = live_dashboards(url)
+            print(f"{'dashboards computed live (max age 0), in process':<44} median "
+                  f"{statistics.median(live):6.0f} ms of {len(live)} views (a view whose snapshot "
+                  f"is older than DESKFLOW_REPORTS_MAX_AGE waits this long)")
             calendar = bench_change_calendar(server, url, data, args)
             desk, bare, why_not = bench_submit(server, data, env, tmp, args)
         if desk and bare:
             show(f"order POST /items/{ORDER_ITEM} as {ORDER_AS}", desk)
-            show("bare Flask handler, one INSERT", bare)
+            show("hand-written Flask view, same rows", bare)
             ratio = desk["ok_per_second"] / bare["ok_per_second"]
             print(f"orders stored during the run (warm-up included): {desk['stored']:,}; "
                   f"Deskflow / bare = {desk['ok_per_second']:.1f} / {bare['ok_per_second']:.1f} "
@@ -1241,6 +1382,9 @@ def bench_database(kind: str, acme: Catalog, tmp: Path, args: argparse.Namespace
         lines.append(target(f"web.change_calendar_month_p95_ms_{kind}",
                             calendar["p95"] if calendar else None, "<=", 50))
         lines.append(target(f"web.submit_vs_bare_{kind}", ratio, ">=", SUBMIT_GOAL, 3))
+        if not args.no_rss:
+            growth = abs(rss - small) / small * 100 if small else None
+            lines.append(target(f"web.rss_growth_pct_{kind}", growth, "<=", RSS_GOAL_PCT, 1))
         slow = [r for r in runs if r.result and (args.profile or r.result["p95"] > r.goals[kind])]
         if desk and (args.profile or (ratio or 0) < SUBMIT_GOAL):
             slow.append(PageRun("submit", f"order POST /items/{ORDER_ITEM}", ORDER_AS,
@@ -1268,7 +1412,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per measurement")
-    ap.add_argument("--requests", type=int, default=100_000, help="stored requests")
+    ap.add_argument("--requests", type=int, default=None,
+                    help="stored requests (default: 100,000 on SQLite, 1,000,000 on PostgreSQL)")
+    ap.add_argument("--no-rss", action="store_true",
+                    help=f"skip the memory comparison with {SMALL_RECORDS:,} records")
     ap.add_argument("--concurrency", type=int, default=WORKERS,
                     help="closed-loop clients (default: one per gunicorn worker)")
     ap.add_argument("--profile", action="store_true", help="profile every page, not only misses")
@@ -1282,8 +1429,21 @@ def main() -> None:
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="deskflow-webbench-") as tmp_name:
-        for kind in kinds:
-            lines += bench_database(kind, acme, Path(tmp_name), args)
+        tmp = Path(tmp_name)
+        own = None
+        if "postgresql" in kinds and not PG_URL:
+            own = Postgres(tmp, PRODUCTION)
+            args.pg_url = own.start()
+            print("PostgreSQL: a server of our own, " + ", ".join(
+                f"{k}={v}" for k, v in PRODUCTION.items()) + " (docs/operations.md)")
+        else:
+            args.pg_url = PG_URL or ""
+        try:
+            for kind in kinds:
+                lines += bench_database(kind, acme, tmp, args)
+        finally:
+            if own:
+                own.stop()
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     print("\n".join(lines))
 
