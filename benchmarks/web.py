@@ -1167,6 +1167,7 @@ def profile_pages(url: str, runs: list[PageRun], default_n: int) -> None:
         render_ms = sum(renders.values()) * 1e3 / n
         # pass 2: where each statement comes from (walks the stack; not timed)
         sql.rows, sql.on, sql.origins = [], True, True
+        sql.examples.clear()  # this page's statements, not an earlier page's of the same origin
         for i in range(n):
             hit(i)
         sql.on = False

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from engine.db import is_busy, writer
+from engine.db import is_busy, is_unreachable, writer
 from engine.models import LoginSession, Person
 from web.extensions import db, limiter, login
 from web.passwords import check_password, hasher
@@ -107,7 +107,9 @@ def write_or_skip(sessions: sessionmaker[Session], statements: Sequence[Executab
             for statement in statements:
                 s.execute(statement)
     except DBAPIError as exc:
-        if not is_busy(exc):
+        if is_unreachable(exc):  # a restart of the database: the next page view writes it
+            log.warning("session bookkeeping skipped: the database cannot be reached")
+        elif not is_busy(exc):
             log.exception("session bookkeeping failed")
         return False
     return True
