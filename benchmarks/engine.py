@@ -558,11 +558,22 @@ def bench_deskflow_completions(tmp: Path, n: int) -> tuple[float, dict[str, str]
     return n / spent, figures, state, AppRows(changes, {"workflow_versions": versions})
 
 
+def complete(workflow: Any, name: str, approver: str) -> None:
+    """Spiff: approve the ready user task `name` as `approver`, then run on to the next wait."""
+    from SpiffWorkflow.util.task import TaskState  # SpiffWorkflow is optional: imported late
+
+    task = workflow.get_next_task(state=TaskState.READY, manual=True)
+    assert task is not None and task.task_spec.name == name, task
+    task.data.update({f"{name}_decision": "approved", f"{name}_by": approver,
+                      f"{name}_at": datetime.now(UTC).isoformat()})
+    task.run()
+    workflow.do_engine_steps()
+
+
 def bench_spiff_completions(tmp: Path, n: int) -> tuple[float, int, int]:
     from SpiffWorkflow.bpmn.parser import BpmnParser
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-    from SpiffWorkflow.util.task import TaskState
 
     parser = BpmnParser()
     parser.add_bpmn_file(str(BPMN))
@@ -573,14 +584,6 @@ def bench_spiff_completions(tmp: Path, n: int) -> tuple[float, int, int]:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("CREATE TABLE instances (id INTEGER PRIMARY KEY, state TEXT NOT NULL)")
-
-    def complete(workflow: Any, name: str, approver: str) -> None:
-        task = workflow.get_next_task(state=TaskState.READY, manual=True)
-        assert task is not None and task.task_spec.name == name, task
-        task.data.update({f"{name}_decision": "approved", f"{name}_by": approver,
-                          f"{name}_at": datetime.now(UTC).isoformat()})
-        task.run()
-        workflow.do_engine_steps()
 
     def store(sql: str, *params: Any) -> None:
         con.execute("BEGIN IMMEDIATE")
@@ -669,7 +672,6 @@ def bench_spiff_fair(tmp: Path, n: int, app: AppRows, catalog_root: Path
     from SpiffWorkflow.bpmn.parser import BpmnParser
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-    from SpiffWorkflow.util.task import TaskState
 
     parser = BpmnParser()
     parser.add_bpmn_file(str(BPMN))
@@ -687,14 +689,6 @@ def bench_spiff_fair(tmp: Path, n: int, app: AppRows, catalog_root: Path
         state = Table("spiff_instances", MetaData(), Column("id", Integer, primary_key=True),
                       Column("state", Text, nullable=False))
         state.create(engine)
-
-        def complete(workflow: Any, name: str, approver: str) -> None:
-            task = workflow.get_next_task(state=TaskState.READY, manual=True)
-            assert task is not None and task.task_spec.name == name, task
-            task.data.update({f"{name}_decision": "approved", f"{name}_by": approver,
-                              f"{name}_at": datetime.now(UTC).isoformat()})
-            task.run()
-            workflow.do_engine_steps()
 
         def create(i: int) -> int:
             with engine.begin() as conn:

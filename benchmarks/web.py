@@ -1099,16 +1099,22 @@ def explain(app: Any, statement: str, parameters: Any, label: str) -> None:
         print(f"      {str(row[-1]).rstrip()}")
 
 
+def in_process_app(url: str, **extra: Any) -> Any:
+    """The portal on the benchmark's database for Flask's test client (no throttling)."""
+    from web import create_app
+
+    return create_app({"DESKFLOW_DATABASE_URL": url, "DESKFLOW_CATALOG": str(ACME),
+                       "SECRET_KEY": SECRET_KEY, "DESKFLOW_SECURE_COOKIES": False,
+                       "RATELIMIT_ENABLED": False, **extra})
+
+
 def profile_pages(url: str, runs: list[PageRun], default_n: int) -> None:
     """Each page in process (Flask test client, same database): where its time goes."""
     from flask import before_render_template, template_rendered
 
-    from web import create_app
     from web.extensions import db
 
-    app = create_app({"DESKFLOW_DATABASE_URL": url, "DESKFLOW_CATALOG": str(ACME),
-                      "SECRET_KEY": SECRET_KEY, "DESKFLOW_SECURE_COOKIES": False,
-                      "RATELIMIT_ENABLED": False})
+    app = in_process_app(url)
     with app.app_context():
         sql = SqlLog(db.engine)
     renders: Counter[str] = Counter()
@@ -1235,13 +1241,9 @@ def live_dashboards(url: str, views: int = 3) -> list[float]:
     """/reports computed live (DESKFLOW_REPORTS_MAX_AGE=0), in process, ms per view: what a
     view waits for when its snapshot is older than the max age (the worker keeps the
     unfiltered one fresh; the load above reads snapshots)."""
-    from web import create_app
     from web.extensions import db
 
-    app = create_app({"DESKFLOW_DATABASE_URL": url, "DESKFLOW_CATALOG": str(ACME),
-                      "SECRET_KEY": SECRET_KEY, "DESKFLOW_SECURE_COOKIES": False,
-                      "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False,
-                      "DESKFLOW_REPORTS_MAX_AGE": 0})
+    app = in_process_app(url, WTF_CSRF_ENABLED=False, DESKFLOW_REPORTS_MAX_AGE=0)
     client = app.test_client()
     client.post("/login", data={"username": REPORTER, "password": PASSWORD})
     times = []
