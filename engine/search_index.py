@@ -11,18 +11,20 @@ transaction that changes it, whatever code writes (the request service, a bulk s
   query (`record_search MATCH '{record comments} : "text"'`): a substring, case-insensitively,
   served by the index; one or two characters are a LIKE on each record's row, as the list
   reads records (in the sort's order, until it has a page).
-- PostgreSQL: a table (`request_id`, `body` = record and comments, `notes`) with GIN
-  `gin_trgm_ops` indexes (extension pg_trgm), searched with ILIKE '%text%', which the trigram
-  index serves from three characters on (shorter texts row by row, as on SQLite).
+- PostgreSQL: a table (`request_id`, `body` = record and comments, `notes`) stored in lower
+  case, with GIN `gin_trgm_ops` indexes (extension pg_trgm), searched with
+  `LIKE lower('%text%')`, which the trigram index serves from three characters on (shorter
+  texts row by row, as on SQLite). That is what ILIKE does (the database's lower() on both
+  sides), without lowering the whole text of every row the index finds, again per search.
 
 A bulk writer (the history importer) pauses the triggers on requests inside its own
 transaction (`pause`: a row in `record_search_paused`, which no other transaction sees) and
 indexes the records it wrote in one statement before it commits (`resume`): several times
 faster than a trigger per row.
 
-The objects are created by migrations 0014 and 0018 and, for databases made from the models
-(`engine.db.create_schema`), by `create`. They live outside `Base.metadata` (an FTS5 table
-and its shadow tables are no model); `include_name` keeps them out of the comparison of
+The objects are created by migrations 0014, 0018 and 0028 and, for databases made from the
+models (`engine.db.create_schema`), by `create`. They live outside `Base.metadata` (an FTS5
+table and its shadow tables are no model); `include_name` keeps them out of the comparison of
 models and database (Alembic autogenerate, the schema tests).
 """
 
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, column, or_, select, table, union
+from sqlalchemy import ColumnElement, Connection, and_, column, func, or_, select, table, union
 
 from engine.models import Request
 
@@ -96,12 +98,12 @@ SQLITE_FILL = ("INSERT INTO record_search(rowid, record, comments, notes) "
                f"{_sqlite_comments('r.id', True)} FROM requests r")
 
 _PG_ROWS = """SELECT r.id,
-       coalesce(r.number, '') || chr(10) || coalesce(r.title, '') || chr(10)
+       lower(coalesce(r.number, '') || chr(10) || coalesce(r.title, '') || chr(10)
          || coalesce(r.answers::text, '')
          || coalesce(chr(10) || (SELECT string_agg(c.body, chr(10) ORDER BY c.id) FROM comments c
-                                 WHERE c.request_id = r.id AND NOT c.internal), ''),
-       coalesce((SELECT string_agg(c.body, chr(10) ORDER BY c.id) FROM comments c
-                 WHERE c.request_id = r.id AND c.internal), '')
+                                 WHERE c.request_id = r.id AND NOT c.internal), '')),
+       lower(coalesce((SELECT string_agg(c.body, chr(10) ORDER BY c.id) FROM comments c
+                       WHERE c.request_id = r.id AND c.internal), ''))
 FROM requests r"""
 POSTGRESQL = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -238,8 +240,9 @@ def matches(dialect: str, text: str, notes_readable: ColumnElement[bool]) -> Col
     else:
         index = table(TABLE, column("request_id"), column("body"), column("notes"))
         key = index.c.request_id
-        body = index.c.body.ilike(_like(text), escape="\\")
-        notes = index.c.notes.ilike(_like(text), escape="\\")
+        pattern = func.lower(_like(text))  # lowered as the text stored: by the database
+        body = index.c.body.like(pattern, escape="\\")
+        notes = index.c.notes.like(pattern, escape="\\")
     if len(text) < TRIGRAM:
         return select(key).where(key == Request.id, or_(body, and_(notes, notes_readable))) \
             .exists()

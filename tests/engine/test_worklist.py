@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 
 from engine import worklist
-from engine.db import make_engine
+from engine.db import make_engine, make_sessionmaker
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.migrate import upgrade
+from engine.migrate import alembic_config, upgrade
 from engine.models import AuditEvent, Comment, Request
+from engine.service import RequestService
 from engine.worklist import Filters
+from tests.history.conftest import fresh_database
 
 
 def order(service, answers, item="report-incident", actor="alice", **changes):
@@ -123,6 +127,22 @@ def test_the_search_finds_titles_numbers_answers_and_comments(three, sessions, a
     assert numbers(sessions, acme, q="floor Printer") == []  # no match across two fields
 
 
+def test_the_search_ignores_case_in_titles_answers_comments_and_notes(three, sessions, acme,
+                                                                      service):
+    mail, vpn, printer = three
+    service.edit_record(mail, "frank", {"title": "Mail to İSTANBUL Überlastet"})
+    set_fields(sessions, vpn, answers={"vpn_profile": "Contractor", "reason": "Remote AUDIT"})
+    service.comment(printer, "bob", "Toner CARTRIDGE Ärger", internal=False)
+    service.comment(printer, "frank", "Vendor TICKET Opened", internal=True)
+    # PostgreSQL lowers the text as it lowered the index (İ is i there, not Python's i + dot)
+    assert numbers(sessions, acme, q="mail TO İstanbul üBERLASTET") == [mail]
+    assert numbers(sessions, acme, q="REMOTE audit") == [vpn]
+    assert numbers(sessions, acme, q="cartridge ÄRGER") == [printer]
+    assert numbers(sessions, acme, viewer="frank", q="vendor Ticket opened") == [printer]
+    assert numbers(sessions, acme, viewer="judy", q="vendor Ticket opened") == []
+    assert numbers(sessions, acme, q="Ü") == [mail]  # short: row by row, lowered alike
+
+
 def test_internal_notes_are_found_only_by_those_who_may_read_them(three, sessions, acme,
                                                                   service):
     mail, vpn, printer = three
@@ -202,6 +222,30 @@ def test_migrations_make_the_same_index_as_the_models(db_url, tmp_path, pg_datab
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0028_lowers_the_index_and_the_search_finds_the_same(kind, tmp_path, acme,
+                                                                        answers, clock,
+                                                                        seeing_all):
+    """PostgreSQL: 0028 writes the rows in lower case, its downgrade as they were."""
+    with contextmanager(fresh_database)(kind, tmp_path, acme, migrated=True) as url:
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        service = RequestService(sessions, lambda: acme, clock)
+        printer = order(service, answers, short_description="Printer on FIRE")
+        service.comment(printer, "alice", "Smoke on the Second Floor")
+        service.comment(printer, "frank", "Vendor TICKET", internal=True)
+        found = {q: numbers(sessions, acme, q=q) for q in ("ON fire", "second FLOOR", "ticket")}
+        assert found == {"ON fire": [printer], "second FLOOR": [printer], "ticket": [printer]}
+        command.downgrade(alembic_config(url), "0027")
+        if kind == "postgresql":
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT strpos(body, 'Printer on FIRE') > 0, notes "
+                                         "FROM record_search")).one() == (True, "Vendor TICKET")
+        upgrade(url)
+        assert {q: numbers(sessions, acme, q=q) for q in found} == found
+        engine.dispose()
 
 
 def test_an_upgrade_puts_back_triggers_a_batch_migration_dropped(tmp_path, acme):

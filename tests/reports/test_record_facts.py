@@ -43,7 +43,7 @@ def counts(url: str) -> tuple[int, int, int]:
         out = (conn.scalar(select(func.count()).select_from(Request)),
                conn.scalar(select(func.count()).select_from(RecordFact)),
                conn.scalar(text(f"SELECT count(*) FROM record_search s JOIN requests r "
-                                f"ON r.id = s.{key} WHERE s.{indexed} LIKE '%' || r.number || '%'")))
+                                f"ON r.id = s.{key} WHERE s.{indexed} LIKE '%' || lower(r.number) || '%'")))
     engine.dispose()
     return out
 
