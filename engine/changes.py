@@ -29,7 +29,7 @@ from engine.inputs import fresh
 from engine.models import Asset, AuditEvent, Change, ChangeCI, Request, WorkflowVersion
 from engine.records import can_log_for_callers
 from engine.unit import UnitOfWork, UnitRunner, audit, touch
-from engine.versions import workflow_of
+from engine.versions import workflow_by_id
 
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$", re.ASCII)
 _LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}$", re.ASCII)
@@ -172,14 +172,27 @@ class Scheduled:
 
 
 def calendar_query(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
-    """The changes whose planned window overlaps [start, end) and that may still happen or did."""
+    """The changes whose planned window overlaps [start, end) and that may still happen or did,
+    a row per change and CI it affects (one with no CI for a change without); by start."""
+    return _scheduled(Change.planned_start < end, Change.planned_end > start,
+                      not_(and_(Request.status == "closed", Request.outcome.in_(NOT_HAPPENING))))
+
+
+def _scheduled(*where: Any) -> Select:  # type: ignore[type-arg]
+    # one statement for the changes, their workflow versions and their CIs: on a month of
+    # 400 changes a statement per version and one for the CIs (400 ids bound) cost more than
+    # the changes themselves, most of all on PostgreSQL
     return (select(Request.id, Request.number, Request.title, Request.state, Request.status,
-                   Request.outcome, Request.workflow_version_id, Change.change_type, Change.risk,
-                   Change.planned_start, Change.planned_end)
+                   Request.outcome, Request.workflow_version_id, WorkflowVersion.version,
+                   Change.change_type, Change.risk, Change.planned_start, Change.planned_end,
+                   Asset.id.label("ci_id"), Asset.name.label("ci_name"))
+            .select_from(Change)
             .join(Request, Request.id == Change.request_id)
-            .where(Change.planned_start < end, Change.planned_end > start,
-                   not_(and_(Request.status == "closed", Request.outcome.in_(NOT_HAPPENING))))
-            .order_by(Change.planned_start, Request.id))
+            .join(WorkflowVersion, WorkflowVersion.id == Request.workflow_version_id)
+            .outerjoin(ChangeCI, ChangeCI.request_id == Change.request_id)
+            .outerjoin(Asset, Asset.id == ChangeCI.asset_id)
+            .where(*where)
+            .order_by(Change.planned_start, Request.id, Asset.name, Asset.id))
 
 
 def calendar(session: Session, catalog: Catalog, start: datetime, end: datetime) -> list[Scheduled]:
@@ -187,26 +200,26 @@ def calendar(session: Session, catalog: Catalog, start: datetime, end: datetime)
     return _flagged(session, catalog, session.execute(calendar_query(start, end)).all())
 
 
-def _flagged(session: Session, catalog: Catalog, rows: Sequence[Any]) -> list[Scheduled]:
-    workflows: dict[int, Workflow | None] = {}
+def _flagged(session: Session, catalog: Catalog, rows: Iterable[Any]) -> list[Scheduled]:
+    """Changes from `_scheduled`'s rows (a change's rows are adjacent), flagged."""
+    workflows: dict[int, Workflow] = {}
     out: list[Scheduled] = []
-    for r in rows:
-        if r.workflow_version_id not in workflows:
-            version = session.get(WorkflowVersion, r.workflow_version_id)
-            workflows[r.workflow_version_id] = workflow_of(version) if version else None
-        wf = workflows[r.workflow_version_id]
-        state = wf.state(r.state) if wf else None
-        out.append(Scheduled(
-            r.id, r.number or "", r.title, r.change_type, r.risk, r.state,
-            (state.label or r.state) if state else r.state, r.status, r.outcome, r.planned_start,
-            r.planned_end, r.status == "open" and state is not None
-            and state.kind is StateKind.APPROVAL))
-    by_id = {c.id: c for c in out}
-    for request_id, asset_id, name in session.execute(
-            select(ChangeCI.request_id, Asset.id, Asset.name).join(Asset, Asset.id == ChangeCI.asset_id)
-            .where(ChangeCI.request_id.in_(list(by_id))).order_by(Asset.name, Asset.id)).all() \
-            if by_id else ():
-        by_id[request_id].cis.append((asset_id, name))
+    last: Scheduled | None = None
+    # unpacked, not read by name: a Row's attributes cost more than the rest of the loop
+    for (request_id, number, title, state_name, status, outcome, version_id, version,
+         change_type, risk, start, end, ci_id, ci_name) in rows:
+        if last is None or last.id != request_id:
+            wf = workflows.get(version_id)
+            if wf is None:
+                wf = workflows[version_id] = workflow_by_id(session, version_id, version)
+            state = wf.state(state_name)
+            last = Scheduled(
+                request_id, number or "", title, change_type, risk, state_name,
+                (state.label or state_name) if state else state_name, status, outcome, start,
+                end, status == "open" and state is not None and state.kind is StateKind.APPROVAL)
+            out.append(last)
+        if ci_id is not None:
+            last.cis.append((ci_id, ci_name))
     mark_conflicts(out)
     mark_freezes(out, catalog.settings.change_freezes, ZoneInfo(catalog.settings.time_zone))
     return out
@@ -253,18 +266,12 @@ def warnings_of(session: Session, catalog: Catalog, req: Request) -> list[str]:
     change = session.get(Change, req.id)
     if change is None or change.planned_start is None or change.planned_end is None:
         return []
-    theirs = aliased(ChangeCI)
-    mine = select(theirs.asset_id).where(theirs.request_id == req.id).scalar_subquery()
-    rows = session.execute(
-        select(Request.id, Request.number, Request.title, Request.state, Request.status,
-               Request.outcome, Request.workflow_version_id, Change.change_type, Change.risk,
-               Change.planned_start, Change.planned_end)
-        .join(Change, Change.request_id == Request.id)
-        .where(or_(Request.id == req.id, and_(
-            Change.planned_start < change.planned_end, Change.planned_end > change.planned_start,
-            not_(and_(Request.status == "closed", Request.outcome.in_(NOT_HAPPENING))),
-            exists().where(ChangeCI.request_id == Request.id, ChangeCI.asset_id.in_(mine)))))
-        .order_by(Change.planned_start, Request.id)).all()
+    mine, theirs = aliased(ChangeCI), aliased(ChangeCI)  # not the CIs `_scheduled` joins
+    shared = select(mine.asset_id).where(mine.request_id == req.id).scalar_subquery()
+    rows = session.execute(_scheduled(or_(Request.id == req.id, and_(
+        Change.planned_start < change.planned_end, Change.planned_end > change.planned_start,
+        not_(and_(Request.status == "closed", Request.outcome.in_(NOT_HAPPENING))),
+        exists().where(theirs.request_id == Request.id, theirs.asset_id.in_(shared)))))).all()
     me = next((c for c in _flagged(session, catalog, rows) if c.id == req.id), None)
     if me is None:
         return []

@@ -63,3 +63,11 @@ def workflow_of(row: WorkflowVersion) -> Workflow:
                            + "; ".join(e.render() for e in errors[:3]))
     with _lock:
         return _cache.setdefault(row.version, parsed.model)
+
+
+def workflow_by_id(session: Session, version_id: int, version: str) -> Workflow:
+    """`workflow_of` the stored version `version_id` whose content hash is `version` (a caller
+    that selected it with its rows): no statement once the model is parsed."""
+    with _lock:
+        found = _cache.get(version)
+    return found if found is not None else workflow_of(session.get_one(WorkflowVersion, version_id))
