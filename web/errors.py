@@ -43,11 +43,37 @@ def _page(status: int, message: str, **extra: Any) -> Any:
         response.status_code = status
         response.mimetype = "application/problem+json"
         return response
-    return render_template("error.html", status=status, title=TITLES.get(status, "Error"),
-                           message=message, reference=request_id(), **extra), status
+    try:
+        return render_template("error.html", status=status, title=TITLES.get(status, "Error"),
+                               message=message, reference=request_id(), **extra), status
+    except DBAPIError as exc:
+        # the nav reads the signed-in person and counts: the database went away after the
+        # view answered; an error raised in an error handler would reach the client as a bare 500
+        if not is_unreachable(exc):
+            raise
+        log.warning("database unreachable while rendering the %s page on %s %s: %s", status,
+                    request.method, request.path, _reason(exc))
+        with suppress(SQLAlchemyError):
+            db.session.rollback()
+        return _page_without_database(status, TITLES.get(status, "Error"), message)
 
 
 def init_app(app: Flask) -> None:
+    @app.teardown_appcontext
+    def end_session(exc: BaseException | None) -> None:
+        """End the session as Flask-SQLAlchemy does (this runs first), tolerating a connection
+        that died after the view answered: its transaction died with it, and the answer stands.
+
+        An error raised here escapes every error handler, and gunicorn answers it with a 500.
+        """
+        try:
+            db.session.remove()
+        except DBAPIError as err:
+            if not is_unreachable(err):
+                raise
+            log.warning("database unreachable when the session ended: %s", _reason(err))
+            db.session.remove()  # SQLAlchemy invalidated the connection: nothing is left to end
+
     @app.errorhandler(EngineError)
     def engine_error(exc: EngineError) -> Any:
         headers = {"Retry-After": RETRY_AFTER} if isinstance(exc, Unavailable) else {}

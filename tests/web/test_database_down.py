@@ -10,18 +10,26 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from flask import request as flask_request
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 import engine.db
-from engine.db import create_schema, engine_options, is_unreachable, make_engine
-from tests.acme import ACME
+from catalog.loader import load_valid_catalog
+from engine.db import create_schema, engine_options, is_unreachable, make_engine, make_sessionmaker
+from engine.directory import sync_directory
+from engine.errors import NotFound
+from engine.models import Approval, Person, Task
+from tests.acme import ACME, ACME_ANSWERS
+from tests.web.conftest import PASSWORD, Auth
 from web import create_app
+from web.passwords import FAST_HASHER, hash_password
 
 UNREACHABLE = "The database cannot be reached just now. Please try again in a moment."
 BEARER = {"Authorization": "Bearer dft_" + "x" * 43}
@@ -34,10 +42,11 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def app_on(url: str, tmp_path: Path) -> Flask:
+def app_on(url: str, tmp_path: Path, **config: object) -> Flask:
     return create_app({"TESTING": True, "SECRET_KEY": "test", "DESKFLOW_DATABASE_URL": url,
                        "DESKFLOW_CATALOG": str(ACME), "DESKFLOW_SECURE_COOKIES": False,
-                       "RATELIMIT_ENABLED": False}, instance_path=str(tmp_path / "instance"))
+                       "RATELIMIT_ENABLED": False, **config},
+                      instance_path=str(tmp_path / "instance"))
 
 
 @pytest.fixture
@@ -129,12 +138,11 @@ def test_postgresql_connections_give_up_after_the_connect_timeout():
 
 # ---------------------------------------------------------------- SQLite: the file goes away
 
-def test_a_signed_in_page_is_a_503_while_the_database_file_cannot_be_opened_then_recovers(
-        app, client, auth, tmp_path, caplog):
+@contextmanager
+def database_file_away(app: Flask, tmp_path: Path) -> Iterator[None]:
+    """The SQLite file cannot be opened (a directory stands at its path), then comes back."""
     from web.extensions import db
 
-    auth.login("alice")
-    assert client.get("/requests").status_code == 200
     db_file = tmp_path / "deskflow.sqlite"
     with app.app_context():
         db.engine.dispose()  # close the pooled connections: the next one opens the file again
@@ -142,20 +150,60 @@ def test_a_signed_in_page_is_a_503_while_the_database_file_cannot_be_opened_then
     for path in moved:
         path.rename(path.with_name("away-" + path.name))
     db_file.mkdir()  # what stands at the database's path cannot be opened as one
-    caplog.set_level(logging.WARNING, logger="deskflow.web")
-    response = client.get("/requests")
-    body = response.get_data(as_text=True)
-    assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
-    assert f'<p class="lead">{UNREACHABLE}</p>' in body
-    assert "Sign out" not in body  # no nav: it reads the signed-in person and counts
-    [line] = unreachable_lines(caplog)
-    assert line.getMessage().startswith("database unreachable on GET /requests: OperationalError: ")
-    db_file.rmdir()
-    for path in moved:
-        path.with_name("away-" + path.name).rename(path)
+    try:
+        yield
+    finally:
+        db_file.rmdir()
+        for path in moved:
+            path.with_name("away-" + path.name).rename(path)
+
+
+def test_a_signed_in_page_is_a_503_while_the_database_file_cannot_be_opened_then_recovers(
+        app, client, auth, tmp_path, caplog):
+    auth.login("alice")
+    assert client.get("/requests").status_code == 200
+    with database_file_away(app, tmp_path):
+        caplog.set_level(logging.WARNING, logger="deskflow.web")
+        response = client.get("/requests")
+        body = response.get_data(as_text=True)
+        assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+        assert f'<p class="lead">{UNREACHABLE}</p>' in body
+        assert "Sign out" not in body  # no nav: it reads the signed-in person and counts
+        [line] = unreachable_lines(caplog)
+        assert line.getMessage().startswith(
+            "database unreachable on GET /requests: OperationalError: ")
     recovered = client.get("/requests")
     assert recovered.status_code == 200  # no restart, no manual step
     assert "Sign out" in recovered.get_data(as_text=True)
+
+
+def open_task(service) -> int:
+    """An approved laptop request's open task, in frank's it-hardware queue."""
+    req = service.submit("new-laptop", "alice", dict(ACME_ANSWERS["new-laptop"]))
+    with service.sessions() as s:
+        approval = s.scalar(select(Approval).where(Approval.request_id == req.id))
+    service.approve(approval.id, approval.approver_id)
+    with service.sessions() as s:
+        return int(s.scalar(select(Task.id).where(Task.request_id == req.id)))
+
+
+#: the agents' and fulfillers' lists and pages: the tasks page, the queues, the approvals inbox,
+#: the agents' list (web/worklist.py), notifications, the requester's list
+AGENT_PAGES = ["/tasks/{task}", "/queues", "/queues/it-hardware", "/approvals", "/records",
+               "/notifications", "/requests"]
+
+
+@pytest.mark.parametrize("page", AGENT_PAGES)
+def test_each_agent_page_is_a_503_while_the_database_file_cannot_be_opened(
+        app, client, auth, service, tmp_path, page):
+    url = page.format(task=open_task(service))
+    auth.login("frank")
+    assert client.get(url).status_code == 200
+    with database_file_away(app, tmp_path):
+        response = client.get(url)
+        assert (response.status_code, response.headers["Retry-After"]) == (503, "2")
+        assert f'<p class="lead">{UNREACHABLE}</p>' in response.get_data(as_text=True)
+    assert client.get(url).status_code == 200
 
 
 def test_other_database_errors_stay_a_500(app, client, caplog):
@@ -255,3 +303,73 @@ def test_the_app_answers_503_while_its_connection_dies_then_recovers_by_itself(p
     assert client.get("/readyz").get_json()["checks"]["database"] == "ok"
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_schema, tmp_path) -> Iterator[Flask]:
+    """The app on PostgreSQL with acme's directory (PASSWORD for everyone)."""
+    scoped = make_engine(pg_schema)
+    with make_sessionmaker(scoped).begin() as s:
+        sync_directory(s, load_valid_catalog(ACME).directory)
+        s.execute(update(Person).values(password_hash=hash_password(PASSWORD, using=FAST_HASHER)))
+    scoped.dispose()
+    app = app_on(pg_schema, tmp_path, DESKFLOW_PASSWORD_HASHING="fast")
+    yield app
+    from web.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+def kill_after_the_view(app: Flask) -> None:
+    """A restart between the page's last statement and the end of the request: the connection
+    dies once the response is made, so only ending the session (its ROLLBACK) meets it."""
+    from web.extensions import db
+
+    @app.after_request
+    def kill(response):  # type: ignore[no-untyped-def]
+        if "X-Kill" in flask_request.headers:
+            conn = db.session.connection().connection.dbapi_connection
+            terminate([conn.info.backend_pid])
+        return response
+
+
+@needs_postgresql
+@pytest.mark.parametrize("page", AGENT_PAGES)
+def test_a_page_made_before_its_connection_died_is_answered_not_a_500(pg_app, page, caplog):
+    kill_after_the_view(pg_app)
+    url = page.format(task=open_task(pg_app.extensions["deskflow"].service))
+    client = pg_app.test_client()
+    Auth(client).login("frank")
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = client.get(url, headers={"X-Kill": "1"})  # raised from the teardown before
+    assert response.status_code == 200
+    assert "Sign out" in response.get_data(as_text=True)
+    [line] = unreachable_lines(caplog)
+    assert line.getMessage() == ("database unreachable when the session ended: AdminShutdown: "
+                                 "terminating connection due to administrator command")
+    assert client.get(url).status_code == 200  # the next request has a fresh connection
+
+
+@needs_postgresql
+def test_an_error_page_whose_nav_cannot_be_read_keeps_its_status(pg_app, caplog):
+    from web.extensions import db
+
+    def gone_then_missing() -> str:
+        terminate([db.session.scalar(text("SELECT pg_backend_pid()"))])
+        raise NotFound("no such thing")
+
+    pg_app.add_url_rule("/gone-then-missing", "gone_then_missing", gone_then_missing)
+    client = pg_app.test_client()
+    Auth(client).login("frank")
+    caplog.set_level(logging.WARNING, logger="deskflow.web")
+    response = client.get("/gone-then-missing")  # the error handler raised: a 500 before
+    body = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert '<h1 class="display-6">Not found</h1>' in body
+    assert '<p class="lead">no such thing</p>' in body
+    assert "Sign out" not in body  # no nav: it reads the signed-in person and counts
+    assert [r.getMessage() for r in unreachable_lines(caplog)] == [
+        "database unreachable while rendering the 404 page on GET /gone-then-missing: "
+        "AdminShutdown: terminating connection due to administrator command"]
+    assert client.get("/queues").status_code == 200
