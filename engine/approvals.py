@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -68,12 +67,11 @@ def resolve(session: Session, spec: ApprovalSpec, context: Mapping[str, Any],
     return list(chosen.values())
 
 
-def recipients(session: Session, req: Request, approver_ids: Sequence[str],
-               now: datetime) -> list[str]:
+def recipients(req: Request, approver_ids: Sequence[str], delegates: Sequence[str]) -> list[str]:
     """Who is told an approval waits: the approvers and whoever decides for them now
-    (a standing delegation), but never a party to the request, who could not decide it."""
+    (`delegates`: their standing delegations), but never a party to the request, who could
+    not decide it."""
     parties = (req.requester_id, req.requested_for_id)
-    delegates = people.delegates_of(session, list(approver_ids), now)
     return list(dict.fromkeys([*approver_ids, *(d for d in delegates if d not in parties)]))
 
 

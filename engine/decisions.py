@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
-from engine import approvals, email_links, notifications, people, permissions, queries, runtime
+from engine import email_links, notifications, people, permissions, queries, runtime
 from engine.errors import Conflict, Denial, InvalidInput, NotAllowed, NotFound, SecurityDenied
 from engine.inputs import checked_text, fresh
 from engine.models import Approval, Delegation, Person, Request
@@ -130,12 +130,10 @@ class Decisions:
             s.flush()
             touch(unit, req)
             audit(unit, req, "approval_delegated", approval=appr.id, to=to_person, new=new.id)
-            notifications.tell(
-                unit, req, notifications.APPROVAL_NEEDED,
-                approvals.recipients(s, req, [to_person], unit.now),
+            notifications.tell_approvers(
+                unit, req, [to_person],
                 f"{notifications.name_of(unit, actor)} delegated an approval to you ({appr.name})",
-                key=f"delegated:{new.id}", email="approval_requested",
-                personal=email_links.approval_links(unit, req, [new]))
+                key=f"delegated:{new.id}", personal=email_links.approval_links(unit, req, [new]))
             return new
 
         return self.unit(actor, work)

@@ -244,7 +244,9 @@ class Request(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
-    __mapper_args__ = {"version_id_col": lock_version}
+    # the columns with a server default have a Python one too, so an INSERT that names its id
+    # needs nothing back (eager defaults would add RETURNING, built anew for every flush)
+    __mapper_args__ = {"version_id_col": lock_version, "eager_defaults": False}
 
     workflow_version: Mapped[WorkflowVersion] = relationship(lazy="joined")
 

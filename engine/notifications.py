@@ -10,17 +10,30 @@ outcomes, `notify` actions) do not go through here and are not affected by prefe
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from engine import people, permissions
+from engine import approvals, people, permissions
 from engine.errors import InvalidInput, NotFound
-from engine.models import Notification, NotificationPreference, Request, Task
+from engine.models import Delegation, Notification, NotificationPreference, Request, Task
 from engine.unit import UnitOfWork, UnitRunner
 
 ASSIGNED = "assigned"
@@ -55,15 +68,16 @@ MENTION = re.compile(r"(?<![\w@.+-])@([a-z][a-z0-9._-]*)")
 
 def tell(unit: UnitOfWork, req: Request, kind: str, person_ids: Sequence[str | None], text: str,
          *, key: str, email: str | None = None, email_ids: Sequence[str | None] | None = None,
-         **extra: Any) -> None:
+         channels: Mapping[str, str] | None = None, **extra: Any) -> None:
     """Tell people of `kind` about `req`: an in-app row and/or the `email` event, as each prefers.
 
     `person_ids` get the in-app row; `email_ids` (default: the same people) the email, so a
     caller can keep an email's long-standing recipients while the in-app rule is wider.
+    `channels`: their stored channels for `kind` when the caller read them already.
     """
     inbox = _unique(person_ids)
     mail = inbox if email_ids is None else _unique(email_ids)
-    prefs = channels_of(unit.session, [*inbox, *mail], kind)
+    prefs = channels_of(unit.session, [*inbox, *mail], kind) if channels is None else channels
     if email is not None:
         wants_mail = [p for p in mail if prefs.get(p, BOTH) in (EMAIL, BOTH)]
         if wants_mail:
@@ -71,8 +85,46 @@ def tell(unit: UnitOfWork, req: Request, kind: str, person_ids: Sequence[str | N
     line = text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
     for pid in inbox:
         if prefs.get(pid, BOTH) in (IN_APP, BOTH) and unit.active_person(pid) is not None:
-            unit.session.add(Notification(person_id=pid, kind=kind, request_id=req.id, text=line,
-                                          created_at=unit.now, read_at=None))
+            # written in bulk when the unit ends: nothing reads a new row back in the unit
+            unit.notification_rows.append({"person_id": pid, "kind": kind, "request_id": req.id,
+                                           "text": line, "created_at": unit.now, "read_at": None})
+
+
+def tell_approvers(unit: UnitOfWork, req: Request, approver_ids: Sequence[str], text: str, *,
+                   key: str, personal: Callable[[str], Mapping[str, Any]] | None) -> None:
+    """Tell approvers that an approval of `req` waits, and whoever decides for them now
+    (approvals.recipients): in-app and the approval_requested email, as each prefers. Their
+    standing delegations and the channels of all of them are read in one query."""
+    rows = unit.session.execute(_AUDIENCE, {"people": list(dict.fromkeys(approver_ids)),
+                                            "now": unit.now, "kind": APPROVAL_NEEDED}).all()
+    delegates = list(dict.fromkeys(pid for part, pid, _, _ in rows if part == _DELEGATE))
+    channels = {pid: channel for part, pid, channel, _ in rows if part == _CHANNEL}
+    tell(unit, req, APPROVAL_NEEDED, approvals.recipients(req, approver_ids, delegates), text,
+         key=key, email="approval_requested", channels=channels, personal=personal)
+
+
+def _audience() -> CompoundSelect[Any]:
+    """The standing delegations of `people` at `now` (part 0, in the order they were made),
+    then the channels for `kind` of `people` and of their delegates (part 1)."""
+    d, p = Delegation.__table__.c, NotificationPreference.__table__.c
+    standing = (d.person_id.in_(bindparam("people", expanding=True)),
+                d.starts_at <= bindparam("now"), d.ends_at > bindparam("now"))
+    return union_all(
+        select(literal_column(str(_DELEGATE), Integer).label("part"),
+               d.delegate_id.label("person_id"), cast(null(), String).label("channel"),
+               d.id.label("made")).where(*standing),
+        select(literal_column(str(_CHANNEL), Integer), p.person_id, p.channel,
+               literal_column("0", Integer)).where(
+            p.kind == bindparam("kind"),
+            or_(p.person_id.in_(bindparam("people", expanding=True)),
+                p.person_id.in_(select(d.delegate_id).where(*standing))))
+    ).order_by("part", "made")
+
+
+_DELEGATE, _CHANNEL = 0, 1
+#: built once (it runs for every approval opened): building it costs more than running it;
+#: Core on the tables, which skips the ORM's handling of the statement and its result
+_AUDIENCE = _audience()
 
 
 def channels_of(session: Session, person_ids: Sequence[str], kind: str) -> dict[str, str]:
@@ -83,10 +135,12 @@ def channels_of(session: Session, person_ids: Sequence[str], kind: str) -> dict[
     return {pid: channel for pid, channel in rows}
 
 
-#: built once (it runs for every notification): building it costs more than running it
-_CHANNELS = (select(NotificationPreference.person_id, NotificationPreference.channel)
-             .where(NotificationPreference.kind == bindparam("kind"),
-                    NotificationPreference.person_id.in_(bindparam("people", expanding=True))))
+#: built once (it runs for every notification): building it costs more than running it;
+#: Core on the table, which skips the ORM's handling of the statement and its result
+_PREFERENCE = NotificationPreference.__table__.c
+_CHANNELS = (select(_PREFERENCE.person_id, _PREFERENCE.channel)
+             .where(_PREFERENCE.kind == bindparam("kind"),
+                    _PREFERENCE.person_id.in_(bindparam("people", expanding=True))))
 
 
 def mentioned(session: Session, body: str) -> list[str]:

@@ -11,6 +11,7 @@ step twice — a retry after a crash between send and commit — enqueues it onc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import AuditEvent, OutboxMessage
+from engine.models import AuditEvent, Base, OutboxMessage
 
 KEY_MAX = 80  # the column's length
 EVENT_MAX = 64
@@ -112,17 +113,21 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     unique = list({r["idempotency_key"]: r for r in rows}.values())
     dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = pg_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    else:
+    if dialect not in ("postgresql", "sqlite"):
         for r in unique:
             _enqueue(session, kind=r["kind"], request_id=r["request_id"], event=r["event"],
                      key=r["idempotency_key"], payload=r["payload"], now=r["created_at"])
         return
-    session.execute(stmt, unique)
+    session.execute(_insert_skipping_known(dialect), unique)
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_skipping_known(dialect: str) -> Any:
+    """The outbox's insert that skips a known key, built once per dialect; Core on the table,
+    since nothing reads the rows back (the ORM's bulk path costs more than the statement)."""
+    table = Base.metadata.tables[OutboxMessage.__tablename__]
+    stmt = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
 def _enqueue(session: Session, *, kind: str, request_id: int | None, event: str, key: str,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog.errors import DeskflowError
@@ -213,11 +213,9 @@ def open_approvals(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
             unit.add_timer(req, "approval_timeout", req.visit, spec.name, due)
         audit(unit, req, "approval_requested", actor=False, approval=spec.name,
               approvers=[c.person_id for c in chosen], policy=policy)
-        notifications.tell(
-            unit, req, notifications.APPROVAL_NEEDED,
-            approvals.recipients(unit.session, req, [c.person_id for c in chosen], unit.now),
-            f"Your approval is needed ({spec.name})", key=f"{req.visit}:{spec.name}",
-            email="approval_requested", personal=email_links.approval_links(unit, req, opened))
+        notifications.tell_approvers(
+            unit, req, [c.person_id for c in chosen], f"Your approval is needed ({spec.name})",
+            key=f"{req.visit}:{spec.name}", personal=email_links.approval_links(unit, req, opened))
 
 
 def open_tasks(unit: UnitOfWork, req: Request, wf: Workflow) -> None:
@@ -275,14 +273,18 @@ def close_visit(unit: UnitOfWork, req: Request) -> None:
     # its visit ended finds that out itself and cancels (timers._fire); finish() cancels all
 
 
+#: built once (every request that ends reads them): building it costs more than running it
+_PENDING_TIMERS = select(Timer).where(Timer.request_id == bindparam("request"),
+                                      Timer.status == "pending")
+
+
 def finish(unit: UnitOfWork, req: Request, outcome: str) -> None:
     clear(req)
     req.status = "closed"
     req.outcome = outcome
     req.closed_at = unit.now
     req.waiting_on_requester = False
-    for timer in unit.session.scalars(select(Timer).where(Timer.request_id == req.id,
-                                                          Timer.status == "pending")):
+    for timer in unit.session.scalars(_PENDING_TIMERS, {"request": req.id}):
         if timer.status == "pending":
             timer.status = "cancelled"
     unit.cancel_new_timers(req)  # timers this very unit created (written when it ends)

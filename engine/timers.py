@@ -15,7 +15,7 @@ from functools import partial
 
 from sqlalchemy import select
 
-from engine import approvals, email_links, notifications, people, runtime
+from engine import email_links, notifications, people, runtime
 from engine.errors import Conflict, StepFailed, Unavailable
 from engine.models import Approval, Request, Timer
 from engine.runtime import transition
@@ -140,13 +140,11 @@ def _approval_timeout(unit: UnitOfWork, req: Request, timer: Timer) -> None:
             unit.session.add(raised)
             audit(unit, req, "approval_escalated", actor=False, approval=a.id,
                   from_person=a.approver_id, to=up)
-            notifications.tell(
-                unit, req, notifications.APPROVAL_NEEDED,
-                approvals.recipients(unit.session, req, [up], unit.now),
+            notifications.tell_approvers(
+                unit, req, [up],
                 f"Your approval is needed ({a.name}): escalated from "
                 f"{notifications.name_of(unit, a.approver_id)}",
-                key=f"escalated:{a.id}", email="approval_requested",
-                personal=email_links.approval_links(unit, req, [raised]))
+                key=f"escalated:{a.id}", personal=email_links.approval_links(unit, req, [raised]))
     else:
         for a in pending:
             a.reminders += 1

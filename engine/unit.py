@@ -35,9 +35,11 @@ from engine.errors import Conflict, Denial, SecurityDenied, Unavailable
 from engine.models import (
     Approval,
     AuditEvent,
+    Base,
     Change,
     Group,
     Membership,
+    Notification,
     Person,
     Request,
     Task,
@@ -58,12 +60,24 @@ _GROUP_MEMBERS = (
     .where(Group.id == bindparam("group_id")).order_by(Person.id))
 
 
+#: the rows a unit collects, inserted by Core on the tables in one executemany each: nothing
+#: reads them back in the unit, and the ORM's bulk path costs more than the statement (it also
+#: groups rows by the keys that are not None; Core keeps rows with and without, say, a
+#: from_state in one executemany)
+_INSERT = {name: insert(Base.metadata.tables[name]) for name in (
+    Notification.__tablename__, Timer.__tablename__, AuditEvent.__tablename__)}
+#: the audit rows' insert that hands back their ids (webhooks' idempotency keys name them)
+_AUDIT_RETURNING_IDS = _INSERT[AuditEvent.__tablename__].returning(
+    Base.metadata.tables[AuditEvent.__tablename__].c.id, sort_by_parameter_order=True)
+
+
 @dataclass
 class UnitOfWork:
     """One transaction: the session, the catalog, the time, and who acts.
 
     It also remembers what the unit has read (people) and collects what it writes in bulk
-    at the end (timer, audit and outbox rows, the version bump of each request it touched).
+    at the end (in-app notification, timer, audit and outbox rows, the version bump of each
+    request it touched).
     """
 
     session: Session
@@ -79,6 +93,7 @@ class UnitOfWork:
     attachments: AttachmentStore | None = field(default=None, repr=False)
     audit_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     outbox_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    notification_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     timer_rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     touched: dict[int, tuple[Request, int]] = field(default_factory=dict, repr=False)
     visit_approvals: dict[int, tuple[int, list[Approval]]] = field(default_factory=dict, repr=False)
@@ -179,8 +194,8 @@ class UnitOfWork:
                 key=short_key(f"{req.id}:{event}:{key}:{pid}"), now=self.now))
 
     def finish(self) -> None:
-        """Write what the unit collected: version bumps, then timer, audit and outbox rows in
-        bulk."""
+        """Write what the unit collected: version bumps, then notification, timer, audit and
+        outbox rows in bulk."""
         s = self.session
         s.flush()
         for req, version in self.touched.values():
@@ -188,8 +203,11 @@ class UnitOfWork:
                 req.updated_at = self.now
                 flag_modified(req, "updated_at")
         s.flush()
+        if self.notification_rows:
+            s.execute(_INSERT[Notification.__tablename__], self.notification_rows)
+            self.notification_rows = []
         if self.timer_rows:
-            s.execute(insert(Timer), self.timer_rows)
+            s.execute(_INSERT[Timer.__tablename__], self.timer_rows)
             self.timer_rows = []
         if self.audit_rows:
             reqs = []
@@ -202,15 +220,11 @@ class UnitOfWork:
             hooks = self.catalog.settings.webhooks
             if hooks and subscriptions.wanted(hooks, [r["event"] for r in self.audit_rows]):
                 # the events' ids make the webhooks' idempotency keys
-                ids = list(s.scalars(insert(AuditEvent).returning(
-                    AuditEvent.id, sort_by_parameter_order=True)
-                    .execution_options(render_nulls=True), self.audit_rows))
+                ids = list(s.scalars(_AUDIT_RETURNING_IDS, self.audit_rows))
                 self.outbox_rows += subscriptions.outbox_rows(hooks, self.audit_rows, reqs, ids,
                                                               self.now)
             else:
-                # render_nulls: rows with and without a from_state (or an actor) go in one
-                # executemany; otherwise the ORM groups them by the keys that are not None
-                s.execute(insert(AuditEvent).execution_options(render_nulls=True), self.audit_rows)
+                s.execute(_INSERT[AuditEvent.__tablename__], self.audit_rows)
             self.audit_rows = []
         if self.outbox_rows:
             insert_rows(s, self.outbox_rows)
