@@ -29,6 +29,12 @@ def remember(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
     return value
 
 
+def recall(session: Session, key: Hashable) -> Any:
+    """What `remember` keeps for `key` in this session's transaction, else None (nothing read)."""
+    memo: dict[Hashable, Any] | None = session.info.get(_KEY)
+    return None if memo is None else memo.get(key)
+
+
 def _forget(session: Session, *_: Any) -> None:
     session.info.pop(_KEY, None)
 

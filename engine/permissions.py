@@ -146,11 +146,15 @@ def can_delegate(session: Session, person_id: str, approval: Approval, req: Requ
     return approval.approver_id == person_id or people.is_admin(session, person_id)
 
 
-def can_see_reports(session: Session, person_id: str, owner_groups: frozenset[str]) -> bool:
+def can_see_reports(session: Session, person_id: str, owner_groups: frozenset[str],
+                    owns_service: bool | None = None) -> bool:
     """The dashboards: the `reporting` role, a service owner (the manager of a group that owns
-    some catalog item: `owner_groups`), or an admin."""
+    some catalog item: `owner_groups`; `owns_service` when the caller read it already), or an
+    admin."""
     roles = people.roles_of(session, person_id)
     if "reporting" in roles or people.ADMIN_ROLE in roles:
         return True
+    if owns_service is not None:
+        return owns_service
     return session.scalar(select(Group.id).where(Group.manager_id == person_id,
                                                  Group.id.in_(owner_groups)).limit(1)) is not None

@@ -109,10 +109,12 @@ def create_app(config: Mapping[str, Any] | None = None, instance_path: str | Non
         satisfaction,
         tasks,
         tokens,
+        urls,
         worklist,
     )
 
     context.init_app(app)
+    urls.init_app(app)  # url_for in templates: each endpoint's URL built once per request
     for bp in (api.bp, auth.bp, changes.bp, portal.bp, requests.bp, approvals.bp, tasks.bp, admin.bp,
                knowledge.bp, notifications.bp, records.bp, cmdb.bp, lifecycle.bp, worklist.bp, problems.bp,
                major.bp, reports.bp, satisfaction.bp, email_actions.bp, tokens.bp, attachments.bp,

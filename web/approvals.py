@@ -19,7 +19,7 @@ from engine import changes, permissions, queries, why
 from engine.approvals import LIVE
 from engine.errors import Conflict, EngineError, InvalidInput, NotAllowed, NotFound, Unavailable
 from engine.models import Approval, Delegation, Request
-from web.context import catalog, now, service, viewer
+from web.context import catalog, now, page_now, service, viewer
 from web.extensions import db
 from web.ids import number, valid_id
 from web.pages import (
@@ -108,7 +108,7 @@ def _inbox_rows(rows: Sequence[Any]) -> list[InboxRow]:
 
 
 def _render_inbox(status: int = 200, error: str = "") -> Any:
-    page = queries.inbox(db.session(), viewer(), now(), page_arg())
+    page = queries.inbox(db.session(), viewer(), page_now(), page_arg())
     rows = _inbox_rows(page.rows)
     ids: set[str | None] = {i for r in rows for i in (
         r.request.requester_id, r.request.requested_for_id, r.approval.approver_id)}

@@ -28,14 +28,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from limits import parse
 from limits.errors import StorageError
-from sqlalchemy import Executable, delete, update
+from sqlalchemy import Executable, bindparam, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from engine import people
 from engine.db import is_busy, is_unreachable, writer
-from engine.models import LoginSession, Person
+from engine.models import LoginSession, Membership, Person, PersonRole
 from web.extensions import db, limiter, login
 from web.passwords import check_password, hasher
 from web.state import portal_state
@@ -65,23 +66,39 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: the session row's times and its person in one statement (every signed-in page runs it; built
+#: once, as building it costs more than running it)
+#: The person's roles and groups come along, joined by a character no id holds (engine.people
+#: would read each in a statement of its own, and every page asks both).
+SEPARATOR = "\x1f"
+_SIGNED_IN = (select(LoginSession.created_at, LoginSession.last_seen_at, Person,
+                     select(func.aggregate_strings(PersonRole.role_id, SEPARATOR))
+                     .where(PersonRole.person_id == LoginSession.person_id).scalar_subquery(),
+                     select(func.aggregate_strings(Membership.group_id, SEPARATOR))
+                     .where(Membership.person_id == LoginSession.person_id).scalar_subquery())
+              .join(Person, Person.id == LoginSession.person_id)
+              .where(LoginSession.id == bindparam("digest")))
+
+
 @login.user_loader
 def load_user(token: str) -> User | None:
     """The session's person, reading only; what the session row needs is written later."""
     digest = _digest(token)
-    row = db.session.get(LoginSession, digest)
+    row = db.session.execute(_SIGNED_IN, {"digest": digest}).first()
     if row is None:
         return None
+    created_at, last_seen_at, person, roles, groups = row
     now = datetime.now(UTC)
     cfg = current_app.config
-    if (now - row.last_seen_at > timedelta(seconds=cfg["DESKFLOW_IDLE_TIMEOUT"])
-            or now - row.created_at > timedelta(seconds=cfg["PERMANENT_SESSION_LIFETIME"])):
+    if (now - last_seen_at > timedelta(seconds=cfg["DESKFLOW_IDLE_TIMEOUT"])
+            or now - created_at > timedelta(seconds=cfg["PERMANENT_SESSION_LIFETIME"])):
         write_after_response(delete(LoginSession).where(LoginSession.id == digest))
         return None
-    person = db.session.get(Person, row.person_id)
-    if person is None or not person.active:
+    if not person.active:
         return None
-    if now - row.last_seen_at >= SEEN_EVERY:
+    people.known_roles_and_groups(db.session(), person.id, roles.split(SEPARATOR) if roles else (),
+                                  groups.split(SEPARATOR) if groups else ())
+    if now - last_seen_at >= SEEN_EVERY:
         write_after_response(update(LoginSession).where(LoginSession.id == digest)
                              .values(last_seen_at=now))
     return User(person, token)

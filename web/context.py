@@ -67,11 +67,27 @@ def queues_of(cat: Catalog) -> frozenset[str]:
     return frozenset(q for wf in cat.workflows for s in wf.states for t in s.tasks for q in t.groups)
 
 
+def page_now() -> datetime:
+    """The service's clock read once for this request: what the page's lists and its nav count
+    "right now" (delegations in force), so the nav reuses what the page counted."""
+    if "page_now" not in g:
+        g.page_now = now()
+    return g.page_now  # type: ignore[no-any-return]
+
+
+@cached(LRUCache(maxsize=4), key=lambda cat: cat.version, lock=threading.Lock())
+def owner_groups(cat: Catalog) -> frozenset[str]:
+    """Groups that own some catalog item of `cat` (their managers are service owners)."""
+    return frozenset(i.owner for i in cat.items if i.owner)
+
+
+def nav() -> queries.Nav:
+    """The nav's figures for the signed-in viewer (engine.queries.nav: one statement)."""
+    return queries.nav(db.session(), viewer(), page_now(), owner_groups(catalog()))
+
+
 def inbox_count() -> int:
-    if "inbox_count" not in g:
-        g.inbox_count = (queries.inbox_count(db.session(), viewer(), now())
-                         if current_user.is_authenticated else 0)
-    return int(g.inbox_count)
+    return nav().inbox if current_user.is_authenticated else 0
 
 
 def init_app(app: Flask) -> None:

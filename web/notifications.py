@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -12,7 +10,7 @@ from wtforms import RadioField
 from wtforms.fields.choices import SelectChoice
 
 from engine import notifications
-from web.context import service, viewer
+from web.context import nav, service, viewer
 from web.extensions import db
 
 bp = Blueprint("notifications", __name__)
@@ -27,18 +25,10 @@ for _kind, _label in notifications.KINDS.items():
         SelectChoice(value, label) for value, label in notifications.CHANNELS.items()]))
 
 
-@bp.app_context_processor
-def bell() -> dict[str, Any]:
-    """The nav's bell: the viewer's unread count, counted once per page and only when shown."""
-    counted: list[int] = []
-
-    def unread_notifications() -> int:
-        if not counted:
-            counted.append(notifications.unread_count(db.session(), viewer())
-                           if current_user.is_authenticated else 0)
-        return counted[0]
-
-    return {"unread_notifications": unread_notifications}
+@bp.app_template_global("unread_notifications")
+def unread_notifications() -> int:
+    """The nav's bell: the viewer's unread count (one of the nav's figures, web.context.nav)."""
+    return nav().unread if current_user.is_authenticated else 0
 
 
 @bp.route("/notifications")

@@ -4,11 +4,14 @@ action form that carries the version a page was loaded at, paging."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
-from flask import request, url_for
+from cachetools import LRUCache, cached
+from flask import request
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import Field as WTField
@@ -16,6 +19,7 @@ from wtforms import IntegerField
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
 
+from catalog.catalog import Catalog
 from catalog.choices import choice_labels
 from catalog.fields import is_empty
 from catalog.models import CatalogItem, Field, FieldType
@@ -26,6 +30,7 @@ from engine.errors import InvalidInput
 from engine.models import Comment, Person, Request
 from engine.records import LINK_KINDS as LINK_WORDS
 from engine.versions import workflow_of
+from web import urls
 from web.context import catalog, now, service, session, viewer
 from web.ids import number
 
@@ -126,7 +131,7 @@ def event_text(entry: queries.TimelineEntry, req: Request) -> str:
 
 
 def request_url(number: str) -> str:
-    return url_for("requests.detail", number=number)
+    return urls.url_for("requests.detail", number=number)
 
 
 # ---------------------------------------------------------------- answers
@@ -172,16 +177,28 @@ def _value_text(f: Field | None, value: Any, labels: Mapping[str, str]) -> str:
     return str(value)
 
 
-def _labels_of(f: Field, answers: Mapping[str, Any]) -> dict[str, str]:
-    """Labels of the field's values; a cascading field's through the parent in `answers`."""
+def _labels_of(f: Field, answers: Mapping[str, Any], item_id: str, path: str) -> Mapping[str, str]:
+    """Labels of the field's values (`path`: its name, or table.column, in item `item_id`); a
+    cascading field's through the parent in `answers`, the others' read once per catalog."""
     if f.type not in (FieldType.CHOICE, FieldType.MULTICHOICE, FieldType.PERSON):
         return {}
-    return choice_labels(f, catalog(), answers)
+    if f.depends_on is not None:
+        return choice_labels(f, catalog(), answers)
+    return _fixed_labels(catalog(), item_id, path, f)
+
+
+@cached(LRUCache(maxsize=4096), key=lambda cat, item_id, path, f: (cat.version, item_id, path),
+        lock=threading.Lock())
+def _fixed_labels(cat: Catalog, item_id: str, path: str, f: Field) -> Mapping[str, str]:
+    """A non-cascading field's labels: each list row would otherwise list every choice again
+    (a person field: the whole directory)."""
+    return MappingProxyType(choice_labels(f, cat))
 
 
 def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[ShownAnswer]:
     """Answers in form order with the fields' labels; empty and hidden ones left out."""
     fields = list(item.fields) if item is not None else []
+    item_id = item.id if item is not None else ""
     known = {f.name for f in fields}
     out: list[ShownAnswer] = []
     for f, name in [*((f, f.name) for f in fields),
@@ -191,11 +208,11 @@ def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[
             continue
         if f is not None and f.type is FieldType.TABLE and isinstance(value, list):
             cols = f.columns
-            fixed = {c.name: _labels_of(c, {}) for c in cols if c.depends_on is None}
             # a cell's labels depend on its row when its column cascades on another column
             rows = tuple(tuple("" if is_empty(row.get(c.name)) else
-                               _value_text(c, row.get(c.name), fixed.get(c.name)
-                                           or _labels_of(c, row)) for c in cols)
+                               _value_text(c, row.get(c.name),
+                                           _labels_of(c, row, item_id, f"{f.name}.{c.name}"))
+                               for c in cols)
                          for row in value if isinstance(row, Mapping))
             out.append(ShownAnswer(f.label, columns=tuple(c.label for c in cols), rows=rows))
             continue
@@ -204,7 +221,8 @@ def shown_answers(item: CatalogItem | None, answers: Mapping[str, Any]) -> list[
             files = _shown_files(value)
             out.append(ShownAnswer(label, ", ".join(x.filename for x in files), files=files))
             continue
-        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers) if f else {})))
+        out.append(ShownAnswer(label, _value_text(f, value, _labels_of(f, answers, item_id, name)
+                                                   if f else {})))
     return out
 
 

@@ -26,7 +26,7 @@ from engine import permissions, report_snapshots, reports
 from engine.errors import NotAllowed, NotFound
 from engine.reports import Filters
 from web.charts import bars, columns
-from web.context import catalog, now, service, session, viewer
+from web.context import catalog, nav, now, owner_groups, service, session, viewer
 
 bp = Blueprint("reports", __name__)
 
@@ -34,8 +34,8 @@ bp = Blueprint("reports", __name__)
 @bp.app_template_global("can_see_reports")
 def can_see_reports() -> bool:
     """Whether the viewer sees /reports (the nav link; a template global)."""
-    owners = frozenset(i.owner for i in catalog().items if i.owner)
-    return permissions.can_see_reports(session(), viewer(), owners)
+    return permissions.can_see_reports(session(), viewer(), owner_groups(catalog()),
+                                       owns_service=nav().owns_service)
 
 
 def _allowed() -> None:

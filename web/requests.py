@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache, cached
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
@@ -118,8 +120,11 @@ def _group_name(group_id: str) -> str:
     return group.name if group is not None else group_id
 
 
+@cached(LRUCache(maxsize=512), key=lambda wf, current: (wf.id, wf.version, current),
+        lock=threading.Lock())
 def diagram(wf: Workflow, current: str) -> str:
-    """The workflow drawn with the current state marked (our own SVG: safe to inline)."""
+    """The workflow drawn with the current state marked (our own SVG: safe to inline); drawn
+    once per workflow version and state (`version` is a hash of the workflow's content)."""
     try:
         return to_svg(wf, current=current)
     except UnknownState:
