@@ -83,7 +83,7 @@ def inbox_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # ty
             .order_by(Approval.created_at, Approval.id))
 
 
-def _approvers(person_id: str, delegators: Sequence[str]) -> Any:
+def _approvers(person_id: str | BindParameter[str], delegators: Sequence[str]) -> Any:
     # `=` for one approver: the index then gives the rows in the inbox's order (with several,
     # their few pending rows are sorted)
     if not delegators:
@@ -91,7 +91,8 @@ def _approvers(person_id: str, delegators: Sequence[str]) -> Any:
     return Approval.approver_id.in_([person_id, *delegators])
 
 
-def _inbox_count_query(person_id: str, delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
+def _inbox_count_query(person_id: str | BindParameter[str],
+                       delegators: Sequence[str]) -> Select[Any]:  # type: ignore[type-arg]
     """The ids of the inbox's rows, to count."""
     # Leaving a state closes its pending approvals (runtime.close_visit), so the pending rows
     # alone give the count: an index-only scan instead of a join over every open request.
@@ -163,10 +164,8 @@ def _nav_statement(with_inbox: bool) -> Select[Any]:  # type: ignore[type-arg]
                        Group.id.in_(bindparam("owners", expanding=True))).label("owns_service"),
         exists().where(Delegation.delegate_id == person, Delegation.starts_at <= bindparam("now"),
                        Delegation.ends_at > bindparam("now")).label("delegated")]
-    if with_inbox:  # the person's own pending approvals (with no delegators: _inbox_count_query)
-        ids = (select(Approval.id).where(Approval.approver_id == person,
-                                         Approval.decision == "pending")
-               .limit(COUNT_CAP + 1).subquery())
+    if with_inbox:  # the person's own pending approvals (no delegation in force)
+        ids = _inbox_count_query(person, ()).limit(COUNT_CAP + 1).subquery()
         figures.append(select(func.count()).select_from(ids).scalar_subquery().label("inbox"))
     return select(*figures)
 
