@@ -676,6 +676,10 @@ def build(kind: str, url: str, acme: Catalog, total: int) -> Dataset:
         for name, raw in list_views(data).items():
             found = worklist.parse_filters(s, acme, data.desk_agent, raw)
             data.list_counts[name] = worklist.count(s, acme, data.desk_agent, found)[0]
+            if found.q:  # a search's count and page are one statement (engine.worklist.worklist)
+                data.plans[f"{name} page and count"] = plan_of(
+                    engine, worklist.found_query(s, acme, data.desk_agent, found))
+                continue
             data.plans[f"{name} page"] = plan_of(
                 engine, worklist.page_query(s, acme, data.desk_agent, found))
             data.plans[f"{name} count"] = plan_of(

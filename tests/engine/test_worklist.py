@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy import create_engine, delete, event, select, text, update
 from sqlalchemy.engine import make_url
 
 from engine import worklist
@@ -310,6 +310,40 @@ def test_pages_hold_fifty_records_and_the_count_stops_past_a_thousand(three, ses
         [printer, vpn], True, 3, True)
     assert ([r.number for r in second.rows], second.has_next) == ([mail], False)
     assert worklist.PAGE_SIZE == 2 and Filters().sort == "-updated"
+
+
+@pytest.mark.parametrize("raw", [{"q": "printer"}, {"q": "PRINTER", "sort": "number"},
+                                 {"q": "printer", "kind": "incident", "status": "open"}])
+def test_a_search_pages_and_counts_in_one_statement_as_the_list_does(
+        raw, three, sessions, acme, service, answers, clock, monkeypatch):
+    monkeypatch.setattr(worklist, "PAGE_SIZE", 2)
+    monkeypatch.setattr(worklist, "COUNT_CAP", 3)
+    printer = three[2]
+    jams = []
+    for i in range(6):
+        clock.advance(hours=1)
+        jams.append(order(service, answers, short_description=f"Printer jam {i}"))
+    found = [*reversed(jams), printer]
+    if raw.get("sort") == "number":
+        found.reverse()
+    statements = []
+
+    def seen(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    with sessions() as s:
+        f = worklist.parse_filters(s, acme, "frank", raw)
+        event.listen(s.get_bind(), "before_cursor_execute", seen)
+        try:
+            pages = [worklist.worklist(s, acme, "frank", f, page) for page in range(1, 6)]
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", seen)
+    assert [[r.number for r in p.rows] for p in pages] == [found[0:2], found[2:4], found[4:6],
+                                                           found[6:], []]
+    assert [(p.total, p.more, p.has_next) for p in pages] == [(4, True, True)] * 3 + [
+        (4, True, False), (4, True, False)]
+    searched = [st for st in statements if "record_search" in st]
+    assert len(searched) == 5, searched  # one a page: the count and the rows together
 
 
 def test_someone_who_is_not_an_agent_sees_nothing(three, sessions, acme):
