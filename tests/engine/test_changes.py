@@ -404,6 +404,41 @@ def test_the_record_warns_of_its_conflicts_and_freezes(service, answers):
 # ---------------------------------------------------------------- the calendar's query
 
 
+#: (planned start, planned end, on the calendar of March 2027?)
+WINDOWS = [((2027, 3, 10), (2027, 3, 11), True),
+           ((2027, 2, 20), (2027, 3, 1), False),            # ends as March starts
+           ((2027, 2, 20), (2027, 3, 1, 0, 0, 0, 1), True),
+           ((2027, 4, 1), (2027, 4, 2), False),             # starts as April starts
+           ((2027, 3, 31, 23, 59, 59, 999999), (2027, 4, 2), True),
+           ((2027, 1, 1), (2027, 6, 1), True),              # the whole month and more
+           ((2027, 3, 10), (2027, 3, 10), True),            # empty, but the comparisons hold
+           ((2027, 3, 20), (2027, 3, 10), True),            # the wrong way round, likewise
+           ((2027, 3, 20), (2027, 2, 10), False),
+           ((2027, 3, 10), None, False), (None, (2027, 3, 10), False), (None, None, False)]
+
+
+def test_the_calendar_query_finds_the_windows_overlapping_the_period_half_open(engine):
+    now = utc(2026, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(insert(Person), [{"id": "p", "name": "P", "email": "p@x.example", "title": "",
+                                       "department": "", "location": "", "active": True}])
+        conn.execute(insert(WorkflowVersion), [{"id": 1, "workflow_id": "w", "version": "v",
+                                                "definition": {}, "created_at": now}])
+        conn.execute(insert(Request), [
+            {"id": i + 1, "number": f"REQ-{i + 1:06d}", "item_id": "x", "item_name": "X",
+             "workflow_version_id": 1, "state": "s", "status": "open", "answers": {},
+             "requester_id": "p", "requested_for_id": "p", "visit": 1,
+             "waiting_on_requester": False, "created_at": now, "updated_at": now,
+             "sla_state": "ok", "lock_version": 1} for i in range(len(WINDOWS))])
+        conn.execute(insert(Change), [
+            {"request_id": i + 1, "change_type": "normal", "risk": "low",
+             "planned_start": start and utc(*start), "planned_end": end and utc(*end)}
+            for i, (start, end, _) in enumerate(WINDOWS)])
+        found = conn.scalars(calendar_query(utc(2027, 3, 1), utc(2027, 4, 1))).all()
+    assert found == [i + 1 for i, w in sorted(enumerate(WINDOWS), key=lambda w: w[1][0] or ())
+                     if w[2]]
+
+
 def test_the_calendar_query_uses_the_planned_start_index(engine):
     now = utc(2026, 1, 1)
     with engine.begin() as conn:
