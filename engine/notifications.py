@@ -95,8 +95,8 @@ def tell_approvers(unit: UnitOfWork, req: Request, approver_ids: Sequence[str], 
     """Tell approvers that an approval of `req` waits, and whoever decides for them now
     (approvals.recipients): in-app and the approval_requested email, as each prefers. Their
     standing delegations and the channels of all of them are read in one query."""
-    rows = unit.session.execute(_AUDIENCE, {"people": list(dict.fromkeys(approver_ids)),
-                                            "now": unit.now, "kind": APPROVAL_NEEDED}).all()
+    rows = unit.session.connection().execute(_AUDIENCE, {
+        "people": list(dict.fromkeys(approver_ids)), "now": unit.now, "kind": APPROVAL_NEEDED}).all()
     delegates = list(dict.fromkeys(pid for part, pid, _, _ in rows if part == _DELEGATE))
     channels = {pid: channel for part, pid, channel, _ in rows if part == _CHANNEL}
     tell(unit, req, APPROVAL_NEEDED, approvals.recipients(req, approver_ids, delegates), text,

@@ -118,7 +118,7 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             _enqueue(session, kind=r["kind"], request_id=r["request_id"], event=r["event"],
                      key=r["idempotency_key"], payload=r["payload"], now=r["created_at"])
         return
-    session.execute(_insert_skipping_known(dialect), unique)
+    session.connection().execute(_insert_skipping_known(dialect), unique)  # Core: no ORM handling
 
 
 @functools.lru_cache(maxsize=2)

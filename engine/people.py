@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from engine.errors import NotFound
 from engine.memo import remember
@@ -25,11 +26,23 @@ def person(session: Session, person_id: str | None) -> Person | None:
         return None
     held: dict[str, Person | None] | None = session.info.get(HELD_PEOPLE)
     if held is None:
-        return session.get(Person, person_id)
+        return _get(session, person_id)
     found = held.get(person_id)
     if found is None or found not in session:
-        found = held[person_id] = session.get(Person, person_id)
+        found = held[person_id] = _get(session, person_id)
     return found
+
+
+#: built once: `Session.get` builds its SELECT on every miss, which costs more than running it
+_PERSON = select(Person).where(Person.id == bindparam("person"))
+
+
+def _get(session: Session, person_id: str) -> Person | None:
+    """`session.get`: the identity map first (it also knows expired and deleted objects), else
+    the statement built once."""
+    if identity_key(Person, person_id) in session.identity_map:
+        return session.get(Person, person_id)
+    return session.scalars(_PERSON, {"person": person_id}).first()
 
 
 def active_person(session: Session, person_id: str | None) -> Person | None:

@@ -203,11 +203,14 @@ class UnitOfWork:
                 req.updated_at = self.now
                 flag_modified(req, "updated_at")
         s.flush()
+        # Core statements on the connection: the session's handling of a statement (events,
+        # autoflush, ORM result setup) costs more than these executemanys themselves
+        conn = s.connection()
         if self.notification_rows:
-            s.execute(_INSERT[Notification.__tablename__], self.notification_rows)
+            conn.execute(_INSERT[Notification.__tablename__], self.notification_rows)
             self.notification_rows = []
         if self.timer_rows:
-            s.execute(_INSERT[Timer.__tablename__], self.timer_rows)
+            conn.execute(_INSERT[Timer.__tablename__], self.timer_rows)
             self.timer_rows = []
         if self.audit_rows:
             reqs = []
@@ -220,11 +223,11 @@ class UnitOfWork:
             hooks = self.catalog.settings.webhooks
             if hooks and subscriptions.wanted(hooks, [r["event"] for r in self.audit_rows]):
                 # the events' ids make the webhooks' idempotency keys
-                ids = list(s.scalars(_AUDIT_RETURNING_IDS, self.audit_rows))
+                ids = list(conn.execute(_AUDIT_RETURNING_IDS, self.audit_rows).scalars())
                 self.outbox_rows += subscriptions.outbox_rows(hooks, self.audit_rows, reqs, ids,
                                                               self.now)
             else:
-                s.execute(_INSERT[AuditEvent.__tablename__], self.audit_rows)
+                conn.execute(_INSERT[AuditEvent.__tablename__], self.audit_rows)
             self.audit_rows = []
         if self.outbox_rows:
             insert_rows(s, self.outbox_rows)

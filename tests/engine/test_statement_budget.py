@@ -45,12 +45,12 @@ DESKFLOW = ["SELECT approvals", "SELECT groups", "UPDATE approvals", "INSERT tas
 #: manager, the workflow version's row and the owner group (and on SQLite the new request's
 #: id) in one SELECT; on PostgreSQL the id from the sequence; the request's row, complete with
 #: its number, first visit and SLA dues, in one INSERT, its figures upserted after it; the
-#: approver's standing delegations with everyone's notification preferences in one SELECT;
-#: the approval in the unit's last flush; then the in-app notification, the timers (SLA
-#: warning and breach, the approval's timeout), the audit and the outbox rows, each in one
-#: executemany.
+#: approval as it opens (its id goes into the email's links); the approver's standing
+#: delegations with everyone's notification preferences in one SELECT; then the in-app
+#: notification, the timers (SLA warning and breach, the approval's timeout), the audit and
+#: the outbox rows, each in one executemany.
 SUBMIT_FIRST = {"sqlite": ["BEGIN", "SELECT people"], "postgresql": ["SELECT people", "SELECT nextval"]}
-SUBMIT = ["INSERT requests", "INSERT record_facts", "SELECT delegations", "INSERT approvals",
+SUBMIT = ["INSERT requests", "INSERT record_facts", "INSERT approvals", "SELECT delegations",
           "INSERT notifications", "INSERT timers", "INSERT audit_events", "INSERT outbox"]
 #: before issue 13's cut a submit sent 22 statements on SQLite and 19 on PostgreSQL (the
 #: requester's roles and groups, the version, the owner group and the manager chain above the
