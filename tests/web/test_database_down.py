@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask import request as flask_request
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -25,7 +25,7 @@ from catalog.loader import load_valid_catalog
 from engine.db import create_schema, engine_options, is_unreachable, make_engine, make_sessionmaker
 from engine.directory import sync_directory
 from engine.errors import NotFound
-from engine.models import Approval, Person, Task
+from engine.models import Approval, Person, Request, Task
 from tests.acme import ACME, ACME_ANSWERS
 from tests.web.conftest import PASSWORD, Auth
 from web import create_app
@@ -373,3 +373,34 @@ def test_an_error_page_whose_nav_cannot_be_read_keeps_its_status(pg_app, caplog)
         "database unreachable while rendering the 404 page on GET /gone-then-missing: "
         "AdminShutdown: terminating connection due to administrator command"]
     assert client.get("/queues").status_code == 200
+
+
+
+def test_a_csv_exports_query_runs_in_the_view_where_an_outage_is_still_a_503(app, client, auth,
+                                                                                service):
+    """Once a streamed download has begun its status is sent: a failure there can only be a 500
+    (gunicorn, before the first chunk) or a cut download. So the export's query runs, and its
+    first chunk is made, before the view returns (a small export is made whole)."""
+    from web.extensions import db
+
+    open_task(service)
+    with service.sessions() as s:
+        numbers = sorted(s.scalars(select(Request.number)))
+    ran: list[str] = []
+    seen: list[int] = []
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: ran.append(statement))
+
+    @app.after_request
+    def count(response):  # type: ignore[no-untyped-def]
+        seen.append(sum("record_facts" in statement for statement in ran))
+        return response
+
+    auth.login("oscar")
+    response = client.get("/reports/records.csv")
+    assert (response.status_code, response.mimetype) == (200, "text/csv")
+    assert seen[-1] == 1  # the export's SELECT had run when the view returned
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("number,record_type,")
+    assert [line.split(",")[0] for line in lines[1:]] == numbers
