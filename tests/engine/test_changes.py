@@ -417,19 +417,24 @@ WINDOWS = [((2027, 3, 10), (2027, 3, 11), True),
            ((2027, 3, 10), None, False), (None, (2027, 3, 10), False), (None, None, False)]
 
 
-def test_the_calendar_query_finds_the_windows_overlapping_the_period_half_open(engine):
+def bare_requests(conn, n: int) -> None:
+    """Requests 1..n of one person on one workflow version, with nothing else: rows for changes."""
     now = utc(2026, 1, 1)
+    conn.execute(insert(Person), [{"id": "p", "name": "P", "email": "p@x.example", "title": "",
+                                   "department": "", "location": "", "active": True}])
+    conn.execute(insert(WorkflowVersion), [{"id": 1, "workflow_id": "w", "version": "v",
+                                            "definition": {}, "created_at": now}])
+    conn.execute(insert(Request), [
+        {"id": i + 1, "number": f"REQ-{i + 1:06d}", "item_id": "x", "item_name": "X",
+         "workflow_version_id": 1, "state": "s", "status": "open", "answers": {},
+         "requester_id": "p", "requested_for_id": "p", "visit": 1,
+         "waiting_on_requester": False, "created_at": now, "updated_at": now,
+         "sla_state": "ok", "lock_version": 1} for i in range(n)])
+
+
+def test_the_calendar_query_finds_the_windows_overlapping_the_period_half_open(engine):
     with engine.begin() as conn:
-        conn.execute(insert(Person), [{"id": "p", "name": "P", "email": "p@x.example", "title": "",
-                                       "department": "", "location": "", "active": True}])
-        conn.execute(insert(WorkflowVersion), [{"id": 1, "workflow_id": "w", "version": "v",
-                                                "definition": {}, "created_at": now}])
-        conn.execute(insert(Request), [
-            {"id": i + 1, "number": f"REQ-{i + 1:06d}", "item_id": "x", "item_name": "X",
-             "workflow_version_id": 1, "state": "s", "status": "open", "answers": {},
-             "requester_id": "p", "requested_for_id": "p", "visit": 1,
-             "waiting_on_requester": False, "created_at": now, "updated_at": now,
-             "sla_state": "ok", "lock_version": 1} for i in range(len(WINDOWS))])
+        bare_requests(conn, len(WINDOWS))
         conn.execute(insert(Change), [
             {"request_id": i + 1, "change_type": "normal", "risk": "low",
              "planned_start": start and utc(*start), "planned_end": end and utc(*end)}
@@ -440,18 +445,8 @@ def test_the_calendar_query_finds_the_windows_overlapping_the_period_half_open(e
 
 
 def test_the_calendar_query_uses_the_planned_start_index(engine):
-    now = utc(2026, 1, 1)
     with engine.begin() as conn:
-        conn.execute(insert(Person), [{"id": "p", "name": "P", "email": "p@x.example", "title": "",
-                                       "department": "", "location": "", "active": True}])
-        conn.execute(insert(WorkflowVersion), [{"id": 1, "workflow_id": "w", "version": "v",
-                                                "definition": {}, "created_at": now}])
-        conn.execute(insert(Request), [
-            {"id": i + 1, "number": f"REQ-{i + 1:06d}", "item_id": "x", "item_name": "X",
-             "workflow_version_id": 1, "state": "s", "status": "open", "answers": {},
-             "requester_id": "p", "requested_for_id": "p", "visit": 1,
-             "waiting_on_requester": False, "created_at": now, "updated_at": now,
-             "sla_state": "ok", "lock_version": 1} for i in range(3000)])
+        bare_requests(conn, 3000)
         conn.execute(insert(Change), [
             {"request_id": i + 1, "change_type": "normal", "risk": "low",
              "planned_start": utc(2026, 1, 1) + (utc(2028, 1, 1) - utc(2026, 1, 1)) * i / 3000,
