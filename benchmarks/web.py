@@ -1212,7 +1212,7 @@ def profile_pages(url: str, runs: list[PageRun], default_n: int) -> None:
         for (kind_, where), secs in [r for r in ranked if sum(r[1]) / n >= 0.00001][:12]:
             print(f"  {len(secs) / n:4.1f} x {kind_:<22} {sum(secs) * 1e3 / n:5.2f} ms  {where}")
         for (kind_, where), secs in ranked[:2]:
-            if kind_.startswith(("SELECT", "COUNT")) and sum(secs) / n > 0.0005:
+            if kind_.startswith(("SELECT", "COUNT", "WITH")) and sum(secs) / n > 0.0005:
                 explain(app, *sql.examples[(kind_, where)], f"{kind_} from {where.split(' > ')[-1]}")
         stats = pstats.Stats(profiler)
         entries = stats.stats  # type: ignore[attr-defined]

@@ -275,8 +275,10 @@ def search_objects(engine) -> list[tuple[str, ...]]:
                  "WHERE proname LIKE 'record_search%' UNION ALL "
                  "SELECT 'index', indexname, indexdef FROM pg_indexes "
                  "WHERE tablename = 'record_search' UNION ALL "
-                 "SELECT 'column', column_name, data_type FROM information_schema.columns "
-                 "WHERE table_name = 'record_search' ORDER BY 1, 2")
+                 "SELECT 'column', a.attname, format_type(a.atttypid, a.atttypmod) "
+                 "|| ' statistics ' || a.attstattarget FROM pg_attribute a "
+                 "WHERE a.attrelid = 'record_search'::regclass AND a.attnum > 0 "
+                 "AND NOT a.attisdropped ORDER BY 1, 2")
     with engine.connect() as conn:
         found = [tuple(str(v) for v in row) for row in conn.execute(text(query))]
     assert len(found) >= 6, found
