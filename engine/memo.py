@@ -35,15 +35,16 @@ def recall(session: Session, key: Hashable) -> Any:
     return None if memo is None else memo.get(key)
 
 
-def _forget(session: Session, *_: Any) -> None:
+def forget(session: Session, *_: Any) -> None:
+    """Forget every answer (a write the session did not flush may have changed them)."""
     session.info.pop(_KEY, None)
 
 
 def watch() -> None:
     """Forget on every flush and at the end of every transaction (once per process)."""
     for name in ("after_flush", "after_transaction_end"):
-        if not event.contains(Session, name, _forget):
-            event.listen(Session, name, _forget)
+        if not event.contains(Session, name, forget):
+            event.listen(Session, name, forget)
 
 
 watch()

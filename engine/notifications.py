@@ -95,20 +95,29 @@ def tell_approvers(unit: UnitOfWork, req: Request, approver_ids: Sequence[str], 
     """Tell approvers that an approval of `req` waits, and whoever decides for them now
     (approvals.recipients): in-app and the approval_requested email, as each prefers. Their
     standing delegations and the channels of all of them are read in one query."""
-    rows = unit.session.connection().execute(_AUDIENCE, {
-        "people": list(dict.fromkeys(approver_ids)), "now": unit.now, "kind": APPROVAL_NEEDED}).all()
+    asked = list(dict.fromkeys(approver_ids))
+    params: dict[str, Any] = {"now": unit.now, "kind": APPROVAL_NEEDED}
+    if len(asked) == 1:  # the usual case, without an IN list rendered anew for every call
+        stmt, params["person"] = _AUDIENCE_OF_ONE, asked[0]
+    else:
+        stmt, params["people"] = _AUDIENCE, asked
+    rows = unit.session.connection().execute(stmt, params).all()
     delegates = list(dict.fromkeys(pid for part, pid, _, _ in rows if part == _DELEGATE))
     channels = {pid: channel for part, pid, channel, _ in rows if part == _CHANNEL}
     tell(unit, req, APPROVAL_NEEDED, approvals.recipients(req, approver_ids, delegates), text,
          key=key, email="approval_requested", channels=channels, personal=personal)
 
 
-def _audience() -> CompoundSelect[Any]:
+def _audience(one: bool = False) -> CompoundSelect[Any]:
     """The standing delegations of `people` at `now` (part 0, in the order they were made),
-    then the channels for `kind` of `people` and of their delegates (part 1)."""
+    then the channels for `kind` of `people` and of their delegates (part 1); with `one`, of
+    the one `person`."""
     d, p = Delegation.__table__.c, NotificationPreference.__table__.c
-    standing = (d.person_id.in_(bindparam("people", expanding=True)),
-                d.starts_at <= bindparam("now"), d.ends_at > bindparam("now"))
+
+    def among(column: Any) -> Any:
+        return column == bindparam("person") if one else column.in_(bindparam("people", expanding=True))
+
+    standing = (among(d.person_id), d.starts_at <= bindparam("now"), d.ends_at > bindparam("now"))
     return union_all(
         select(literal_column(str(_DELEGATE), Integer).label("part"),
                d.delegate_id.label("person_id"), cast(null(), String).label("channel"),
@@ -116,8 +125,7 @@ def _audience() -> CompoundSelect[Any]:
         select(literal_column(str(_CHANNEL), Integer), p.person_id, p.channel,
                literal_column("0", Integer)).where(
             p.kind == bindparam("kind"),
-            or_(p.person_id.in_(bindparam("people", expanding=True)),
-                p.person_id.in_(select(d.delegate_id).where(*standing))))
+            or_(among(p.person_id), p.person_id.in_(select(d.delegate_id).where(*standing))))
     ).order_by("part", "made")
 
 
@@ -125,6 +133,7 @@ _DELEGATE, _CHANNEL = 0, 1
 #: built once (it runs for every approval opened): building it costs more than running it;
 #: Core on the tables, which skips the ORM's handling of the statement and its result
 _AUDIENCE = _audience()
+_AUDIENCE_OF_ONE = _audience(one=True)
 
 
 def channels_of(session: Session, person_ids: Sequence[str], kind: str) -> dict[str, str]:
