@@ -348,22 +348,16 @@ def _found_query(seer: _Seer, cat: Catalog, filters: Filters,
     in the list's order, numbered, at most COUNT_CAP + 1 of them (more for a page beyond them);
     their count, joined to the rows of the page's numbers (none: one row without a record)."""
     order = _order(filters, cat)
-    numbered = select(Request.id, func.row_number().over(order_by=order).label("n"))
-    if filters.kind and filters.status and seer.dialect == "postgresql":
-        # as `_page_query`: the ids of the hits joined to ix_requests_type_status_group
-        ids = _matching(select(Request.id), seer, cat, filters).correlate(None)
-        numbered = numbered.where(Request.id.in_(ids))
-    else:
-        numbered = _matching(numbered, seer, cat, filters)
+    numbered = _narrowed(select(Request.id, func.row_number().over(order_by=order).label("n")),
+                         seer, cat, filters)
     skipped = (page - 1) * PAGE_SIZE
     hits = numbered.order_by(*order).limit(max(COUNT_CAP + 1, skipped + PAGE_SIZE + 1)).cte("hits")
     total = select(func.count().label("total")).select_from(hits)
     shown = select(hits).where(hits.c.n > skipped, hits.c.n <= skipped + PAGE_SIZE + 1)
     total_, shown_ = total.subquery("total"), shown.subquery("shown")
-    versions = selectinload(Request.workflow_version).defer(WorkflowVersion.definition)
     return (select(total_.c.total, Request).select_from(total_)
             .outerjoin(shown_, true()).outerjoin(Request, Request.id == shown_.c.id)
-            .options(versions).order_by(shown_.c.n))
+            .options(_VERSIONS).order_by(shown_.c.n))
 
 
 def found_query(session: Session, cat: Catalog, viewer: str, filters: Filters,
@@ -373,20 +367,25 @@ def found_query(session: Session, cat: Catalog, viewer: str, filters: Filters,
     return _found_query(_seer(session, cat, viewer), cat, filters, max(1, page))
 
 
+#: the states in words need each row's workflow version: one statement for the page, and
+#: without the definitions, which engine.versions.workflow_of has parsed once already
+_VERSIONS = selectinload(Request.workflow_version).defer(WorkflowVersion.definition)
+
+
+def _narrowed(query: Select[Any], seer: _Seer, cat: Catalog,  # type: ignore[type-arg]
+              filters: Filters) -> Select[Any]:  # type: ignore[type-arg]
+    """`_matching`; for a search by kind and status on PostgreSQL, the matching ids first: the
+    ids of the text's hits joined to an index (ix_requests_type_status_group), where a
+    statement over whole rows fetches the row of every hit to check the filters on it."""
+    if filters.q and filters.kind and filters.status and seer.dialect == "postgresql":
+        ids = _matching(select(Request.id), seer, cat, filters).correlate(None)
+        return query.where(Request.id.in_(ids))
+    return _matching(query, seer, cat, filters)
+
+
 def _page_query(seer: _Seer, cat: Catalog, filters: Filters,
                 page: int) -> Select[Any]:  # type: ignore[type-arg]
-    # the states in words need each row's workflow version: one statement for the page, and
-    # without the definitions, which engine.versions.workflow_of has parsed once already
-    versions = selectinload(Request.workflow_version).defer(WorkflowVersion.definition)
-    if filters.q and filters.kind and filters.status and seer.dialect == "postgresql":
-        # the matching ids first, then their rows: the ids of the text's hits joined to an
-        # index (ix_requests_type_status_group), where a statement for whole rows fetches
-        # the row of every hit to check the filters on it
-        ids = _matching(select(Request.id), seer, cat, filters).correlate(None)
-        return (select(Request).options(versions).where(Request.id.in_(ids))
-                .order_by(*_order(filters, cat))
-                .limit(PAGE_SIZE + 1).offset((max(1, page) - 1) * PAGE_SIZE))
-    return (_matching(select(Request).options(versions), seer, cat, filters)
+    return (_narrowed(select(Request).options(_VERSIONS), seer, cat, filters)
             .order_by(*_order(filters, cat))
             .limit(PAGE_SIZE + 1).offset((max(1, page) - 1) * PAGE_SIZE))
 
